@@ -1,0 +1,105 @@
+/**
+ * Fetch API adapter: `Request` in, `Set-Cookie` out, for Next.js route handlers, Bun, Deno,
+ * Cloudflare-style handlers and anything else that speaks `Request`/`Response`.
+ *
+ * @example
+ * ```ts
+ * import { withSession } from 'tessera/fetch'
+ * export const GET = withSession(sessions, async (request, session) => {
+ *   session.set('count', (session.get('count') ?? 0) + 1)
+ *   return Response.json({ count: session.get('count') })
+ * })
+ * ```
+ * @module
+ */
+import { applySetCookies, isSecureRequest } from '../core/http.js'
+import type { SessionManager } from '../core/manager.js'
+import type { Session, SessionData } from '../core/session.js'
+
+export type FetchSessionHandler<Data extends SessionData> = (
+  request: Request,
+  session: Session<Data>,
+) => Response | Promise<Response>
+
+export interface FetchAdapterOptions {
+  /** Turns a failure (load, commit or handler) into a response. Default: a plain 500. */
+  onError?: (error: unknown, request: Request) => Response | Promise<Response>
+}
+
+/** Whether the request came over HTTPS (or a trusted proxy says so). */
+export function isSecure(request: Request, trustProxy: boolean): boolean {
+  return isSecureRequest(
+    request.url.startsWith('https:'),
+    request.headers.get('x-forwarded-proto'),
+    trustProxy,
+  )
+}
+
+/** The session of a `Request`. */
+export function getSession<Data extends SessionData>(
+  sessions: SessionManager<Data>,
+  request: Request,
+): Promise<Session<Data>> {
+  return sessions.load(request.headers.get('cookie'), {
+    secure: isSecure(request, sessions.trustProxy),
+  })
+}
+
+/** Put `Set-Cookie` values (and `Cache-Control: no-store`, `Vary: Cookie`) on `headers`. */
+export function applyCookies(headers: Headers, cookies: readonly string[]): void {
+  applySetCookies(
+    {
+      get: (n) => headers.get(n),
+      set: (n, v) => headers.set(n, v),
+      append: (n, v) => headers.append(n, v),
+    },
+    cookies,
+  )
+}
+
+/**
+ * Commit the session and put its cookies on `response`. Responses with immutable headers
+ * (`Response.redirect()`, a `fetch()` result) are copied; use the returned one.
+ */
+export async function commitSession<Data extends SessionData>(
+  sessions: SessionManager<Data>,
+  session: Session<Data>,
+  response: Response,
+): Promise<Response> {
+  const cookies = await sessions.commit(session)
+  if (cookies.length === 0) return response
+  try {
+    applyCookies(response.headers, cookies)
+    return response
+  } catch {
+    const copy = new Response(response.body, response)
+    applyCookies(copy.headers, cookies)
+    return copy
+  }
+}
+
+const defaultOnError = (error: unknown): Response => {
+  if ((error as { code?: string })?.code !== 'ERR_SESSION_STORE') console.error(error)
+  return new Response('Internal Server Error', {
+    status: 500,
+    headers: { 'content-type': 'text/plain; charset=utf-8' },
+  })
+}
+
+/** Wrap a `(request, session) => Response` handler; the session is committed before the response is returned. */
+export function withSession<Data extends SessionData>(
+  sessions: SessionManager<Data>,
+  handler: FetchSessionHandler<Data>,
+  options: FetchAdapterOptions = {},
+): (request: Request) => Promise<Response> {
+  const onError = options.onError ?? defaultOnError
+  return async (request) => {
+    try {
+      const session = await getSession(sessions, request)
+      const response = await handler(request, session)
+      return await commitSession(sessions, session, response)
+    } catch (error) {
+      return onError(error, request)
+    }
+  }
+}

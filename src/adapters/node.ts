@@ -1,0 +1,151 @@
+/**
+ * Node `http` adapter: wraps a `(req, res, session)` handler into an `http` listener. The
+ * commit happens before the headers go out, even when the handler calls `res.writeHead()` or
+ * `res.end()` itself: those calls are held until the store has the session.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { withSession } from 'tessera/node'
+ * createServer(withSession(sessions, (req, res, session) => {
+ *   session.set('count', (session.get('count') ?? 0) + 1)
+ *   res.end(`visit ${session.get('count')}`)
+ * })).listen(3000)
+ * ```
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { applySetCookies, isSecureRequest } from '../core/http.js'
+import type { SessionManager } from '../core/manager.js'
+import type { Session, SessionData } from '../core/session.js'
+
+export type NodeSessionHandler<Data extends SessionData> = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  session: Session<Data>,
+) => unknown
+
+export interface NodeAdapterOptions {
+  /**
+   * Called when loading or committing the session, or the handler, fails. The default answers
+   * 500 with a plain body (never a stack) and logs errors that are not the store's.
+   */
+  onError?: (error: unknown, req: IncomingMessage, res: ServerResponse) => void
+}
+
+/** Whether the request came over HTTPS (or a trusted proxy says so). */
+export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
+  return isSecureRequest(
+    (req.socket as { encrypted?: boolean }).encrypted === true,
+    req.headers['x-forwarded-proto'],
+    trustProxy,
+  )
+}
+
+function defaultOnError(error: unknown, _req: IncomingMessage, res: ServerResponse): void {
+  if ((error as { code?: string })?.code !== 'ERR_SESSION_STORE') console.error(error)
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  res.statusCode = 500
+  res.setHeader('content-type', 'text/plain; charset=utf-8')
+  res.end('Internal Server Error')
+}
+
+type Held = 'writeHead' | 'write' | 'end' | 'flushHeaders'
+const HELD: readonly Held[] = ['writeHead', 'write', 'end', 'flushHeaders']
+
+/**
+ * Holds the response's first write until `commit` resolves, then puts its cookies on the
+ * headers and replays the writes in order. On failure the writes are dropped and `onFailure`
+ * answers instead. `abandon()` lets the response go out uncommitted (the handler failed before
+ * writing anything); it returns false when the commit had already started.
+ */
+export function commitBeforeHeaders(
+  res: ServerResponse,
+  commit: () => Promise<readonly string[]>,
+  onFailure: (error: unknown) => void,
+): { abandon(): boolean } {
+  const queue: [Held, unknown[]][] = []
+  let started = false
+  let state: 'holding' | 'done' | 'failed' = 'holding'
+  const restore = () => {
+    for (const name of HELD) delete (res as unknown as Record<string, unknown>)[name]
+  }
+  for (const name of HELD) {
+    ;(res as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      // a reference taken before the commit finished (`res.end(await render())`) still works
+      if (state === 'done') return (res[name] as (...a: unknown[]) => unknown)(...args)
+      if (state === 'failed') return name === 'write' ? false : res
+      queue.push([name, args])
+      if (!started) {
+        started = true
+        commit().then(
+          (cookies) => {
+            state = 'done'
+            restore()
+            if (!res.headersSent) {
+              applySetCookies(
+                {
+                  get: (n) => res.getHeader(n),
+                  set: (n, v) => res.setHeader(n, v),
+                  append: (n, v) => res.appendHeader(n, v),
+                },
+                cookies,
+              )
+            }
+            for (const [method, params] of queue)
+              (res[method] as (...a: unknown[]) => unknown)(...params)
+          },
+          (error: unknown) => {
+            state = 'failed'
+            restore()
+            queue.length = 0
+            onFailure(error)
+          },
+        )
+      }
+      return name === 'write' ? true : res
+    }
+  }
+  return {
+    abandon() {
+      if (started) return false
+      state = 'done'
+      restore()
+      return true
+    },
+  }
+}
+
+/** Wrap a `(req, res, session)` handler into a Node `http` request listener. */
+export function withSession<Data extends SessionData>(
+  sessions: SessionManager<Data>,
+  handler: NodeSessionHandler<Data>,
+  options: NodeAdapterOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const onError = options.onError ?? defaultOnError
+  return async (req, res) => {
+    let session: Session<Data>
+    try {
+      session = await sessions.load(req.headers.cookie, {
+        secure: isSecure(req, sessions.trustProxy),
+      })
+    } catch (error) {
+      onError(error, req, res)
+      return
+    }
+    const hold = commitBeforeHeaders(
+      res,
+      () => sessions.commit(session),
+      (error) => onError(error, req, res),
+    )
+    try {
+      await handler(req, res, session)
+    } catch (error) {
+      // a failed request commits nothing it had not already started to send
+      if (hold.abandon() || !res.writableEnded) onError(error, req, res)
+    }
+  }
+}

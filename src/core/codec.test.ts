@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest'
+import { jsonCodec, richCodec } from './codec.js'
+
+class Money {
+  constructor(
+    public amount: number,
+    public currency: string,
+  ) {}
+  label() {
+    return `${this.amount} ${this.currency}`
+  }
+}
+
+describe('jsonCodec', () => {
+  it('round-trips plain data', () => {
+    const value = { a: [1, 'two', null, true, { b: 1.5 }], c: '' }
+    expect(jsonCodec.decode(jsonCodec.encode(value))).toEqual(value)
+  })
+
+  it.each([
+    ['a Date', new Date(), /Date.*rich types/],
+    ['a Map', new Map(), /Map/],
+    ['a class instance', new Money(1, 'EUR'), /Money/],
+    ['undefined', undefined, /delete\(\)/],
+    ['a function', () => 1, /function/],
+    ['a bigint', 1n, /bigint/],
+    ['NaN', Number.NaN, /NaN/],
+    ['Infinity nested', { a: [Number.POSITIVE_INFINITY] }, /value\.a\[0\] is Infinity/],
+  ])('refuses %s, saying why', (_what, value, message) => {
+    expect(() => jsonCodec.encode(value)).toThrow(message)
+  })
+
+  it('refuses cycles', () => {
+    const a: Record<string, unknown> = {}
+    a.self = a
+    expect(() => jsonCodec.encode(a)).toThrow(/circular/)
+  })
+
+  it('refuses prototype-polluting keys when decoding', () => {
+    expect(() => jsonCodec.decode('{"__proto__":{"admin":true}}')).toThrow(/__proto__/)
+    expect(() => jsonCodec.decode('{"a":{"constructor":{"prototype":{"x":1}}}}')).toThrow(
+      /constructor/,
+    )
+    expect(({} as Record<string, unknown>).admin).toBeUndefined()
+  })
+})
+
+describe('richCodec', () => {
+  const codec = richCodec({ classes: { Money } })
+
+  it('round-trips Date, Map, Set, BigInt, URL, typed arrays and registered classes', () => {
+    const value = {
+      when: new Date('2026-01-02T03:04:05Z'),
+      map: new Map<string, unknown>([['k', new Set([1, 2])]]),
+      big: 12345678901234567890n,
+      url: new URL('https://example.com/a?b=c'),
+      bytes: new Uint8Array([1, 2, 3]),
+      price: new Money(10, 'EUR'),
+    }
+    const back = codec.decode(codec.encode(value)) as typeof value
+    expect(back).toEqual(value)
+    expect(back.when).toBeInstanceOf(Date)
+    expect(back.price).toBeInstanceOf(Money)
+    expect(back.price.label()).toBe('10 EUR')
+  })
+
+  it('takes custom types with their own encoding', () => {
+    class Point {
+      constructor(
+        readonly x: number,
+        readonly y: number,
+      ) {}
+    }
+    const c = richCodec({
+      types: {
+        Point: {
+          test: (v): v is Point => v instanceof Point,
+          encode: (p: Point) => [p.x, p.y],
+          decode: ([x, y]: [number, number]) => new Point(x, y),
+        },
+      },
+    })
+    const back = c.decode(c.encode({ p: new Point(1, 2) })) as { p: Point }
+    expect(back.p).toBeInstanceOf(Point)
+    expect(back.p.y).toBe(2)
+  })
+
+  it('refuses an unregistered class, saying how to register it', () => {
+    class Unknown {
+      x = 1
+    }
+    expect(() => codec.encode(new Unknown())).toThrow(/register its class/)
+  })
+
+  it('refuses prototype-polluting keys when decoding', () => {
+    const text = codec.encode({ a: { constructor: 1 } })
+    expect(() => codec.decode(text)).toThrow(/constructor/)
+  })
+})

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest'
+import { resolveCookie, varyCookie } from './cookies.js'
+import { SessionConfigError } from './errors.js'
+
+describe('resolveCookie', () => {
+  it('has safe defaults', () => {
+    const c = resolveCookie()
+    expect(c.serialize('v', false)).toBe('sid=v; Path=/; HttpOnly; SameSite=Lax')
+    expect(c.serialize('v', true)).toBe('sid=v; Path=/; HttpOnly; Secure; SameSite=Lax')
+  })
+
+  it('writes Max-Age in seconds, capped at 400 days', () => {
+    const c = resolveCookie()
+    expect(c.serialize('v', false, 90_500)).toContain('Max-Age=90')
+    expect(c.serialize('v', false, 10 * 365 * 86_400_000)).toContain(`Max-Age=${400 * 86_400}`)
+  })
+
+  it('clears with Max-Age=0 and an expiry in the past', () => {
+    expect(resolveCookie().clear(false)).toMatch(
+      /^sid=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970/,
+    )
+  })
+
+  it('enforces the __Host- prefix rules', () => {
+    expect(resolveCookie({ name: '__Host-sid' }).serialize('v', false)).toContain('Secure')
+    expect(() => resolveCookie({ name: '__Host-sid', domain: 'example.com' })).toThrow(
+      /must not have a Domain/,
+    )
+    expect(() => resolveCookie({ name: '__Host-sid', path: '/app' })).toThrow(/Path=\//)
+    expect(() => resolveCookie({ name: '__Host-sid', secure: false })).toThrow(/must be Secure/)
+    expect(() => resolveCookie({ name: '__Secure-sid', secure: false })).toThrow(SessionConfigError)
+  })
+
+  it('refuses bad names, paths, domains and insecure SameSite=None', () => {
+    expect(() => resolveCookie({ name: 'a b' })).toThrow(/not a valid cookie name/)
+    expect(() => resolveCookie({ name: 'a;b' })).toThrow(SessionConfigError)
+    expect(() => resolveCookie({ path: 'x' })).toThrow(/path/)
+    expect(() => resolveCookie({ path: '/a;b' })).toThrow(/path/)
+    expect(() => resolveCookie({ domain: 'ex ample.com' })).toThrow(/domain/)
+    expect(() => resolveCookie({ sameSite: 'none', secure: false })).toThrow(/SameSite=None/)
+    expect(() => resolveCookie({ partitioned: true, secure: false })).toThrow(/partitioned/)
+  })
+
+  it('reads its cookie among others and ignores look-alikes', () => {
+    const c = resolveCookie()
+    expect(c.read('a=1; sid=abc.def; b=2')).toBe('abc.def')
+    expect(c.read('xsid=1; sidx=2')).toBeUndefined()
+    expect(c.read(undefined)).toBeUndefined()
+    expect(c.read('')).toBeUndefined()
+  })
+})
+
+describe('varyCookie', () => {
+  it('adds Cookie once', () => {
+    expect(varyCookie(undefined)).toBe('Cookie')
+    expect(varyCookie('Accept-Encoding')).toBe('Accept-Encoding, Cookie')
+    expect(varyCookie('cookie')).toBe('cookie')
+    expect(varyCookie('*')).toBe('*')
+  })
+})

@@ -1,0 +1,157 @@
+import { parseCookie, stringifySetCookie } from 'cookie'
+import { SessionConfigError } from './errors.js'
+
+/** How the session cookie is written. */
+export interface CookieOptions {
+  /**
+   * Cookie name. A name starting with `__Host-` gets that prefix's rules checked (Secure,
+   * `Path=/`, no Domain); one starting with `__Secure-` is always Secure.
+   * @default 'sid'
+   */
+  name?: string
+  /** @default '/' */
+  path?: string
+  /** Share the cookie with subdomains. Not allowed with the `__Host-` prefix. */
+  domain?: string
+  /** @default 'lax' */
+  sameSite?: 'lax' | 'strict' | 'none'
+  /**
+   * `'auto'` marks the cookie Secure when the request came over HTTPS (or, with `trustProxy`,
+   * when the proxy says so).
+   * @default 'auto'
+   */
+  secure?: boolean | 'auto'
+  /** @default true */
+  httpOnly?: boolean
+  /** CHIPS: partition the cookie by top-level site (requires Secure). @default false */
+  partitioned?: boolean
+  /** @default undefined */
+  priority?: 'low' | 'medium' | 'high'
+}
+
+/** Cookie options with defaults applied and the cookie rules checked. */
+export interface ResolvedCookie {
+  readonly name: string
+  /** The session cookie value in a `Cookie` header, or undefined. */
+  read(header: string | null | undefined): string | undefined
+  /** A `Set-Cookie` value. `maxAge` in milliseconds; none makes a browser-session cookie. */
+  serialize(value: string, secureRequest: boolean, maxAge?: number): string
+  /** A `Set-Cookie` value that deletes the cookie. */
+  clear(secureRequest: boolean): string
+}
+
+/** RFC 6265 section 4.1.1: a cookie-name is an RFC 7230 token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** RFC 6265bis: user agents cap Max-Age at 400 days. */
+const MAX_AGE_CAP_S = 400 * 24 * 3600
+
+export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
+  const name = options.name ?? 'sid'
+  if (!TOKEN.test(name)) {
+    throw new SessionConfigError(
+      `cookie.name ${JSON.stringify(name)} is not a valid cookie name (RFC 6265 4.1.1: letters, digits and !#$%&'*+-.^_\`|~ only)`,
+    )
+  }
+  const path = options.path ?? '/'
+  if (!/^\/[\x21-\x3a\x3c-\x7e]*$/.test(path)) {
+    throw new SessionConfigError(
+      `cookie.path ${JSON.stringify(path)} must start with "/" and hold no ";", space or control character`,
+    )
+  }
+  const domain = options.domain
+  if (
+    domain !== undefined &&
+    !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(domain)
+  ) {
+    throw new SessionConfigError(`cookie.domain ${JSON.stringify(domain)} is not a domain name`)
+  }
+  const sameSite = options.sameSite ?? 'lax'
+  if (!['lax', 'strict', 'none'].includes(sameSite)) {
+    throw new SessionConfigError(
+      `cookie.sameSite must be 'lax', 'strict' or 'none'; got ${JSON.stringify(sameSite)}`,
+    )
+  }
+  let secure = options.secure ?? 'auto'
+  const partitioned = options.partitioned ?? false
+
+  if (name.startsWith('__Host-')) {
+    if (secure === false)
+      throw new SessionConfigError(
+        'a "__Host-" cookie must be Secure (RFC 6265bis 4.1.3.2); remove cookie.secure: false or rename the cookie',
+      )
+    if (domain !== undefined)
+      throw new SessionConfigError(
+        'a "__Host-" cookie must not have a Domain (RFC 6265bis 4.1.3.2); remove cookie.domain or rename the cookie',
+      )
+    if (path !== '/')
+      throw new SessionConfigError(
+        'a "__Host-" cookie must have Path=/ (RFC 6265bis 4.1.3.2); remove cookie.path or rename the cookie',
+      )
+    secure = true
+  } else if (name.startsWith('__Secure-')) {
+    if (secure === false)
+      throw new SessionConfigError(
+        'a "__Secure-" cookie must be Secure (RFC 6265bis 4.1.3.1); remove cookie.secure: false or rename the cookie',
+      )
+    secure = true
+  }
+  if (sameSite === 'none' && secure === false) {
+    throw new SessionConfigError(
+      "cookie.sameSite 'none' requires a Secure cookie; browsers drop SameSite=None cookies without Secure",
+    )
+  }
+  if (partitioned && secure === false) {
+    throw new SessionConfigError('cookie.partitioned requires a Secure cookie (CHIPS)')
+  }
+
+  const base = {
+    path,
+    httpOnly: options.httpOnly ?? true,
+    sameSite,
+    ...(domain === undefined ? {} : { domain }),
+    ...(partitioned ? { partitioned } : {}),
+    ...(options.priority === undefined ? {} : { priority: options.priority }),
+  } as const
+  const isSecure = (secureRequest: boolean) => (secure === 'auto' ? secureRequest : secure)
+  const identity = (s: string) => s
+
+  return {
+    name,
+    read(header) {
+      if (!header || !header.includes(name)) return undefined
+      return parseCookie(header, { decode: identity })[name]
+    },
+    serialize(value, secureRequest, maxAge) {
+      return stringifySetCookie(name, value, {
+        ...base,
+        secure: isSecure(secureRequest),
+        ...(maxAge === undefined
+          ? {}
+          : { maxAge: Math.min(MAX_AGE_CAP_S, Math.max(0, Math.floor(maxAge / 1000))) }),
+      })
+    },
+    clear(secureRequest) {
+      return stringifySetCookie(name, '', {
+        ...base,
+        secure: isSecure(secureRequest),
+        maxAge: 0,
+        expires: new Date(0),
+      })
+    },
+  }
+}
+
+/** `Vary` with `Cookie` added once. */
+export function varyCookie(
+  existing: string | number | readonly string[] | undefined | null,
+): string {
+  const current = Array.isArray(existing)
+    ? existing.join(', ')
+    : existing == null
+      ? ''
+      : String(existing)
+  if (current.trim() === '') return 'Cookie'
+  if (current.split(',').some((v) => v.trim() === '*' || v.trim().toLowerCase() === 'cookie'))
+    return current
+  return `${current}, Cookie`
+}

@@ -1,0 +1,56 @@
+import type { SessionStoreError } from './errors.js'
+import type { CookieRejection } from './keyring.js'
+
+/** Why a session cookie led to no session. */
+export type RejectionReason = CookieRejection | 'unknown' | 'expired' | 'invalid-data'
+
+/** Events a session manager emits, with what each listener receives. */
+export interface SessionEvents {
+  /** A new session was stored for the first time. */
+  created: { idHash: string }
+  /** A session got a new id; the old record is gone. */
+  regenerated: { idHash: string; previousIdHash: string }
+  /** A session was destroyed (logout, or revoked). */
+  destroyed: { idHash: string }
+  /** A stored session was past its idle or absolute expiry when loaded. */
+  expired: { idHash: string; kind: 'idle' | 'absolute' }
+  /** A session cookie was refused; the request has no session. */
+  rejected: { reason: RejectionReason; idHash?: string }
+  /** Stored data failed the schema (with `onInvalidData: 'reset'`). */
+  invalid: { idHash: string; issues: readonly { message: string }[] }
+  /** A store operation failed; the request fails with this error too. */
+  storeError: { error: SessionStoreError }
+}
+
+export type SessionEventName = keyof SessionEvents
+export type SessionListener<E extends SessionEventName> = (event: SessionEvents[E]) => void
+
+/**
+ * A tiny typed emitter. Unlike Node's EventEmitter, an `error`-like event with no listener
+ * never throws, and a throwing listener never breaks a request.
+ */
+export class Emitter {
+  readonly #listeners: { [E in SessionEventName]?: SessionListener<E>[] } = {}
+
+  on<E extends SessionEventName>(event: E, listener: SessionListener<E>): () => void {
+    this.#listeners[event] ??= []
+    const list = this.#listeners[event] as SessionListener<E>[]
+    list.push(listener)
+    return () => {
+      const i = list.indexOf(listener)
+      if (i >= 0) list.splice(i, 1)
+    }
+  }
+
+  emit<E extends SessionEventName>(event: E, payload: SessionEvents[E]): void {
+    const list = this.#listeners[event] as SessionListener<E>[] | undefined
+    if (!list) return
+    for (const listener of list) {
+      try {
+        listener(payload)
+      } catch {
+        // a listener's failure is its own; it never breaks a request
+      }
+    }
+  }
+}

@@ -1,0 +1,213 @@
+import { describe, expect, it } from 'vitest'
+import { memoryStore } from '../stores/memory.js'
+import { SessionConfigError, SessionValidationError } from './errors.js'
+import { SessionManager, type SessionsOptions } from './manager.js'
+import type { StandardSchemaV1 } from './standard-schema.js'
+
+const secret = 'x'.repeat(32)
+const make = <D extends Record<string, unknown> = Record<string, unknown>>(
+  options: Partial<SessionsOptions<D>> = {},
+) => new SessionManager<D>({ secret, store: memoryStore({ sweepInterval: 0 }), ...options })
+const cookieOf = (setCookies: string[]) => setCookies[0]?.split(';')[0]
+
+/** A Standard Schema that accepts objects whose `count`, if present, is a number. */
+const countSchema: StandardSchemaV1<unknown, { count?: number }> = {
+  '~standard': {
+    version: 1,
+    vendor: 'test',
+    validate: (value) =>
+      typeof (value as { count?: unknown }).count === 'string'
+        ? { issues: [{ message: 'count must be a number', path: ['count'] }] }
+        : { value: value as { count?: number } },
+  },
+}
+
+describe('SessionManager configuration', () => {
+  it('fails at startup on a missing or short secret, saying how to make one', () => {
+    expect(() => new SessionManager({ store: memoryStore() })).toThrow(/secret is required.*keygen/)
+    expect(() => make({ secret: 'short' })).toThrow(SessionConfigError)
+    expect(() => make({ secrets: [] })).toThrow(SessionConfigError)
+  })
+
+  it('takes durations as strings and refuses nonsense', () => {
+    const m = make({ idleTimeout: '15m', absoluteTimeout: '8h', touchAfter: '30s' })
+    expect([m.idleTimeout, m.absoluteTimeout, m.touchAfter]).toEqual([900_000, 28_800_000, 30_000])
+    expect(() => make({ idleTimeout: 'soon' })).toThrow(/idleTimeout/)
+    expect(() => make({ idleTimeout: -1 })).toThrow(/idleTimeout/)
+    expect(() => make({ idleTimeout: '1m', touchAfter: '5m' })).toThrow(/touchAfter/)
+  })
+
+  it('documents its defaults: 30 minutes idle, 12 hours absolute, 1 minute touch', () => {
+    const m = make()
+    expect([m.idleTimeout, m.absoluteTimeout, m.touchAfter]).toEqual([
+      1_800_000, 43_200_000, 60_000,
+    ])
+  })
+})
+
+describe('SessionManager lifecycle', () => {
+  it('setLifetime ("remember me") gives a persistent cookie and its own timeouts', async () => {
+    let now = 1_000_000
+    const m = make({ clock: () => now })
+    const s = await m.load(undefined)
+    s.set('a', 1)
+    s.setLifetime({ idleTimeout: '14d', absoluteTimeout: '30d' })
+    const cookies = await m.commit(s)
+    expect(cookies[0]).toContain(`Max-Age=${30 * 86_400}`)
+    now += 7 * 86_400_000 // a week later, far past the manager's 30-minute idle timeout
+    const later = await m.load(cookieOf(cookies))
+    expect(later.isNew).toBe(false)
+    expect(later.get('a')).toBe(1)
+  })
+
+  it('regenerate emits regenerated; destroy emits destroyed and clears the cookie', async () => {
+    const m = make()
+    const events: string[] = []
+    m.on('created', () => events.push('created'))
+    m.on('regenerated', () => events.push('regenerated'))
+    m.on('destroyed', () => events.push('destroyed'))
+    const s = await m.load(undefined)
+    s.set('a', 1)
+    const c1 = await m.commit(s)
+    const s2 = await m.load(cookieOf(c1))
+    const before = s2.idHash
+    s2.regenerate()
+    expect(s2.idHash).not.toBe(before)
+    const c2 = await m.commit(s2)
+    const s3 = await m.load(cookieOf(c2))
+    expect(s3.get('a')).toBe(1)
+    s3.destroy()
+    const c3 = await m.commit(s3)
+    expect(c3[0]).toMatch(/^sid=;/)
+    expect(events).toEqual(['created', 'regenerated', 'destroyed'])
+    expect(await m.store.count?.()).toBe(0)
+  })
+
+  it('after destroy(), new data starts a new session with a new id', async () => {
+    const m = make()
+    const s = await m.load(undefined)
+    s.set('user', 'alice')
+    const old = cookieOf(await m.commit(s))
+    const s2 = await m.load(old)
+    s2.destroy()
+    s2.flash.set('notice', 'Logged out')
+    const fresh = cookieOf(await m.commit(s2))
+    expect(fresh).not.toBe(old)
+    const s3 = await m.load(fresh)
+    expect(s3.get('user')).toBeUndefined()
+    expect(s3.flash.get('notice')).toBe('Logged out')
+    expect((await m.load(old)).isNew).toBe(true)
+  })
+
+  it('a patch to a session destroyed meanwhile does not resurrect it', async () => {
+    const m = make()
+    const s = await m.load(undefined)
+    s.set('a', 1)
+    const cookie = cookieOf(await m.commit(s))
+    const [tab1, tab2] = [await m.load(cookie), await m.load(cookie)]
+    tab1.destroy()
+    await m.commit(tab1)
+    tab2.set('b', 2)
+    const out = await m.commit(tab2)
+    expect(out[0]).toMatch(/^sid=;/)
+    expect((await m.load(cookie)).isNew).toBe(true)
+  })
+
+  it('changes made while a commit runs are kept for the next commit', async () => {
+    const m = make()
+    const s = await m.load(undefined)
+    s.set('a', 1)
+    const cookie = cookieOf(await m.commit(s))
+    const s2 = await m.load(cookie)
+    s2.set('b', 2)
+    const running = m.commit(s2)
+    s2.set('c', 3) // e.g. a flash read after res.writeHead()
+    await running
+    await m.commit(s2)
+    expect((await m.load(cookie)).toJSON()).toEqual({ a: 1, b: 2, c: 3 })
+  })
+
+  it('a failed commit keeps its changes, so a retry writes them', async () => {
+    const store = memoryStore({ sweepInterval: 0 })
+    let fail = true
+    const flaky = {
+      ...store,
+      patch: (...a: Parameters<typeof store.patch>) =>
+        fail ? Promise.reject(new Error('down')) : store.patch(...a),
+    }
+    const m = new SessionManager({ secret, store: flaky })
+    const s = await m.load(undefined)
+    s.set('a', 1)
+    const cookie = cookieOf(await m.commit(s))
+    const s2 = await m.load(cookie)
+    s2.set('b', 2)
+    await expect(m.commit(s2)).rejects.toMatchObject({
+      code: 'ERR_SESSION_STORE',
+      operation: 'patch',
+    })
+    fail = false
+    await m.commit(s2)
+    expect((await m.load(cookie)).toJSON()).toEqual({ a: 1, b: 2 })
+  })
+
+  it('commit twice writes only once', async () => {
+    const m = make()
+    const s = await m.load(undefined)
+    s.set('a', 1)
+    expect(await m.commit(s)).toHaveLength(1)
+    expect(await m.commit(s)).toEqual([])
+  })
+
+  it('lists and revokes sessions by user, except the current one', async () => {
+    const m = make()
+    const cookies: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const s = await m.load(undefined)
+      s.setUser('u1')
+      cookies.push(cookieOf(await m.commit(s))!)
+    }
+    const current = await m.load(cookies[0])
+    const list = await m.listByUser('u1', { current })
+    expect(list).toHaveLength(3)
+    expect(list.filter((x) => x.current).map((x) => x.idHash)).toEqual([current.idHash])
+    expect(await m.destroyByUser('u1', { except: current })).toBe(2)
+    expect((await m.load(cookies[1])).isNew).toBe(true)
+    expect((await m.load(cookies[0])).isNew).toBe(false)
+    await m.destroy(current.idHash)
+    expect(await m.listByUser('u1')).toEqual([])
+    await expect(m.destroy('not-a-hash')).rejects.toThrow(SessionConfigError)
+  })
+
+  it('says clearly when the store cannot list by user', async () => {
+    const { listByUser: _l, destroyByUser: _d, ...store } = memoryStore()
+    const m = new SessionManager({ secret, store })
+    await expect(m.listByUser('u')).rejects.toThrow(/cannot list sessions by user/)
+  })
+})
+
+describe('schema validation on load', () => {
+  async function stored(m: SessionManager<{ count?: number }>, raw: unknown) {
+    // write data the schema would refuse, as an older release might have
+    const loose = new SessionManager({ secret, store: m.store })
+    const s = await loose.load(undefined)
+    s.set('count', raw)
+    return cookieOf(await loose.commit(s))
+  }
+
+  it("'reset': invalid data gives a fresh session and an event; the record is left alone", async () => {
+    const m = make<{ count?: number }>({ schema: countSchema })
+    const invalid: string[] = []
+    m.on('invalid', (e) => invalid.push(e.issues[0]!.message))
+    const cookie = await stored(m, 'seven')
+    const s = await m.load(cookie)
+    expect(s.isNew).toBe(true)
+    expect(invalid).toEqual(['count must be a number'])
+    expect(await m.store.count?.()).toBe(1)
+    expect((await m.load(await stored(m, 7))).get('count')).toBe(7)
+  })
+
+  it("'error': invalid data throws SessionValidationError", async () => {
+    const m = make<{ count?: number }>({ schema: countSchema, onInvalidData: 'error' })
+    await expect(m.load(await stored(m, 'seven'))).rejects.toThrow(SessionValidationError)
+  })
+})

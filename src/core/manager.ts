@@ -1,0 +1,477 @@
+import type { Codec } from './codec.js'
+import { jsonCodec, richCodec } from './codec.js'
+import type { CookieOptions, ResolvedCookie } from './cookies.js'
+import { resolveCookie } from './cookies.js'
+import type { Duration } from './duration.js'
+import { toMs } from './duration.js'
+import {
+  SessionConfigError,
+  SessionStoreError,
+  SessionValidationError,
+  type StoreOperation,
+} from './errors.js'
+import type { SessionEventName, SessionListener } from './events.js'
+import { Emitter } from './events.js'
+import { hashSessionId, isStoreKey } from './ids.js'
+import { Keyring } from './keyring.js'
+import { ensureId, Session, type SessionData, type SessionState, STATE } from './session.js'
+import type { StandardSchemaV1 } from './standard-schema.js'
+import type { SessionMeta, SessionPatch, SessionStore } from './store.js'
+import { expiresAt } from './store.js'
+
+/** Options of `createSessions()`. */
+export interface SessionsOptions<Data extends SessionData = SessionData> {
+  /**
+   * One secret of at least 32 random bytes (`npx tessera keygen`). Use `secrets` to rotate.
+   * `undefined` is accepted so `process.env.SESSION_SECRET` can be passed as it is: a missing
+   * secret is a `SessionConfigError` at startup.
+   */
+  secret?: string | undefined
+  /** Secrets, newest first: the newest signs, every one verifies. */
+  secrets?: readonly string[]
+  /** Where sessions live. @default memoryStore() */
+  store?: SessionStore
+  /** The session cookie. */
+  cookie?: CookieOptions
+  /**
+   * A session unused for this long expires (sliding). OWASP suggests 15 to 30 minutes for an
+   * ordinary web app.
+   * @default '30m'
+   */
+  idleTimeout?: Duration
+  /**
+   * A session expires this long after its creation, however active.
+   * @default '12h'
+   */
+  absoluteTimeout?: Duration
+  /**
+   * An unchanged session's idle expiry is extended (one cheap store write) at most this often;
+   * `0` extends on every request. Must be shorter than `idleTimeout`.
+   * @default '1m'
+   */
+  touchAfter?: Duration
+  /**
+   * How values are encoded: `'json'` (plain data), `'rich'` (Date, Map, Set, BigInt, URL,
+   * typed arrays), or `richCodec({ classes })` to add the app's classes.
+   * @default 'json'
+   */
+  codec?: 'json' | 'rich' | Codec
+  /** A Standard Schema (zod, valibot, ...) checked against the stored data on every load. */
+  schema?: StandardSchemaV1<unknown, Partial<Data>>
+  /**
+   * What happens when stored data fails `schema`: `'reset'` starts a fresh session (the old
+   * record is left to expire) and emits `invalid`; `'error'` throws `SessionValidationError`.
+   * @default 'reset'
+   */
+  onInvalidData?: 'reset' | 'error'
+  /**
+   * Trust `X-Forwarded-Proto` from a reverse proxy when deciding whether the request was
+   * HTTPS (for the cookie's Secure flag). Only turn it on behind a proxy that sets it.
+   * @default false
+   */
+  trustProxy?: boolean
+  /** The time in ms since the epoch; inject a fake clock in tests. @default Date.now */
+  clock?: () => number
+}
+
+/** Per-request facts an adapter passes to `load()`. */
+export interface LoadOptions {
+  /** The request came over HTTPS. @default false */
+  secure?: boolean
+}
+
+/** One session of a user, as listed by `listByUser`. */
+export interface UserSession {
+  idHash: string
+  createdAt: number
+  lastSeenAt: number
+  expiresAt: number
+  /** This is the session given as `current`. */
+  current: boolean
+}
+
+/**
+ * The session manager: turns a `Cookie` header into a {@link Session} and a session back into
+ * `Set-Cookie` values. Framework-free; the adapters call exactly this.
+ */
+export class SessionManager<Data extends SessionData = SessionData> {
+  readonly store: SessionStore
+  readonly cookie: ResolvedCookie
+  readonly trustProxy: boolean
+  readonly idleTimeout: number
+  readonly absoluteTimeout: number
+  readonly touchAfter: number
+  readonly #keyring: Keyring
+  readonly #codec: Codec
+  readonly #clock: () => number
+  readonly #schema: StandardSchemaV1<unknown, Partial<Data>> | undefined
+  readonly #onInvalidData: 'reset' | 'error'
+  readonly #events = new Emitter()
+
+  constructor(options: SessionsOptions<Data> & { store: SessionStore }) {
+    if (options.secret !== undefined && options.secrets !== undefined) {
+      throw new SessionConfigError('give either `secret` or `secrets`, not both')
+    }
+    this.#keyring = new Keyring(
+      options.secrets ?? (options.secret === undefined ? [] : [options.secret]),
+    )
+    this.store = options.store
+    this.cookie = resolveCookie(options.cookie)
+    this.trustProxy = options.trustProxy ?? false
+    this.idleTimeout = toMs(options.idleTimeout ?? '30m', 'idleTimeout')
+    this.absoluteTimeout = toMs(options.absoluteTimeout ?? '12h', 'absoluteTimeout')
+    this.touchAfter = options.touchAfter === 0 ? 0 : toMs(options.touchAfter ?? '1m', 'touchAfter')
+    if (this.touchAfter >= this.idleTimeout) {
+      throw new SessionConfigError(
+        `touchAfter (${this.touchAfter} ms) must be shorter than idleTimeout (${this.idleTimeout} ms), or active sessions would expire`,
+      )
+    }
+    const codec = options.codec ?? 'json'
+    this.#codec = codec === 'json' ? jsonCodec : codec === 'rich' ? richCodec() : codec
+    if (typeof this.#codec?.encode !== 'function' || typeof this.#codec.decode !== 'function') {
+      throw new SessionConfigError(
+        "codec must be 'json', 'rich' or an object with encode() and decode()",
+      )
+    }
+    this.#clock = options.clock ?? Date.now
+    this.#schema = options.schema
+    this.#onInvalidData = options.onInvalidData ?? 'reset'
+  }
+
+  /** The keyring, for parts that derive their own keys from the app's secrets (cookie store, CSRF). */
+  get keyring(): Keyring {
+    return this.#keyring
+  }
+
+  /** Listen to an event; returns a function that stops listening. */
+  on<E extends SessionEventName>(event: E, listener: SessionListener<E>): () => void {
+    return this.#events.on(event, listener)
+  }
+
+  /**
+   * The session of a request, from its `Cookie` header. A missing, malformed, badly signed,
+   * unknown or expired cookie gives a new empty session; only a valid signature reaches the
+   * store. A store failure throws `SessionStoreError`.
+   */
+  async load(
+    cookieHeader: string | null | undefined,
+    options: LoadOptions = {},
+  ): Promise<Session<Data>> {
+    const secure = options.secure ?? false
+    const raw = this.cookie.read(cookieHeader)
+    if (raw === undefined) return this.#fresh(secure, false)
+    const verified = this.#keyring.verify(raw)
+    if ('rejected' in verified) {
+      this.#events.emit('rejected', { reason: verified.rejected })
+      return this.#fresh(secure, true)
+    }
+    const key = hashSessionId(verified.id)
+    const record = await this.#call('get', () => this.store.get(key))
+    if (record === undefined) {
+      this.#events.emit('rejected', { reason: 'unknown', idHash: key })
+      return this.#fresh(secure, true)
+    }
+    const now = this.#clock()
+    const { meta } = record
+    if (now >= meta.absoluteExpiresAt || now >= meta.idleExpiresAt) {
+      await this.#call('destroy', () => this.store.destroy(key))
+      this.#events.emit('expired', {
+        idHash: key,
+        kind: now >= meta.absoluteExpiresAt ? 'absolute' : 'idle',
+      })
+      return this.#fresh(secure, true)
+    }
+    const fields = new Map(Object.entries(record.fields))
+    const state = this.#state(secure, true, { id: verified.id, key, meta: { ...meta }, fields })
+    const session = new Session<Data>(state)
+    if (this.#schema !== undefined) {
+      const issues = await this.#validate(session)
+      if (issues !== undefined) {
+        if (this.#onInvalidData === 'error') throw new SessionValidationError(issues)
+        this.#events.emit('invalid', { idHash: key, issues })
+        return this.#fresh(secure, true)
+      }
+    }
+    return session
+  }
+
+  /**
+   * Write what the request changed and return the `Set-Cookie` values to send (often none).
+   * Call it once, before the response headers go out; a failure throws and the response must
+   * not claim success. Calling it again writes only what changed since.
+   */
+  async commit(session: Session<Data>): Promise<string[]> {
+    const s = session[STATE]
+    // Take this commit's changes now: changes made while it runs belong to the next commit.
+    const taken = takeChanges(s)
+    try {
+      return await this.#write(s, taken, this.#clock())
+    } catch (error) {
+      // put them back, so a retry writes them
+      for (const field of s.changed) taken.changed.add(field)
+      s.changed = taken.changed
+      s.cleared ||= taken.cleared
+      s.metaChanged ||= taken.metaChanged
+      s.cookieChanged ||= taken.cookieChanged
+      s.extend ||= taken.extend
+      s.replaces ??= taken.replaces
+      s.replacedBy ??= taken.replacedBy
+      throw error
+    }
+  }
+
+  async #write(s: SessionState, c: Changes, now: number): Promise<string[]> {
+    const cookies: string[] = []
+    if (s.persisted) {
+      const key = s.key!
+      if (c.changed.size > 0 || c.cleared || c.metaChanged) {
+        const meta = this.#activity(s.meta, now)
+        const ok = await this.#call('patch', () => this.store.patch(key, patchOf(s, c), meta))
+        if (ok) {
+          s.meta = meta
+        } else {
+          // destroyed by another request meanwhile (logout elsewhere): never resurrect it
+          s.persisted = false
+          cookies.push(this.cookie.clear(s.secure))
+        }
+      } else if (c.extend || now - s.meta.lastSeenAt >= this.touchAfter) {
+        const meta = this.#activity(s.meta, now)
+        await this.#call('touch', () => this.store.touch(key, meta))
+        s.meta = meta
+      }
+      if (s.persisted && c.cookieChanged) cookies.push(this.#cookieFor(s, now))
+      return cookies
+    }
+    if (s.fields.size > 0 || s.meta.userId !== undefined) {
+      const { key } = ensureId(s)
+      const meta = this.#activity(s.meta, now)
+      await this.#call('set', () =>
+        this.store.set(key, { fields: Object.fromEntries(s.fields), meta }),
+      )
+      s.meta = meta
+      s.persisted = true
+      cookies.push(this.#cookieFor(s, now))
+    } else if (s.hadCookie || c.replaces !== undefined) {
+      cookies.push(this.cookie.clear(s.secure))
+    }
+    const previous = c.replaces
+    if (previous !== undefined) {
+      await this.#call('destroy', () => this.store.destroy(previous))
+      if (c.replacedBy === 'regenerate' && s.persisted) {
+        this.#events.emit('regenerated', { idHash: s.key!, previousIdHash: previous })
+      } else {
+        this.#events.emit('destroyed', { idHash: previous })
+      }
+    } else if (s.persisted) {
+      this.#events.emit('created', { idHash: s.key! })
+    }
+    s.hadCookie = s.persisted
+    return cookies
+  }
+
+  /**
+   * The sessions bound to `userId` ("your devices"). Needs a store with `listByUser`.
+   * @example
+   * ```ts
+   * const devices = await sessions.listByUser(user.id, { current: session })
+   * ```
+   */
+  async listByUser(
+    userId: string,
+    options: { current?: Session<Data> } = {},
+  ): Promise<UserSession[]> {
+    const list = this.#capability('listByUser')
+    const now = this.#clock()
+    const currentKey = options.current?.[STATE].key
+    const stored = await this.#call('listByUser', () => list.call(this.store, userId))
+    return stored
+      .filter(({ meta }) => expiresAt(meta) > now)
+      .map(({ key, meta }) => ({
+        idHash: key,
+        createdAt: meta.createdAt,
+        lastSeenAt: meta.lastSeenAt,
+        expiresAt: expiresAt(meta),
+        current: key === currentKey,
+      }))
+  }
+
+  /**
+   * Revoke every session of `userId` ("log out other devices"), except `except`'s.
+   * Resolves to how many were removed. Needs a store with `destroyByUser`.
+   */
+  async destroyByUser(userId: string, options: { except?: Session<Data> } = {}): Promise<number> {
+    const destroy = this.#capability('destroyByUser')
+    const exceptKey = options.except?.[STATE].key
+    return this.#call('destroyByUser', () => destroy.call(this.store, userId, exceptKey))
+  }
+
+  /** Revoke one session by its `idHash` (from `listByUser` or a log). */
+  async destroy(idHash: string): Promise<void> {
+    if (!isStoreKey(idHash))
+      throw new SessionConfigError('destroy() takes an idHash: 64 hex characters')
+    await this.#call('destroy', () => this.store.destroy(idHash))
+    this.#events.emit('destroyed', { idHash })
+  }
+
+  /** Close the store's own timers and connections. */
+  async close(): Promise<void> {
+    const close = this.store.close
+    if (close) await this.#call('close', () => close.call(this.store))
+  }
+
+  #capability<K extends 'listByUser' | 'destroyByUser'>(name: K): NonNullable<SessionStore[K]> {
+    const fn = this.store[name]
+    if (typeof fn !== 'function') {
+      throw new SessionConfigError(
+        `the ${this.store.name} store cannot ${name === 'listByUser' ? 'list' : 'revoke'} sessions by user; use a server store such as redis or postgres`,
+      )
+    }
+    return fn as NonNullable<SessionStore[K]>
+  }
+
+  #fresh(secure: boolean, hadCookie: boolean): Session<Data> {
+    return new Session<Data>(
+      this.#state(secure, hadCookie, {
+        id: undefined,
+        key: undefined,
+        meta: this.#freshMeta(),
+        fields: new Map(),
+      }),
+    )
+  }
+
+  #freshMeta = (): SessionMeta => {
+    const now = this.#clock()
+    return {
+      createdAt: now,
+      lastSeenAt: now,
+      idleExpiresAt: now + this.idleTimeout,
+      absoluteExpiresAt: now + this.absoluteTimeout,
+    }
+  }
+
+  #state(
+    secure: boolean,
+    hadCookie: boolean,
+    from: {
+      id: string | undefined
+      key: string | undefined
+      meta: SessionMeta
+      fields: Map<string, string>
+    },
+  ): SessionState {
+    const persisted = from.key !== undefined
+    return {
+      codec: this.#codec,
+      freshMeta: this.#freshMeta,
+      id: from.id,
+      key: from.key,
+      persisted,
+      isNew: !persisted,
+      hadCookie,
+      secure,
+      fields: from.fields,
+      decoded: new Map(),
+      changed: new Set(),
+      cleared: false,
+      meta: from.meta,
+      metaChanged: false,
+      cookieChanged: false,
+      extend: false,
+      replaces: undefined,
+      replacedBy: undefined,
+    }
+  }
+
+  /** Meta after activity at `now`: idle expiry slides, absolute expiry stays. */
+  #activity(meta: SessionMeta, now: number): SessionMeta {
+    return { ...meta, lastSeenAt: now, idleExpiresAt: now + (meta.idleTimeout ?? this.idleTimeout) }
+  }
+
+  #cookieFor(s: SessionState, now: number): string {
+    const value = this.#keyring.sign(s.id!)
+    return this.cookie.serialize(
+      value,
+      s.secure,
+      s.meta.persistent ? s.meta.absoluteExpiresAt - now : undefined,
+    )
+  }
+
+  async #validate(session: Session<Data>): Promise<readonly StandardSchemaV1.Issue[] | undefined> {
+    let data: unknown
+    try {
+      data = session.toJSON()
+    } catch (err) {
+      return [{ message: (err as Error).message }]
+    }
+    const result = await this.#schema!['~standard'].validate(data)
+    return result.issues
+  }
+
+  async #call<T>(operation: StoreOperation, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      const error =
+        err instanceof SessionStoreError
+          ? err
+          : new SessionStoreError(
+              this.store.name,
+              operation,
+              err instanceof Error ? err.message : String(err),
+              {
+                cause: err,
+              },
+            )
+      this.#events.emit('storeError', { error })
+      throw error
+    }
+  }
+}
+
+/** What one commit writes, taken from the session when the commit starts. */
+interface Changes {
+  changed: Set<string>
+  cleared: boolean
+  metaChanged: boolean
+  cookieChanged: boolean
+  extend: boolean
+  replaces: string | undefined
+  replacedBy: 'regenerate' | 'destroy' | undefined
+}
+
+function takeChanges(s: SessionState): Changes {
+  const taken: Changes = {
+    changed: s.changed,
+    cleared: s.cleared,
+    metaChanged: s.metaChanged,
+    cookieChanged: s.cookieChanged,
+    extend: s.extend,
+    replaces: s.replaces,
+    replacedBy: s.replacedBy,
+  }
+  s.changed = new Set()
+  s.cleared = false
+  s.metaChanged = false
+  s.cookieChanged = false
+  s.extend = false
+  s.replaces = undefined
+  s.replacedBy = undefined
+  return taken
+}
+
+/** The store patch for `c`: only the fields that changed, or every field after a clear. */
+function patchOf(s: SessionState, c: Changes): SessionPatch {
+  const set: Record<string, string> = {}
+  const del: string[] = []
+  if (c.cleared) {
+    for (const [field, text] of s.fields) set[field] = text
+  } else {
+    for (const field of c.changed) {
+      const text = s.fields.get(field)
+      if (text === undefined) del.push(field)
+      else set[field] = text
+    }
+  }
+  return { clear: c.cleared, set, delete: del }
+}

@@ -1,0 +1,416 @@
+import type { Codec } from './codec.js'
+import type { Duration } from './duration.js'
+import { toMs } from './duration.js'
+import { SessionImmutableError, SessionSerializeError, SessionStateError } from './errors.js'
+import { hashSessionId, newSessionId } from './ids.js'
+import type { SessionMeta } from './store.js'
+
+/** The shape of session data: top-level keys to values. */
+export type SessionData = Record<string, unknown>
+
+/** Keys of `Data` usable with `get`/`set`. */
+export type SessionKey<Data> = Extract<keyof Data, string>
+
+/** Field-name prefixes the core keeps for itself; data keys cannot start with `$`. */
+const FLASH = '$flash:'
+const IMMUTABLE = '$imm:'
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+const MAX_KEY_LENGTH = 200
+
+/** @internal The symbol under which a session keeps its state for the manager. */
+export const STATE: unique symbol = Symbol('tessera.session')
+
+/** @internal What the manager needs to know about a session to commit it. */
+export interface SessionState {
+  readonly codec: Codec
+  /** Meta for a session starting now (after destroy). */
+  readonly freshMeta: () => SessionMeta
+  /** Current id, made on first need. */
+  id: string | undefined
+  /** hash(id), made with the id. */
+  key: string | undefined
+  /** A record exists in the store under `key`. */
+  persisted: boolean
+  /** Loaded from the store (not new) when the request began. */
+  readonly isNew: boolean
+  /** The request carried a session cookie (valid or not): a clearing cookie may be due. */
+  hadCookie: boolean
+  /** Whether the request came over HTTPS, for the cookie's Secure flag. */
+  readonly secure: boolean
+  /** Encoded fields: data, flash messages, immutability markers. */
+  fields: Map<string, string>
+  /** Decoded values, by field. */
+  decoded: Map<string, unknown>
+  /** Fields set or removed since the last commit. */
+  changed: Set<string>
+  /** clear() was called since the last commit. */
+  cleared: boolean
+  meta: SessionMeta
+  /** Meta changed in a way that must be written (user binding, lifetime). */
+  metaChanged: boolean
+  /** The cookie must be sent again (lifetime changed). */
+  cookieChanged: boolean
+  /** extend() was called. */
+  extend: boolean
+  /** A stored record to remove at commit (regenerate, destroy). */
+  replaces: string | undefined
+  /** What happened to `replaces`: it moved to a new id, or the session was destroyed. */
+  replacedBy: 'regenerate' | 'destroy' | undefined
+}
+
+/** Options of {@link Session.set}. */
+export interface SetOptions {
+  /** Later `set()`s of this key throw `SessionImmutableError`; `get()` returns a frozen copy. */
+  immutable?: boolean
+}
+
+/** Options of {@link Session.setLifetime}. */
+export interface LifetimeOptions {
+  /** Idle timeout for this session only. */
+  idleTimeout?: Duration
+  /** Absolute timeout for this session only, counted from its creation. */
+  absoluteTimeout?: Duration
+  /**
+   * Give the cookie a Max-Age so it survives a browser restart ("remember me").
+   * @default true
+   */
+  persistent?: boolean
+}
+
+/** Flash messages: set in one request, read once in a later one. Stored with the session. */
+export interface Flash {
+  /** Store a message under `key`, replacing any there. */
+  set(key: string, value: unknown): void
+  /** The message under `key`, removed from the session. */
+  get<T = unknown>(key: string): T | undefined
+  /** The message under `key`, left in place. */
+  peek<T = unknown>(key: string): T | undefined
+  has(key: string): boolean
+  /** Every message by key, all removed from the session. */
+  all(): Record<string, unknown>
+  /** Remove every message. */
+  clear(): void
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new SessionSerializeError(
+      String(key),
+      `keys are strings of 1 to ${MAX_KEY_LENGTH} characters`,
+    )
+  }
+  if (key.charCodeAt(0) === 36 /* $ */) {
+    throw new SessionSerializeError(key, 'keys starting with "$" are reserved by Tessera')
+  }
+  if (FORBIDDEN_KEYS.has(key)) throw new SessionSerializeError(key, 'this key name is not allowed')
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
+  if (/[\u0000-\u001f\u007f]/.test(key)) {
+    throw new SessionSerializeError(key, 'keys cannot hold control characters')
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}
+
+/**
+ * One visitor's session, for the length of one request. Values are copied into the session
+ * by `set()` (encoded at once, so a value that cannot be stored fails there, naming the
+ * key): mutate an object you read, then `set()` it again to keep the change.
+ */
+export class Session<Data extends SessionData = SessionData> {
+  /** @internal */
+  readonly [STATE]: SessionState
+  /** Flash messages: read-once values that survive a redirect. */
+  readonly flash: Flash
+
+  /** @internal Sessions are made by the manager's `load()`. */
+  constructor(state: SessionState) {
+    this[STATE] = state
+    this.flash = makeFlash(state)
+  }
+
+  /** True when the request had no stored session (first visit, expired, refused cookie). */
+  get isNew(): boolean {
+    return this[STATE].isNew
+  }
+
+  /**
+   * SHA-256 of the session id, hex: safe to log, show in a device list and revoke by
+   * (`sessions.destroy(idHash)`); it cannot be turned back into a cookie.
+   */
+  get idHash(): string {
+    return ensureId(this[STATE]).key
+  }
+
+  /** The user bound by {@link setUser}. */
+  get userId(): string | undefined {
+    return this[STATE].meta.userId
+  }
+
+  /** When the session was created (ms since the epoch). */
+  get createdAt(): number {
+    return this[STATE].meta.createdAt
+  }
+
+  /** When the session expires if nothing more happens (ms since the epoch). */
+  get expiresAt(): number {
+    const { meta } = this[STATE]
+    return Math.min(meta.idleExpiresAt, meta.absoluteExpiresAt)
+  }
+
+  get<K extends SessionKey<Data>>(key: K): Data[K] | undefined {
+    const s = this[STATE]
+    const text = s.fields.get(key)
+    if (text === undefined || key.charCodeAt(0) === 36) return undefined
+    if (s.fields.has(IMMUTABLE + key)) return deepFreeze(decode(s, key, text)) as Data[K]
+    if (s.decoded.has(key)) return s.decoded.get(key) as Data[K]
+    const value = decode(s, key, text)
+    s.decoded.set(key, value)
+    return value as Data[K]
+  }
+
+  set<K extends SessionKey<Data>>(key: K, value: Data[K], options?: SetOptions): void {
+    checkKey(key)
+    const s = this[STATE]
+    if (s.fields.has(IMMUTABLE + key)) throw new SessionImmutableError(key)
+    const text = encode(s, key, value)
+    if (options?.immutable) write(s, IMMUTABLE + key, '1')
+    if (s.fields.get(key) === text) return
+    write(s, key, text)
+    s.decoded.delete(key)
+  }
+
+  has(key: string): boolean {
+    return key.charCodeAt(0) !== 36 && this[STATE].fields.has(key)
+  }
+
+  /** Remove `key` (immutable keys too). */
+  delete(key: SessionKey<Data>): void {
+    const s = this[STATE]
+    if (key.charCodeAt(0) === 36) return
+    remove(s, key)
+    remove(s, IMMUTABLE + key)
+  }
+
+  /** Remove every key and flash message. */
+  clear(): void {
+    const s = this[STATE]
+    if (s.fields.size === 0 && !s.persisted) return
+    s.fields.clear()
+    s.decoded.clear()
+    s.changed.clear()
+    s.cleared = true
+  }
+
+  keys(): SessionKey<Data>[] {
+    const keys: string[] = []
+    for (const field of this[STATE].fields.keys()) if (field.charCodeAt(0) !== 36) keys.push(field)
+    return keys as SessionKey<Data>[]
+  }
+
+  entries(): [SessionKey<Data>, Data[SessionKey<Data>]][] {
+    return this.keys().map((key) => [key, this.get(key) as Data[SessionKey<Data>]])
+  }
+
+  /** `key` as a string: strings as they are, numbers and booleans as text, else `fallback`. */
+  getString(key: SessionKey<Data>, fallback = ''): string {
+    const v: unknown = this.get(key)
+    if (typeof v === 'string') return v
+    if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v)
+    return fallback
+  }
+
+  /** `key` as a finite number (numeric strings parsed), else `fallback`. */
+  getNumber(key: SessionKey<Data>, fallback = 0): number {
+    const v: unknown = this.get(key)
+    const n =
+      typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN
+    return Number.isFinite(n) ? n : fallback
+  }
+
+  /** `key` as a boolean (`'true'`/`'false'`, `1`/`0` accepted), else `fallback`. */
+  getBoolean(key: SessionKey<Data>, fallback = false): boolean {
+    const v: unknown = this.get(key)
+    if (typeof v === 'boolean') return v
+    if (v === 'true' || v === 1 || v === '1') return true
+    if (v === 'false' || v === 0 || v === '0') return false
+    return fallback
+  }
+
+  /** `key` as a Date (a Date, an ISO string or epoch ms), else `fallback`. */
+  getDate(key: SessionKey<Data>, fallback?: Date): Date | undefined {
+    const v: unknown = this.get(key)
+    const d =
+      v instanceof Date
+        ? v
+        : typeof v === 'string' || typeof v === 'number'
+          ? new Date(v)
+          : undefined
+    return d && !Number.isNaN(d.getTime()) ? d : fallback
+  }
+
+  /**
+   * Give the session a new id, keeping its data; the old record is removed at commit.
+   * Call it at login and on every privilege change (session fixation).
+   */
+  regenerate(): void {
+    const s = this[STATE]
+    if (s.persisted && s.replaces === undefined) {
+      s.replaces = s.key
+      s.replacedBy = 'regenerate'
+    }
+    s.persisted = false
+    s.id = undefined
+    s.key = undefined
+  }
+
+  /**
+   * End the session (logout): its record is removed and the cookie cleared at commit.
+   * The session object stays usable as a fresh, empty session with a new id.
+   */
+  destroy(): void {
+    const s = this[STATE]
+    if (s.persisted || s.replaces !== undefined) {
+      s.replaces ??= s.key
+      s.replacedBy = 'destroy'
+    }
+    s.persisted = false
+    s.id = undefined
+    s.key = undefined
+    s.fields.clear()
+    s.decoded.clear()
+    s.changed.clear()
+    s.cleared = false
+    s.meta = s.freshMeta()
+    s.metaChanged = false
+    s.cookieChanged = false
+  }
+
+  /** Extend the idle expiry at this commit, even if `touchAfter` has not passed. */
+  extend(): void {
+    this[STATE].extend = true
+  }
+
+  /** Bind the session to a user (or unbind it with `undefined`), for listing and revoking. */
+  setUser(userId: string | undefined): void {
+    if (
+      userId !== undefined &&
+      (typeof userId !== 'string' || userId.length === 0 || userId.length > 256)
+    ) {
+      throw new SessionStateError('setUser takes a user id of 1 to 256 characters, or undefined')
+    }
+    const s = this[STATE]
+    if (s.meta.userId === userId) return
+    const { userId: _old, ...rest } = s.meta
+    s.meta = userId === undefined ? rest : { ...rest, userId }
+    s.metaChanged = true
+  }
+
+  /**
+   * Change this session's lifetime ("remember me"): its own idle and absolute timeouts, and a
+   * persistent cookie.
+   *
+   * @example
+   * ```ts
+   * if (form.rememberMe) session.setLifetime({ idleTimeout: '14d', absoluteTimeout: '30d' })
+   * ```
+   */
+  setLifetime(options: LifetimeOptions): void {
+    const s = this[STATE]
+    const meta = { ...s.meta }
+    if (options.idleTimeout !== undefined) {
+      meta.idleTimeout = toMs(options.idleTimeout, 'setLifetime idleTimeout')
+      meta.idleExpiresAt = meta.lastSeenAt + meta.idleTimeout
+    }
+    if (options.absoluteTimeout !== undefined) {
+      meta.absoluteExpiresAt =
+        meta.createdAt + toMs(options.absoluteTimeout, 'setLifetime absoluteTimeout')
+    }
+    if (options.persistent ?? true) meta.persistent = true
+    else delete meta.persistent
+    s.meta = meta
+    s.metaChanged = true
+    s.cookieChanged = true
+  }
+
+  /** Plain data, decoded (for debugging and schema checks); flash messages not included. */
+  toJSON(): Partial<Data> {
+    return Object.fromEntries(this.entries()) as unknown as Partial<Data>
+  }
+}
+
+/** @internal Makes the session's id on first need. */
+export function ensureId(s: SessionState): { id: string; key: string } {
+  if (s.id === undefined || s.key === undefined) {
+    s.id = newSessionId()
+    s.key = hashSessionId(s.id)
+  }
+  return { id: s.id, key: s.key }
+}
+
+function write(s: SessionState, field: string, text: string): void {
+  s.fields.set(field, text)
+  s.changed.add(field)
+}
+
+function remove(s: SessionState, field: string): void {
+  if (!s.fields.delete(field)) return
+  s.decoded.delete(field)
+  s.changed.add(field)
+}
+
+function encode(s: SessionState, key: string, value: unknown): string {
+  try {
+    return s.codec.encode(value)
+  } catch (err) {
+    throw new SessionSerializeError(key, (err as Error).message, { cause: err })
+  }
+}
+
+function decode(s: SessionState, key: string, text: string): unknown {
+  try {
+    return s.codec.decode(text)
+  } catch (err) {
+    throw new SessionSerializeError(
+      key,
+      `stored value cannot be decoded: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    )
+  }
+}
+
+function makeFlash(s: SessionState): Flash {
+  const read = (key: string, consume: boolean): unknown => {
+    const text = s.fields.get(FLASH + key)
+    if (text === undefined) return undefined
+    if (consume) remove(s, FLASH + key)
+    return decode(s, key, text)
+  }
+  return {
+    set(key, value) {
+      checkKey(key)
+      write(s, FLASH + key, encode(s, key, value))
+    },
+    get: <T>(key: string) => read(key, true) as T | undefined,
+    peek: <T>(key: string) => read(key, false) as T | undefined,
+    has: (key) => s.fields.has(FLASH + key),
+    all() {
+      const out: Record<string, unknown> = {}
+      for (const field of [...s.fields.keys()]) {
+        if (field.startsWith(FLASH))
+          out[field.slice(FLASH.length)] = read(field.slice(FLASH.length), true)
+      }
+      return out
+    },
+    clear() {
+      for (const field of [...s.fields.keys()]) if (field.startsWith(FLASH)) remove(s, field)
+    },
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The memory store: sessions in this process's memory. Fast and needs nothing, but every
+ * session is lost on restart and not shared between processes: use it for development, tests
+ * and single-process apps. Bounded: past `maxSessions`, the least recently used session goes.
+ *
+ * @example
+ * ```ts
+ * import { memoryStore } from 'tessera/stores/memory'
+ * createSessions({ secret, store: memoryStore({ maxSessions: 50_000 }) })
+ * ```
+ * @module
+ */
+import type {
+  SessionMeta,
+  SessionPatch,
+  SessionRecord,
+  SessionStore,
+  StoredSession,
+} from '../core/store.js'
+import { expiresAt } from '../core/store.js'
+
+export interface MemoryStoreOptions {
+  /**
+   * Most sessions kept; past it the least recently used is evicted.
+   * @default 100_000
+   */
+  maxSessions?: number
+  /**
+   * How often expired sessions are swept, in ms (one timer per store, `unref`ed, so it never
+   * keeps the process alive). `0` turns the sweep off; expired records are still dropped when
+   * read, evicted or `prune()`d.
+   * @default 60_000
+   */
+  sweepInterval?: number
+  /** The time in ms since the epoch. @default Date.now */
+  clock?: () => number
+}
+
+interface Entry {
+  fields: Map<string, string>
+  meta: SessionMeta
+}
+
+/** The memory store and what it adds to the contract. */
+export interface MemoryStore extends Required<Omit<SessionStore, 'name'>> {
+  readonly name: 'memory'
+}
+
+export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
+  const maxSessions = options.maxSessions ?? 100_000
+  if (!Number.isInteger(maxSessions) || maxSessions < 1) {
+    throw new RangeError(
+      '[tessera] [store:memory] maxSessions must be a whole number of at least 1',
+    )
+  }
+  const clock = options.clock ?? Date.now
+  // a Map iterates in insertion order: re-inserting on use keeps the least recently used first
+  const sessions = new Map<string, Entry>()
+  const byUser = new Map<string, Set<string>>()
+
+  const index = (key: string, before: string | undefined, after: string | undefined) => {
+    if (before === after) return
+    if (before !== undefined) {
+      const keys = byUser.get(before)
+      keys?.delete(key)
+      if (keys?.size === 0) byUser.delete(before)
+    }
+    if (after !== undefined) {
+      let keys = byUser.get(after)
+      if (!keys) {
+        keys = new Set()
+        byUser.set(after, keys)
+      }
+      keys.add(key)
+    }
+  }
+  const drop = (key: string): boolean => {
+    const entry = sessions.get(key)
+    if (!entry) return false
+    sessions.delete(key)
+    index(key, entry.meta.userId, undefined)
+    return true
+  }
+  const put = (key: string, entry: Entry) => {
+    const before = sessions.get(key)
+    if (before) sessions.delete(key)
+    sessions.set(key, entry)
+    index(key, before?.meta.userId, entry.meta.userId)
+    while (sessions.size > maxSessions) drop(sessions.keys().next().value!)
+  }
+  const prune = () => {
+    const now = clock()
+    let removed = 0
+    for (const [key, entry] of sessions) if (expiresAt(entry.meta) <= now && drop(key)) removed++
+    return removed
+  }
+
+  const interval = options.sweepInterval ?? 60_000
+  const timer = interval > 0 ? setInterval(prune, interval) : undefined
+  timer?.unref()
+
+  return {
+    name: 'memory',
+    async get(key) {
+      const entry = sessions.get(key)
+      if (!entry) return undefined
+      // an expired record is returned as it is: the manager destroys it and emits `expired`
+      // mark as recently used
+      sessions.delete(key)
+      sessions.set(key, entry)
+      return {
+        fields: Object.fromEntries(entry.fields),
+        meta: { ...entry.meta },
+      } satisfies SessionRecord
+    },
+    async set(key, record) {
+      put(key, { fields: new Map(Object.entries(record.fields)), meta: { ...record.meta } })
+    },
+    async patch(key, patch: SessionPatch, meta) {
+      const entry = sessions.get(key)
+      if (!entry) return false
+      if (patch.clear) entry.fields.clear()
+      for (const field in patch.set) entry.fields.set(field, patch.set[field]!)
+      for (const field of patch.delete) entry.fields.delete(field)
+      index(key, entry.meta.userId, meta.userId)
+      entry.meta = { ...meta }
+      return true
+    },
+    async touch(key, meta) {
+      const entry = sessions.get(key)
+      if (!entry) return
+      index(key, entry.meta.userId, meta.userId)
+      entry.meta = { ...meta }
+    },
+    async destroy(key) {
+      drop(key)
+    },
+    async listByUser(userId) {
+      const now = clock()
+      const out: StoredSession[] = []
+      for (const key of byUser.get(userId) ?? []) {
+        const entry = sessions.get(key)
+        if (entry && expiresAt(entry.meta) > now) out.push({ key, meta: { ...entry.meta } })
+      }
+      return out
+    },
+    async destroyByUser(userId, exceptKey) {
+      let removed = 0
+      for (const key of [...(byUser.get(userId) ?? [])])
+        if (key !== exceptKey && drop(key)) removed++
+      return removed
+    },
+    async count() {
+      return sessions.size
+    },
+    async *scan() {
+      for (const [key, entry] of [...sessions]) yield { key, meta: { ...entry.meta } }
+    },
+    async prune() {
+      return prune()
+    },
+    async close() {
+      if (timer) clearInterval(timer)
+    },
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The README's quick start and the demo run as written: each is started as its own process
+ * (with `tessera` imports pointed at the source) and driven over real HTTP.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Client } from './helpers/http.js'
+
+const root = resolve(import.meta.dirname, '..')
+const children: ChildProcess[] = []
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill()
+})
+
+function freePort(): Promise<number> {
+  return new Promise((ok) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => ok(port))
+    })
+  })
+}
+
+/** Runs an example with `tessera` specifiers pointed at src/, waits until it listens. */
+async function run(file: string, env: Record<string, string> = {}): Promise<string> {
+  const source = readFileSync(join(root, file), 'utf8').replace(
+    /from 'tessera(\/[a-z/]+)?'/g,
+    (_m, sub: string | undefined) => {
+      const target =
+        sub === undefined
+          ? 'index'
+          : sub === '/node' || sub === '/fetch'
+            ? `adapters${sub}`
+            : sub.slice(1)
+      return `from '${join(root, 'src', `${target}.ts`)}'`
+    },
+  )
+  const copy = join(mkdtempSync(join(tmpdir(), 'tessera-example-')), 'example.ts')
+  writeFileSync(copy, source)
+  const port = await freePort()
+  const child = spawn(join(root, 'node_modules/.bin/tsx'), [copy], {
+    env: { ...process.env, PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  let output = ''
+  await new Promise<void>((ok, fail) => {
+    const onData = (d: Buffer) => {
+      output += d
+      if (/listening|on http/.test(output)) ok()
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', (d: Buffer) => {
+      output += d
+    })
+    child.on('exit', (code) => fail(new Error(`${file} exited with ${code}: ${output}`)))
+  })
+  return `http://127.0.0.1:${port}`
+}
+
+describe('README quick start', () => {
+  it('is examples/quickstart.ts, word for word', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    const quickstart = readFileSync(join(root, 'examples/quickstart.ts'), 'utf8')
+    expect(readme).toContain(quickstart.trim())
+  })
+
+  it('runs as written and counts visits per browser', async () => {
+    const url = await run('examples/quickstart.ts', { SESSION_SECRET: 'q'.repeat(43) })
+    const alice = new Client(url)
+    expect((await alice.get('/')).body).toBe('You have been here 1 time(s)\n')
+    expect((await alice.get('/')).body).toBe('You have been here 2 time(s)\n')
+    expect((await new Client(url).get('/')).body).toBe('You have been here 1 time(s)\n')
+  })
+
+  it('refuses to start without a secret, saying how to make one', async () => {
+    const { SESSION_SECRET: _, ...env } = process.env
+    const child = spawn(
+      join(root, 'node_modules/.bin/tsx'),
+      [
+        '-e',
+        `
+      import('${join(root, 'src/index.ts')}').then(({ createSessions }) => createSessions({ secret: process.env.SESSION_SECRET }))`,
+      ],
+      { env },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d
+    })
+    const code = await new Promise((ok) => child.on('exit', ok))
+    expect(code).not.toBe(0)
+    expect(stderr).toMatch(/SessionConfigError.*tessera keygen/s)
+  })
+})
+
+describe('demo app', () => {
+  it('counts, signs in with a new session id, lists sessions and signs out', async () => {
+    const url = await run('examples/demo/server.ts')
+    const browser = new Client(url)
+    expect(String((await browser.get('/')).body)).toContain('<strong id="visits">1</strong>')
+    const before = browser.cookie()
+    const login = await browser.request('/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'user=ada',
+    })
+    expect(login.status).toBe(303)
+    expect(browser.cookie()).not.toBe(before)
+    const home = String((await browser.get('/')).body)
+    expect(home).toContain('Welcome, ada!')
+    expect(home).toContain('<strong id="user">ada</strong>')
+    expect(home).toContain('(this one)')
+    await browser.request('/logout', { method: 'POST' })
+    const after = String((await browser.get('/')).body)
+    expect(after).toContain('You are signed out.')
+    expect(after).toContain('<strong id="visits">1</strong>')
+  })
+})

@@ -1,0 +1,68 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { withSession } from '../src/adapters/node.js'
+import { createSessions } from '../src/index.js'
+import { memoryStore } from '../src/stores/memory.js'
+import { Client, SECRET } from './helpers/http.js'
+import { slowWritesStore } from './helpers/stores.js'
+
+const servers: ReturnType<typeof createServer>[] = []
+afterEach(() => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections()
+    s.close()
+  }
+})
+
+async function start(handler: Parameters<typeof withSession<{ n: number; note: string }>>[1]) {
+  const sessions = createSessions<{ n: number; note: string }>({
+    secret: SECRET,
+    store: slowWritesStore(memoryStore({ sweepInterval: 0 }), 5),
+  })
+  const server = createServer(withSession(sessions, handler))
+  servers.push(server)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return new Client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+}
+
+describe('node adapter', () => {
+  it('res.end(await render()) works though res.end was looked up before the commit finished', async () => {
+    const client = await start(async (_req, res, session) => {
+      session.set('n', (session.get('n') ?? 0) + 1)
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end(await new Promise<string>((r) => setTimeout(() => r(`n=${session.get('n')}`), 20)))
+    })
+    expect((await client.get('/')).body).toBe('n=1')
+    expect((await client.get('/')).body).toBe('n=2')
+  })
+
+  it('commits before the headers go out: write() and end() are held, then replayed in order', async () => {
+    const client = await start((_req, res, session) => {
+      session.set('n', 1)
+      res.write('a')
+      res.write('b')
+      res.end('c')
+    })
+    const res = await client.get('/')
+    expect(res.body).toBe('abc')
+    expect(res.setCookies).toHaveLength(1)
+  })
+
+  it('a throwing handler gives a plain 500 with no stack and nothing stored', async () => {
+    const client = await start((_req, _res, session) => {
+      session.set('n', 1)
+      throw new Error('boom at /secret/path.ts:1')
+    })
+    const original = console.error
+    console.error = () => {}
+    try {
+      const res = await client.get('/')
+      expect(res.status).toBe(500)
+      expect(res.body).toBe('Internal Server Error')
+      expect(res.setCookies).toEqual([])
+    } finally {
+      console.error = original
+    }
+  })
+})

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import { memoryStore } from '../../src/stores/memory.js'
+import { describeStoreConformance, meta, newKey } from '../conformance/store-suite.js'
+
+describeStoreConformance('memory', {
+  create: () => memoryStore({ sweepInterval: 0 }),
+  cleanup: (store) => store.close?.(),
+  expiry: 'prune',
+  capabilities: ['listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
+})
+
+describe('memory store', () => {
+  it('evicts the least recently used session past maxSessions', async () => {
+    const store = memoryStore({ maxSessions: 3, sweepInterval: 0 })
+    const [a, b, c, d] = [newKey(), newKey(), newKey(), newKey()]
+    for (const key of [a, b, c]) await store.set(key, { fields: {}, meta: meta({ userId: 'u' }) })
+    await store.get(a) // a is now the most recently used; b is the least
+    await store.set(d, { fields: {}, meta: meta() })
+    expect(await store.count()).toBe(3)
+    expect(await store.get(b)).toBeUndefined()
+    expect(await store.get(a)).toBeDefined()
+    // the user index forgets an evicted session
+    expect((await store.listByUser('u')).map((s) => s.key).sort()).toEqual([a, c].sort())
+  })
+
+  it('prunes by its injected clock', async () => {
+    let now = 1_000_000
+    const store = memoryStore({ clock: () => now, sweepInterval: 0 })
+    const key = newKey()
+    await store.set(key, { fields: {}, meta: meta({ idleExpiresAt: now + 1000 }, now) })
+    now += 999
+    expect(await store.prune()).toBe(0)
+    now += 1
+    expect(await store.prune()).toBe(1)
+    expect(await store.get(key)).toBeUndefined()
+  })
+
+  it('sweeps expired records on its interval without one timer per session', async () => {
+    let now = 1_000_000
+    const store = memoryStore({ clock: () => now, sweepInterval: 20 })
+    for (let i = 0; i < 100; i++)
+      await store.set(newKey(), { fields: {}, meta: meta({ idleExpiresAt: now + 10 }, now) })
+    now += 11
+    await new Promise((r) => setTimeout(r, 60))
+    expect(await store.count()).toBe(0)
+    await store.close()
+  })
+
+  it('returns copies, so a caller cannot change what is stored', async () => {
+    const store = memoryStore({ sweepInterval: 0 })
+    const key = newKey()
+    await store.set(key, { fields: { a: '1' }, meta: meta() })
+    const got = await store.get(key)
+    got!.fields.a = '2'
+    got!.meta.userId = 'x'
+    expect(await store.get(key)).toEqual({
+      fields: { a: '1' },
+      meta: expect.not.objectContaining({ userId: 'x' }),
+    })
+  })
+
+  it('refuses a maxSessions that is not a positive whole number', () => {
+    expect(() => memoryStore({ maxSessions: 0 })).toThrow(/maxSessions/)
+  })
+})
