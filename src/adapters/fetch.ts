@@ -14,7 +14,7 @@
  */
 import { applySetCookies, isSecureRequest } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
-import type { Session, SessionData } from '../core/session.js'
+import { type Session, type SessionData, STATE } from '../core/session.js'
 
 export type FetchSessionHandler<Data extends SessionData> = (
   request: Request,
@@ -35,14 +35,23 @@ export function isSecure(request: Request, trustProxy: boolean): boolean {
   )
 }
 
+/** Cookies of sessions committed early by `session.save()`, until `commitSession` sends them. */
+const savedCookies = new WeakMap<Session<never>, string[]>()
+
 /** The session of a `Request`. */
-export function getSession<Data extends SessionData>(
+export async function getSession<Data extends SessionData>(
   sessions: SessionManager<Data>,
   request: Request,
 ): Promise<Session<Data>> {
-  return sessions.load(request.headers.get('cookie'), {
+  const session = await sessions.load(request.headers.get('cookie'), {
     secure: isSecure(request, sessions.trustProxy),
   })
+  session[STATE].saver = async () => {
+    const cookies = await sessions.commit(session)
+    const key = session as unknown as Session<never>
+    savedCookies.set(key, [...(savedCookies.get(key) ?? []), ...cookies])
+  }
+  return session
 }
 
 /** Put `Set-Cookie` values (and `Cache-Control: no-store`, `Vary: Cookie`) on `headers`. */
@@ -66,7 +75,9 @@ export async function commitSession<Data extends SessionData>(
   session: Session<Data>,
   response: Response,
 ): Promise<Response> {
-  const cookies = await sessions.commit(session)
+  const key = session as unknown as Session<never>
+  const cookies = [...(savedCookies.get(key) ?? []), ...(await sessions.commit(session))]
+  savedCookies.delete(key)
   if (cookies.length === 0) return response
   try {
     applyCookies(response.headers, cookies)

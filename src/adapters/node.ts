@@ -15,9 +15,10 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { SessionStateError } from '../core/errors.js'
 import { applySetCookies, isSecureRequest } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
-import type { Session, SessionData } from '../core/session.js'
+import { type Session, type SessionData, STATE } from '../core/session.js'
 
 export type NodeSessionHandler<Data extends SessionData> = (
   req: IncomingMessage,
@@ -41,6 +42,12 @@ export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
     trustProxy,
   )
 }
+
+const headersOf = (res: ServerResponse) => ({
+  get: (n: string) => res.getHeader(n),
+  set: (n: string, v: string) => res.setHeader(n, v),
+  append: (n: string, v: string) => res.appendHeader(n, v),
+})
 
 function defaultOnError(error: unknown, _req: IncomingMessage, res: ServerResponse): void {
   if ((error as { code?: string })?.code !== 'ERR_SESSION_STORE') console.error(error)
@@ -85,16 +92,7 @@ export function commitBeforeHeaders(
           (cookies) => {
             state = 'done'
             restore()
-            if (!res.headersSent) {
-              applySetCookies(
-                {
-                  get: (n) => res.getHeader(n),
-                  set: (n, v) => res.setHeader(n, v),
-                  append: (n, v) => res.appendHeader(n, v),
-                },
-                cookies,
-              )
-            }
+            if (!res.headersSent) applySetCookies(headersOf(res), cookies)
             for (const [method, params] of queue)
               (res[method] as (...a: unknown[]) => unknown)(...params)
           },
@@ -135,6 +133,15 @@ export function withSession<Data extends SessionData>(
     } catch (error) {
       onError(error, req, res)
       return
+    }
+    session[STATE].saver = async () => {
+      const cookies = await sessions.commit(session)
+      if (cookies.length > 0 && res.headersSent) {
+        throw new SessionStateError(
+          'session.save() was called after the response headers were sent',
+        )
+      }
+      applySetCookies(headersOf(res), cookies)
     }
     const hold = commitBeforeHeaders(
       res,

@@ -380,6 +380,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       extend: false,
       replaces: undefined,
       replacedBy: undefined,
+      saver: undefined,
     }
   }
 

@@ -56,6 +56,8 @@ export interface SessionState {
   replaces: string | undefined
   /** What happened to `replaces`: it moved to a new id, or the session was destroyed. */
   replacedBy: 'regenerate' | 'destroy' | undefined
+  /** Set by an adapter: commit now and put the cookies on the response (`session.save()`). */
+  saver: (() => Promise<void>) | undefined
 }
 
 /** Options of {@link Session.set}. */
@@ -336,6 +338,21 @@ export class Session<Data extends SessionData = SessionData> {
     s.meta = meta
     s.metaChanged = true
     s.cookieChanged = true
+  }
+
+  /**
+   * Commit now, before the response starts (a streamed body, server-sent events). The adapter
+   * commits again at the end, writing only what changed since. Needs an adapter that supports
+   * it (every Tessera adapter does); with the bare core, call `sessions.commit(session)`.
+   */
+  async save(): Promise<void> {
+    const saver = this[STATE].saver
+    if (saver === undefined) {
+      throw new SessionStateError(
+        'save() needs an adapter; with the core alone, call sessions.commit(session)',
+      )
+    }
+    await saver()
   }
 
   /** Plain data, decoded (for debugging and schema checks); flash messages not included. */
