@@ -1,0 +1,666 @@
+/**
+ * The file store: one file per session in a local directory. Survives restarts and is shared
+ * by every process of one machine that uses the same directory; needs no server.
+ *
+ * Writes are atomic (a temporary file, then a rename), patches of one session are serialized by
+ * a lock file that survives a crashed holder, and expired files are swept. For one machine
+ * only: network file systems are not supported.
+ *
+ * @example
+ * ```ts
+ * import { fileStore } from 'tessera/stores/file'
+ * createSessions({ secret, store: fileStore({ directory: '/var/lib/myapp/sessions' }) })
+ * ```
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import type { Stats } from 'node:fs'
+import {
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+import { SessionConfigError, SessionStoreError, type StoreOperation } from '../core/errors.js'
+import { isStoreKey } from '../core/ids.js'
+import type {
+  SessionMeta,
+  SessionPatch,
+  SessionRecord,
+  SessionStore,
+  StoredSession,
+} from '../core/store.js'
+import { expiresAt } from '../core/store.js'
+
+/**
+ * Options of {@link fileStore}. Only `directory` is required.
+ *
+ * @example
+ * ```ts
+ * const options: FileStoreOptions = { directory: './var/sessions', fsync: true }
+ * ```
+ */
+export interface FileStoreOptions {
+  /**
+   * The directory sessions live in; created (owner-only, `0o700`) when missing. Give every app
+   * its own. Relative paths resolve against the working directory.
+   */
+  directory: string
+  /**
+   * `fsync` each record (and its directory) before the write resolves, so a power cut loses
+   * nothing acknowledged. Without it a crashed *process* still never leaves a torn file (writes
+   * are a rename), but a crashed *machine* may lose the last writes.
+   * @default false
+   */
+  fsync?: boolean
+  /**
+   * How often expired sessions, stale temporary files and stale locks are swept, in ms (one
+   * `unref`ed timer per store, so it never keeps the process alive). `0` turns the sweep off;
+   * `prune()` still does the same on demand.
+   * @default 300_000 (5 minutes)
+   */
+  sweepInterval?: number
+  /**
+   * How long a write waits for the lock of its session before it fails with a
+   * `SessionStoreError`, in ms.
+   * @default 5_000
+   */
+  lockTimeout?: number
+  /**
+   * A lock older than this (ms), or held by a process of this machine that is gone, is taken
+   * over. Also the age past which a leftover temporary file is removed. Must exceed the
+   * longest write.
+   * @default 10_000
+   */
+  staleLockAfter?: number
+  /** The time in ms since the epoch, for session expiry. @default Date.now */
+  clock?: () => number
+  /**
+   * Called with what the store survived without throwing: a corrupt session file (treated as
+   * absent), a failed background sweep. `info.file` is the file concerned (its name is the
+   * session's at-rest hash, not its id). Wire it to your logger. Thrown errors (the disk
+   * failing) reach the manager's `storeError` event instead.
+   * @default a process warning (`process.emitWarning`)
+   * @example
+   * ```ts
+   * fileStore({ directory, onError: (error, { file }) => logger.warn({ err: error, file }) })
+   * ```
+   */
+  onError?: (error: SessionStoreError, info: { file: string }) => void
+}
+
+/**
+ * The file store: every optional part of the contract, and the directory it lives in.
+ *
+ * @example
+ * ```ts
+ * const store: FileStore = fileStore({ directory: './var/sessions' })
+ * await store.prune() // also runs every `sweepInterval`
+ * ```
+ */
+export interface FileStore extends Required<Omit<SessionStore, 'name'>> {
+  readonly name: 'file'
+  /** The absolute directory the store lives in. */
+  readonly directory: string
+}
+
+const NAME = 'file'
+const HOST = hostname()
+const RECORD_FILE = /^([0-9a-f]{64})\.json$/
+const TEMP_FILE = /^[0-9a-f]{64}\.json\.\d+\.[0-9a-f]+\.tmp$/
+const LOCK_FILE = /^[0-9a-f]{64}\.lock$/
+const HASH_DIR = /^[0-9a-f]{64}$/
+const FORMAT = 1
+
+const errnoCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException)?.code
+const hex = (bytes: number) => randomBytes(bytes).toString('hex')
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/** Node's file errors quote the path, which holds the key: keep the code, drop the path. */
+function fsError(operation: StoreOperation, err: unknown): SessionStoreError {
+  if (err instanceof SessionStoreError) return err
+  const e = err as NodeJS.ErrnoException
+  const what = e?.code ? `${e.code} on ${e.syscall ?? 'the file system'}` : String(err)
+  return new SessionStoreError(NAME, operation, what, { cause: err })
+}
+
+function isMeta(meta: unknown): meta is SessionMeta {
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return false
+  const m = meta as Record<string, unknown>
+  for (const k of ['createdAt', 'lastSeenAt', 'idleExpiresAt', 'absoluteExpiresAt'])
+    if (typeof m[k] !== 'number' || !Number.isFinite(m[k])) return false
+  if (m.userId !== undefined && typeof m.userId !== 'string') return false
+  if (m.idleTimeout !== undefined && typeof m.idleTimeout !== 'number') return false
+  return m.persistent === undefined || typeof m.persistent === 'boolean'
+}
+
+/** A record file's text as a record, or undefined when it is not one (torn, tampered, ...). */
+function parseRecord(text: string): SessionRecord | undefined {
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof data !== 'object' || data === null) return undefined
+  const { v, fields, meta } = data as Record<string, unknown>
+  if (v !== FORMAT || !isMeta(meta)) return undefined
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return undefined
+  if (!Object.values(fields).every((value) => typeof value === 'string')) return undefined
+  // Object.fromEntries defines keys, so a field named `__proto__` stays a plain field
+  return {
+    fields: Object.fromEntries(Object.entries(fields as Record<string, string>)),
+    meta: { ...meta },
+  }
+}
+
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return errnoCode(err) === 'EPERM'
+  }
+}
+
+/**
+ * A store keeping each session in a file named by its at-rest hash, under `directory`:
+ * `sessions/<key>.json` (the record), `locks/<key>.lock` (while a write runs) and
+ * `users/<sha256(userId)>/<key>` (empty markers, the user index). See docs/stores/file.md.
+ *
+ * @example
+ * ```ts
+ * const store = fileStore({ directory: './var/sessions', fsync: true, onError: log.warn })
+ * const sessions = createSessions({ secret, store })
+ * ```
+ */
+export function fileStore(options: FileStoreOptions): FileStore {
+  if (typeof options?.directory !== 'string' || options.directory === '') {
+    throw new SessionConfigError(
+      '[store:file] `directory` is required: the directory sessions are kept in, e.g. ' +
+        "fileStore({ directory: './var/sessions' })",
+    )
+  }
+  const number = (name: string, value: number | undefined, fallback: number, min: number) => {
+    const n = value ?? fallback
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < min) {
+      throw new SessionConfigError(
+        `[store:file] \`${name}\` must be a number of ms of at least ${min}`,
+      )
+    }
+    return n
+  }
+  const root = resolve(options.directory)
+  const sessionsDir = join(root, 'sessions')
+  const locksDir = join(root, 'locks')
+  const usersDir = join(root, 'users')
+  const doFsync = options.fsync ?? false
+  const sweepInterval = number('sweepInterval', options.sweepInterval, 300_000, 0)
+  const lockTimeout = number('lockTimeout', options.lockTimeout, 5_000, 0)
+  const staleLockAfter = number('staleLockAfter', options.staleLockAfter, 10_000, 1)
+  const clock = options.clock ?? Date.now
+  const onError =
+    options.onError ??
+    ((error: SessionStoreError) =>
+      process.emitWarning(error.message, { type: 'TesseraWarning', code: error.code }))
+
+  const report = (error: SessionStoreError, file: string) => {
+    try {
+      onError(error, { file })
+    } catch {
+      // a failing logger must not take the store down
+    }
+  }
+
+  let ready: Promise<void> | undefined
+  const init = () => {
+    ready ??= (async () => {
+      await mkdir(root, { recursive: true, mode: 0o700 })
+      for (const dir of [sessionsDir, locksDir, usersDir])
+        await mkdir(dir, { recursive: true, mode: 0o700 })
+    })().catch((err) => {
+      ready = undefined
+      throw err
+    })
+    return ready
+  }
+
+  /** Every entry point: the key must be a store key before it comes near a path. */
+  const checkKey = (key: unknown, operation: StoreOperation): string => {
+    if (typeof key !== 'string' || !isStoreKey(key)) {
+      throw new SessionStoreError(
+        NAME,
+        operation,
+        'not a store key (64 characters of [0-9a-f]); refused before touching the file system',
+      )
+    }
+    return key
+  }
+  const recordPath = (key: string) => join(sessionsDir, `${key}.json`)
+  const lockPath = (key: string) => join(locksDir, `${key}.lock`)
+  const userDir = (userId: string) => join(usersDir, sha256(userId))
+
+  // --- records -----------------------------------------------------------------------------
+
+  /** The record, undefined when absent or corrupt (reported). Other I/O errors throw. */
+  const read = async (key: string, operation: StoreOperation, quiet = false) => {
+    const file = recordPath(key)
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined
+      if (errnoCode(err) !== 'EISDIR') throw err
+      text = ''
+    }
+    const record = parseRecord(text)
+    if (!record && !quiet) {
+      report(
+        new SessionStoreError(NAME, operation, 'a session file is corrupt; treated as absent'),
+        file,
+      )
+    }
+    return record
+  }
+
+  const syncDir = async (dir: string) => {
+    const handle = await open(dir, 'r')
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  }
+
+  /** Write the whole record atomically: a temporary file beside it, then a rename. */
+  const write = async (key: string, record: SessionRecord) => {
+    const file = recordPath(key)
+    const temp = `${file}.${process.pid}.${hex(6)}.tmp`
+    const text = JSON.stringify({ v: FORMAT, meta: record.meta, fields: record.fields })
+    try {
+      const handle = await open(temp, 'wx', 0o600)
+      try {
+        await handle.writeFile(text, 'utf8')
+        if (doFsync) await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await rename(temp, file)
+    } catch (err) {
+      await unlink(temp).catch(() => {})
+      throw err
+    }
+    if (doFsync) await syncDir(sessionsDir)
+  }
+
+  const removeFile = async (file: string) => {
+    try {
+      await unlink(file)
+      return true
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false
+      throw err
+    }
+  }
+
+  // --- the user index: users/<sha256(userId)>/<key> ----------------------------------------
+
+  const addMarker = async (userId: string, key: string) => {
+    const dir = userDir(userId)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await writeFile(join(dir, key), '', { mode: 0o600 })
+        return
+      } catch (err) {
+        // the directory is new, or a sweep just removed it as empty
+        if (errnoCode(err) !== 'ENOENT' || attempt > 2) throw err
+        await mkdir(dir, { recursive: true, mode: 0o700 })
+      }
+    }
+  }
+  const removeMarker = (userId: string, key: string) => removeFile(join(userDir(userId), key))
+
+  /**
+   * Write a record and keep the index right. Order matters for a crash at any point: the new
+   * marker before the record, the old marker after, so a record is never unindexed (a marker
+   * left over is dropped when found).
+   */
+  const save = async (key: string, before: SessionMeta | undefined, record: SessionRecord) => {
+    const was = before?.userId
+    const now = record.meta.userId
+    if (now !== undefined && now !== was) await addMarker(now, key)
+    await write(key, record)
+    if (was !== undefined && was !== now) await removeMarker(was, key)
+  }
+
+  /** Remove a record and its marker; true when there was one. Call under the lock. */
+  const drop = async (key: string, userId: string | undefined) => {
+    const removed = await removeFile(recordPath(key))
+    if (userId !== undefined) await removeMarker(userId, key)
+    return removed
+  }
+
+  // --- locks -------------------------------------------------------------------------------
+
+  const lockIsStale = (text: string, mtimeMs: number) => {
+    const now = Date.now()
+    let info: { pid?: unknown; host?: unknown; at?: unknown } | undefined
+    try {
+      info = JSON.parse(text)
+    } catch {
+      // created but not yet written, or its holder died in between: judge by the file's age
+    }
+    if (typeof info?.at !== 'number') return now - mtimeMs > staleLockAfter
+    if (now - info.at > staleLockAfter) return true
+    // a pid only means something on this machine (and in this pid namespace)
+    const { pid } = info
+    return (
+      info.host === HOST &&
+      Number.isInteger(pid) &&
+      (pid as number) > 0 &&
+      !processAlive(pid as number)
+    )
+  }
+
+  /**
+   * Remove the lock at `path` if it is stale; true when the lock is gone. The lock is moved
+   * aside first and checked to be the one judged stale, so a lock taken meanwhile is given
+   * back rather than broken.
+   */
+  const breakIfStale = async (path: string): Promise<boolean> => {
+    let before: Stats
+    let text: string
+    try {
+      before = await stat(path)
+      text = await readFile(path, 'utf8')
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return true
+      throw err
+    }
+    if (!lockIsStale(text, before.mtimeMs)) return false
+    const aside = `${path}.${hex(6)}.stale`
+    try {
+      await rename(path, aside)
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return true
+      throw err
+    }
+    const moved = await stat(aside).catch(() => undefined)
+    const movedText = await readFile(aside, 'utf8').catch(() => undefined)
+    if (moved?.ino === before.ino && movedText === text) {
+      await unlink(aside).catch(() => {})
+      return true
+    }
+    await link(aside, path).catch(() => {})
+    await unlink(aside).catch(() => {})
+    return false
+  }
+
+  const acquire = async (key: string, operation: StoreOperation): Promise<string> => {
+    const path = lockPath(key)
+    const deadline = Date.now() + lockTimeout
+    for (let attempt = 0; ; attempt++) {
+      const content = JSON.stringify({ pid: process.pid, host: HOST, at: Date.now(), id: hex(8) })
+      try {
+        await writeFile(path, content, { flag: 'wx', mode: 0o600 })
+        return content
+      } catch (err) {
+        if (errnoCode(err) !== 'EEXIST') throw err
+      }
+      if (await breakIfStale(path)) continue
+      if (Date.now() >= deadline) {
+        throw new SessionStoreError(
+          NAME,
+          operation,
+          `the session stayed locked by another process for ${lockTimeout} ms (lockTimeout)`,
+        )
+      }
+      // small, growing, jittered waits: 1-2 ms at first, at most ~50 ms
+      await sleep(Math.min(2 ** attempt, 32) * (0.5 + Math.random()))
+    }
+  }
+
+  const release = async (key: string, content: string) => {
+    const path = lockPath(key)
+    try {
+      // only our own lock: if it was taken over as stale, it is someone else's now
+      if ((await readFile(path, 'utf8')) === content) await unlink(path)
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err
+    }
+  }
+
+  // in this process, one operation per session at a time; the lock file orders processes
+  const queues = new Map<string, Promise<unknown>>()
+  const withLock = <T>(key: string, operation: StoreOperation, fn: () => Promise<T>) => {
+    const run = (queues.get(key) ?? Promise.resolve()).then(async () => {
+      const content = await acquire(key, operation)
+      try {
+        return await fn()
+      } finally {
+        await release(key, content)
+      }
+    })
+    const tail = run.then(
+      () => {},
+      () => {},
+    )
+    queues.set(key, tail)
+    void tail.then(() => {
+      if (queues.get(key) === tail) queues.delete(key)
+    })
+    return run
+  }
+
+  /** Runs a store operation: key checked, directory ready, file errors without paths. */
+  const op = async <T>(operation: StoreOperation, fn: () => Promise<T>): Promise<T> => {
+    try {
+      await init()
+      return await fn()
+    } catch (err) {
+      throw fsError(operation, err)
+    }
+  }
+
+  const listDir = async (dir: string) => {
+    try {
+      return await readdir(dir)
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return []
+      throw err
+    }
+  }
+
+  /** Drop a marker whose record is gone or belongs to someone else (checked under the lock). */
+  const dropStaleMarker = (userId: string | undefined, dirName: string, key: string) =>
+    withLock(key, 'listByUser', async () => {
+      const record = await read(key, 'listByUser', true)
+      const owner = record?.meta.userId
+      if (owner !== undefined && sha256(owner) === dirName && owner === (userId ?? owner)) return
+      await removeFile(join(usersDir, dirName, key))
+    })
+
+  // --- prune -------------------------------------------------------------------------------
+
+  const prune = async (): Promise<number> => {
+    const now = clock()
+    let removed = 0
+    const indexed = new Set<string>() // `${sha256(userId)}/${key}` of records seen
+    await mapLimit(await listDir(sessionsDir), 8, async (name) => {
+      const file = join(sessionsDir, name)
+      const key = RECORD_FILE.exec(name)?.[1]
+      if (key) {
+        const record = await read(key, 'prune')
+        if (record && expiresAt(record.meta) > now) {
+          if (record.meta.userId !== undefined) indexed.add(`${sha256(record.meta.userId)}/${key}`)
+          return
+        }
+        try {
+          await withLock(key, 'prune', async () => {
+            const again = await read(key, 'prune', true)
+            if (again && expiresAt(again.meta) > now) return
+            if (await drop(key, again?.meta.userId)) removed++
+          })
+        } catch (err) {
+          report(fsError('prune', err), file)
+        }
+      } else if (TEMP_FILE.test(name)) {
+        // left by a writer that died between writing and renaming
+        const info = await stat(file).catch(() => undefined)
+        if (info && Date.now() - info.mtimeMs > staleLockAfter) await unlink(file).catch(() => {})
+      }
+    })
+    for (const name of await listDir(locksDir)) {
+      const file = join(locksDir, name)
+      if (LOCK_FILE.test(name)) await breakIfStale(file).catch(() => {})
+      else if (name.endsWith('.stale')) {
+        const info = await stat(file).catch(() => undefined)
+        if (info && Date.now() - info.mtimeMs > staleLockAfter) await unlink(file).catch(() => {})
+      }
+    }
+    for (const dirName of await listDir(usersDir)) {
+      if (!HASH_DIR.test(dirName)) continue
+      for (const key of await listDir(join(usersDir, dirName))) {
+        if (!isStoreKey(key) || indexed.has(`${dirName}/${key}`)) continue
+        await dropStaleMarker(undefined, dirName, key).catch(() => {})
+      }
+      // only when empty; a writer that loses the race recreates it
+      await rmdir(join(usersDir, dirName)).catch(() => {})
+    }
+    return removed
+  }
+
+  let sweeping: Promise<unknown> | undefined
+  const sweep = () => {
+    sweeping ??= op('prune', prune)
+      .catch((err) => report(fsError('prune', err), root))
+      .finally(() => {
+        sweeping = undefined
+      })
+  }
+  const timer = sweepInterval > 0 ? setInterval(sweep, sweepInterval) : undefined
+  timer?.unref()
+
+  // --- the contract ------------------------------------------------------------------------
+
+  return {
+    name: NAME,
+    directory: root,
+    async get(key) {
+      checkKey(key, 'get')
+      return op('get', () => read(key, 'get'))
+    },
+    async set(key, record) {
+      checkKey(key, 'set')
+      return op('set', () =>
+        withLock(key, 'set', async () => {
+          const before = await read(key, 'set')
+          await save(key, before?.meta, { fields: { ...record.fields }, meta: { ...record.meta } })
+        }),
+      )
+    },
+    async patch(key, patch: SessionPatch, meta) {
+      checkKey(key, 'patch')
+      return op('patch', () =>
+        withLock(key, 'patch', async () => {
+          const before = await read(key, 'patch')
+          if (!before) return false
+          const fields = new Map(patch.clear ? [] : Object.entries(before.fields))
+          for (const [field, value] of Object.entries(patch.set)) fields.set(field, value)
+          for (const field of patch.delete) fields.delete(field)
+          await save(key, before.meta, { fields: Object.fromEntries(fields), meta: { ...meta } })
+          return true
+        }),
+      )
+    },
+    async touch(key, meta) {
+      checkKey(key, 'touch')
+      return op('touch', () =>
+        withLock(key, 'touch', async () => {
+          const before = await read(key, 'touch')
+          if (before) await save(key, before.meta, { fields: before.fields, meta: { ...meta } })
+        }),
+      )
+    },
+    async destroy(key) {
+      checkKey(key, 'destroy')
+      return op('destroy', () =>
+        withLock(key, 'destroy', async () => {
+          const before = await read(key, 'destroy')
+          await drop(key, before?.meta.userId)
+        }),
+      )
+    },
+    async listByUser(userId) {
+      return op('listByUser', async () => {
+        const now = clock()
+        const dirName = sha256(userId)
+        const out: StoredSession[] = []
+        await mapLimit(await listDir(userDir(userId)), 8, async (key) => {
+          if (!isStoreKey(key)) return
+          const record = await read(key, 'listByUser')
+          if (record?.meta.userId !== userId) await dropStaleMarker(userId, dirName, key)
+          else if (expiresAt(record.meta) > now) out.push({ key, meta: record.meta })
+        })
+        return out
+      })
+    },
+    async destroyByUser(userId, exceptKey) {
+      if (exceptKey !== undefined) checkKey(exceptKey, 'destroyByUser')
+      return op('destroyByUser', async () => {
+        let removed = 0
+        for (const key of await listDir(userDir(userId))) {
+          if (!isStoreKey(key) || key === exceptKey) continue
+          await withLock(key, 'destroyByUser', async () => {
+            const record = await read(key, 'destroyByUser')
+            if (record?.meta.userId === userId) {
+              if (await drop(key, userId)) removed++
+            } else await removeMarker(userId, key)
+          })
+        }
+        return removed
+      })
+    },
+    async count() {
+      return op('count', async () => {
+        let n = 0
+        for (const name of await listDir(sessionsDir)) if (RECORD_FILE.test(name)) n++
+        return n
+      })
+    },
+    async *scan() {
+      const names = await op('scan', () => listDir(sessionsDir))
+      for (const name of names) {
+        const key = RECORD_FILE.exec(name)?.[1]
+        if (!key) continue
+        const record = await op('scan', () => read(key, 'scan'))
+        if (record) yield { key, meta: record.meta }
+      }
+    },
+    async prune() {
+      return op('prune', prune)
+    },
+    async close() {
+      if (timer) clearInterval(timer)
+      await sweeping
+    },
+  }
+}
