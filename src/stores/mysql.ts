@@ -1,0 +1,257 @@
+/**
+ * The MySQL / MariaDB store: one row per session in one InnoDB table, shared by every instance
+ * of the app. A commit's patch is one `UPDATE` applying a JSON merge patch, so overlapping
+ * requests never lose each other's changes. Takes the `mysql2/promise` pool the app built.
+ *
+ * @example
+ * ```ts
+ * import mysql from 'mysql2/promise'
+ * import { mysqlStore } from 'tessera/stores/mysql'
+ * const pool = mysql.createPool(process.env.DATABASE_URL!)
+ * createSessions({ secret, store: mysqlStore({ pool, createTable: true }) })
+ * ```
+ * @module
+ */
+import type { SessionMeta, SessionStore, StoredSession } from '../core/store.js'
+import { expiresAt } from '../core/store.js'
+import {
+  DEFAULT_TABLE,
+  fromJson,
+  guard,
+  PRUNE_BATCH,
+  SCAN_BATCH,
+  type SqlStoreOptions,
+  startPruning,
+  tableParts,
+} from './sql-common.js'
+
+/**
+ * What the store needs of a MySQL client: `mysql2/promise`'s `query(sql, values)`, resolving
+ * to `[rows, fields]`. A `mysql2/promise` pool fits.
+ */
+export interface MysqlClient {
+  query(sql: string, values?: unknown[]): Promise<[unknown, unknown]>
+}
+
+/** Options of {@link mysqlStore}. */
+export interface MysqlStoreOptions extends SqlStoreOptions {
+  /** The pool the app built (`mysql.createPool(...)` from `mysql2/promise`). Never closed. */
+  pool: MysqlClient
+}
+
+/** The MySQL / MariaDB store and what it adds to the contract. */
+export interface MysqlStore extends Required<Omit<SessionStore, 'name'>> {
+  readonly name: 'mysql'
+  /** The table, quoted, as the store's statements use it. */
+  readonly table: string
+}
+
+/**
+ * The DDL the store expects (and runs with `createTable: true`). `JSON` is a real type on
+ * MySQL 5.7+ and an alias of `LONGTEXT` with a validity check on MariaDB 10.2+.
+ *
+ * @example
+ * ```ts
+ * console.log(mysqlSchema('app_sessions')) // paste into a migration
+ * ```
+ */
+export function mysqlSchema(table: string = DEFAULT_TABLE): string {
+  const name = tableParts('mysql', table, false)[0]!
+  return `CREATE TABLE IF NOT EXISTS \`${name}\` (
+  \`key\` CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  \`data\` JSON NOT NULL,
+  \`meta\` JSON NOT NULL,
+  \`user_id\` VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  \`expires_at\` BIGINT NOT NULL,
+  PRIMARY KEY (\`key\`),
+  KEY \`${name}_user_id\` (\`user_id\`),
+  KEY \`${name}_expires_at\` (\`expires_at\`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
+}
+
+interface DataRow {
+  data: unknown
+  meta: unknown
+}
+interface MetaRow {
+  key: string
+  meta: unknown
+}
+interface Header {
+  affectedRows: number
+  info?: string
+}
+
+/**
+ * Rows an `UPDATE` matched. MySQL counts only rows it changed in `affectedRows` unless the
+ * connection has the FOUND_ROWS flag (mysql2 sets it by default); the server's info string
+ * ("Rows matched: 1  Changed: 0  Warnings: 0") says it either way.
+ */
+function matched(header: Header): number {
+  const found = /Rows matched: (\d+)/.exec(header.info ?? '')
+  return found ? Number(found[1]) : header.affectedRows
+}
+
+/**
+ * A session store on MySQL 5.7+ or MariaDB 10.2.25+. Columns: `key` (the at-rest hash, binary
+ * collation), `data` (JSON: field -> encoded value), `meta` (JSON), and the indexed `user_id`
+ * and `expires_at` (ms since the epoch: the earlier of the idle and absolute expiry).
+ *
+ * @example
+ * ```ts
+ * const store = mysqlStore({ pool, table: 'app_sessions', pruneInterval: 0 })
+ * await store.prune() // from a cron job instead of the timer
+ * ```
+ */
+export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
+  const { pool } = options
+  if (typeof pool?.query !== 'function') {
+    throw new TypeError(
+      "[tessera] [store:mysql] give the pool the app built: mysqlStore({ pool: mysql.createPool(...) }) from 'mysql2/promise'",
+    )
+  }
+  const tableName = options.table ?? DEFAULT_TABLE
+  const t = `\`${tableParts('mysql', tableName, false)[0]!}\``
+  const clock = options.clock ?? Date.now
+
+  let ready: Promise<void> | undefined
+  const ensureTable = () => {
+    ready ??= pool.query(mysqlSchema(tableName)).then(
+      () => {},
+      (err: unknown) => {
+        ready = undefined // try again on the next call
+        throw err
+      },
+    )
+    return ready
+  }
+  const query = async <R>(sql: string, values: unknown[]): Promise<R> => {
+    if (options.createTable) await ensureTable()
+    const [result] = await pool.query(sql, values)
+    return result as R
+  }
+
+  const prune = () =>
+    guard('mysql', 'prune', async () => {
+      const now = clock()
+      let removed = 0
+      for (;;) {
+        const { affectedRows } = await query<Header>(
+          `DELETE FROM ${t} WHERE \`expires_at\` <= ? LIMIT ${PRUNE_BATCH}`,
+          [now],
+        )
+        removed += affectedRows
+        if (affectedRows < PRUNE_BATCH) return removed
+      }
+    })
+  const stopPruning = startPruning('mysql', options, prune)
+
+  return {
+    name: 'mysql',
+    table: t,
+    get: (key) =>
+      guard('mysql', 'get', async () => {
+        const rows = await query<DataRow[]>(
+          `SELECT \`data\`, \`meta\` FROM ${t} WHERE \`key\` = ?`,
+          [key],
+        )
+        const row = rows[0]
+        if (!row) return undefined
+        return {
+          fields: fromJson<Record<string, string>>(row.data),
+          meta: fromJson<SessionMeta>(row.meta),
+        }
+      }),
+    set: (key, record) =>
+      guard('mysql', 'set', async () => {
+        const data = JSON.stringify(record.fields)
+        const meta = JSON.stringify(record.meta)
+        const userId = record.meta.userId ?? null
+        const expires = expiresAt(record.meta)
+        await query(
+          `INSERT INTO ${t} (\`key\`, \`data\`, \`meta\`, \`user_id\`, \`expires_at\`)
+           VALUES (?, ?, ?, ?, ?)
+           ON DUPLICATE KEY UPDATE \`data\` = ?, \`meta\` = ?, \`user_id\` = ?, \`expires_at\` = ?`,
+          [key, data, meta, userId, expires, data, meta, userId, expires],
+        )
+      }),
+    patch: (key, patch, meta) =>
+      guard('mysql', 'patch', async () => {
+        // One statement; InnoDB's row lock serialises overlapping patches and each merges into
+        // the data as the previous one left it. The set and the deletes go as one RFC 7396
+        // merge patch: a field to delete is `null`, which no encoded value can be (values are
+        // strings), and field names travel as JSON keys, never as JSON paths to escape.
+        const merge: Record<string, string | null> = { ...patch.set }
+        for (const field of patch.delete) merge[field] = null
+        const header = await query<Header>(
+          `UPDATE ${t} SET
+             \`data\` = JSON_MERGE_PATCH(CASE WHEN ? THEN '{}' ELSE \`data\` END, ?),
+             \`meta\` = ?, \`user_id\` = ?, \`expires_at\` = ?
+           WHERE \`key\` = ?`,
+          [
+            patch.clear,
+            JSON.stringify(merge),
+            JSON.stringify(meta),
+            meta.userId ?? null,
+            expiresAt(meta),
+            key,
+          ],
+        )
+        return matched(header) > 0
+      }),
+    touch: (key, meta) =>
+      guard('mysql', 'touch', async () => {
+        await query(
+          `UPDATE ${t} SET \`meta\` = ?, \`user_id\` = ?, \`expires_at\` = ? WHERE \`key\` = ?`,
+          [JSON.stringify(meta), meta.userId ?? null, expiresAt(meta), key],
+        )
+      }),
+    destroy: (key) =>
+      guard('mysql', 'destroy', async () => {
+        await query(`DELETE FROM ${t} WHERE \`key\` = ?`, [key])
+      }),
+    listByUser: (userId) =>
+      guard('mysql', 'listByUser', async () => {
+        const rows = await query<MetaRow[]>(
+          `SELECT \`key\`, \`meta\` FROM ${t} WHERE \`user_id\` = ? AND \`expires_at\` > ?`,
+          [userId, clock()],
+        )
+        return rows.map(
+          (row): StoredSession => ({ key: String(row.key), meta: fromJson(row.meta) }),
+        )
+      }),
+    destroyByUser: (userId, exceptKey) =>
+      guard('mysql', 'destroyByUser', async () => {
+        const { affectedRows } = await query<Header>(
+          `DELETE FROM ${t} WHERE \`user_id\` = ? AND \`key\` <> ?`,
+          [userId, exceptKey ?? ''],
+        )
+        return affectedRows
+      }),
+    count: () =>
+      guard('mysql', 'count', async () => {
+        const rows = await query<{ n: number | string }[]>(`SELECT COUNT(*) AS \`n\` FROM ${t}`, [])
+        return Number(rows[0]?.n ?? 0)
+      }),
+    async *scan() {
+      // keyset pagination: no long-running cursor, no OFFSET
+      let after = ''
+      for (;;) {
+        const rows = await guard('mysql', 'scan', () =>
+          query<MetaRow[]>(
+            `SELECT \`key\`, \`meta\` FROM ${t} WHERE \`key\` > ? ORDER BY \`key\` LIMIT ${SCAN_BATCH}`,
+            [after],
+          ),
+        )
+        for (const row of rows)
+          yield { key: String(row.key), meta: fromJson<SessionMeta>(row.meta) }
+        if (rows.length < SCAN_BATCH) return
+        after = String(rows[rows.length - 1]!.key)
+      }
+    },
+    prune,
+    async close() {
+      stopPruning()
+    },
+  }
+}

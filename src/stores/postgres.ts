@@ -1,0 +1,251 @@
+/**
+ * The PostgreSQL store: one row per session in one table, shared by every instance of the app.
+ * A commit's patch is one `UPDATE` merging `jsonb`, so overlapping requests never lose each
+ * other's changes. Takes the `pg` pool the app built (any client with `query(text, values)`).
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { postgresStore } from 'tessera/stores/postgres'
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * createSessions({ secret, store: postgresStore({ pool, createTable: true }) })
+ * ```
+ * @module
+ */
+import type { SessionMeta, SessionStore, StoredSession } from '../core/store.js'
+import { expiresAt } from '../core/store.js'
+import {
+  DEFAULT_TABLE,
+  fromJson,
+  guard,
+  PRUNE_BATCH,
+  SCAN_BATCH,
+  type SqlStoreOptions,
+  startPruning,
+  tableParts,
+} from './sql-common.js'
+
+/**
+ * What the store needs of a PostgreSQL client: `query(text, values)`. A `pg.Pool` fits (use a
+ * pool, not one `pg.Client`, so requests do not queue behind each other).
+ */
+export interface PostgresClient {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>
+}
+
+/** Options of {@link postgresStore}. */
+export interface PostgresStoreOptions extends SqlStoreOptions {
+  /** The pool the app built (`new pg.Pool(...)`). The store never closes it. */
+  pool: PostgresClient
+}
+
+/** The PostgreSQL store and what it adds to the contract. */
+export interface PostgresStore extends Required<Omit<SessionStore, 'name'>> {
+  readonly name: 'postgres'
+  /** The table, quoted, as the store's statements use it. */
+  readonly table: string
+}
+
+const quote = (part: string) => `"${part}"`
+
+/**
+ * The DDL the store expects (and runs with `createTable: true`): a table and two indexes.
+ *
+ * @example
+ * ```ts
+ * console.log(postgresSchema('app_sessions')) // paste into a migration
+ * ```
+ */
+export function postgresSchema(table: string = DEFAULT_TABLE): string {
+  const parts = tableParts('postgres', table, true)
+  const name = parts.map(quote).join('.')
+  const base = parts[parts.length - 1]!
+  return `CREATE TABLE IF NOT EXISTS ${name} (
+  "key" text PRIMARY KEY,
+  "data" jsonb NOT NULL,
+  "meta" jsonb NOT NULL,
+  "user_id" text,
+  "expires_at" bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "${base}_user_id_idx" ON ${name} ("user_id") WHERE "user_id" IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "${base}_expires_at_idx" ON ${name} ("expires_at");`
+}
+
+interface DataRow {
+  data: unknown
+  meta: unknown
+}
+interface MetaRow {
+  key: string
+  meta: unknown
+}
+
+/**
+ * A session store on PostgreSQL (9.5 or later). Columns: `key` (the at-rest hash), `data`
+ * (`jsonb`: field -> encoded value), `meta` (`jsonb`), and the indexed `user_id` and
+ * `expires_at` (ms since the epoch: the earlier of the idle and absolute expiry).
+ *
+ * @example
+ * ```ts
+ * const store = postgresStore({ pool, table: 'app_sessions', pruneInterval: 0 })
+ * await store.prune() // from a cron job instead of the timer
+ * ```
+ */
+export function postgresStore(options: PostgresStoreOptions): PostgresStore {
+  const { pool } = options
+  if (typeof pool?.query !== 'function') {
+    throw new TypeError(
+      '[tessera] [store:postgres] give the pool the app built: postgresStore({ pool: new pg.Pool(...) })',
+    )
+  }
+  const tableName = options.table ?? DEFAULT_TABLE
+  const t = tableParts('postgres', tableName, true).map(quote).join('.')
+  const clock = options.clock ?? Date.now
+
+  let ready: Promise<void> | undefined
+  const createTable = async () => {
+    const ddl = postgresSchema(tableName)
+    try {
+      await pool.query(ddl)
+    } catch (err) {
+      // two processes creating the table at once: one loses a race on the catalog; the
+      // statements are idempotent, so running them again settles it
+      const code = (err as { code?: string }).code
+      if (code !== '23505' && code !== '42P07') throw err
+      await pool.query(ddl)
+    }
+  }
+  const ensureTable = () => {
+    ready ??= createTable().catch((err: unknown) => {
+      ready = undefined // try again on the next call
+      throw err
+    })
+    return ready
+  }
+  const query = async <R>(text: string, values: unknown[]) => {
+    if (options.createTable) await ensureTable()
+    const result = await pool.query(text, values)
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 }
+  }
+
+  const prune = () =>
+    guard('postgres', 'prune', async () => {
+      const now = clock()
+      let removed = 0
+      for (;;) {
+        // SKIP LOCKED: rows a request is writing right now wait for the next prune
+        const { rowCount } = await query(
+          `DELETE FROM ${t} WHERE "key" IN (SELECT "key" FROM ${t} WHERE "expires_at" <= $1 LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED)`,
+          [now],
+        )
+        removed += rowCount
+        if (rowCount < PRUNE_BATCH) return removed
+      }
+    })
+  const stopPruning = startPruning('postgres', options, prune)
+
+  return {
+    name: 'postgres',
+    table: t,
+    get: (key) =>
+      guard('postgres', 'get', async () => {
+        const { rows } = await query<DataRow>(`SELECT "data", "meta" FROM ${t} WHERE "key" = $1`, [
+          key,
+        ])
+        const row = rows[0]
+        if (!row) return undefined
+        return {
+          fields: fromJson<Record<string, string>>(row.data),
+          meta: fromJson<SessionMeta>(row.meta),
+        }
+      }),
+    set: (key, record) =>
+      guard('postgres', 'set', async () => {
+        await query(
+          `INSERT INTO ${t} ("key", "data", "meta", "user_id", "expires_at")
+           VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)
+           ON CONFLICT ("key") DO UPDATE SET "data" = EXCLUDED."data", "meta" = EXCLUDED."meta",
+             "user_id" = EXCLUDED."user_id", "expires_at" = EXCLUDED."expires_at"`,
+          [
+            key,
+            JSON.stringify(record.fields),
+            JSON.stringify(record.meta),
+            record.meta.userId ?? null,
+            expiresAt(record.meta),
+          ],
+        )
+      }),
+    patch: (key, patch, meta) =>
+      guard('postgres', 'patch', async () => {
+        // one statement: the row lock serialises overlapping patches, and each one merges into
+        // the data as the previous one left it
+        const { rowCount } = await query(
+          `UPDATE ${t} SET
+             "data" = ((CASE WHEN $2::boolean THEN '{}'::jsonb ELSE "data" END) || $3::jsonb) - $4::text[],
+             "meta" = $5::jsonb, "user_id" = $6, "expires_at" = $7
+           WHERE "key" = $1`,
+          [
+            key,
+            patch.clear,
+            JSON.stringify(patch.set),
+            patch.delete,
+            JSON.stringify(meta),
+            meta.userId ?? null,
+            expiresAt(meta),
+          ],
+        )
+        return rowCount > 0
+      }),
+    touch: (key, meta) =>
+      guard('postgres', 'touch', async () => {
+        await query(
+          `UPDATE ${t} SET "meta" = $2::jsonb, "user_id" = $3, "expires_at" = $4 WHERE "key" = $1`,
+          [key, JSON.stringify(meta), meta.userId ?? null, expiresAt(meta)],
+        )
+      }),
+    destroy: (key) =>
+      guard('postgres', 'destroy', async () => {
+        await query(`DELETE FROM ${t} WHERE "key" = $1`, [key])
+      }),
+    listByUser: (userId) =>
+      guard('postgres', 'listByUser', async () => {
+        const { rows } = await query<MetaRow>(
+          `SELECT "key", "meta" FROM ${t} WHERE "user_id" = $1 AND "expires_at" > $2`,
+          [userId, clock()],
+        )
+        return rows.map((row): StoredSession => ({ key: row.key, meta: fromJson(row.meta) }))
+      }),
+    destroyByUser: (userId, exceptKey) =>
+      guard('postgres', 'destroyByUser', async () => {
+        const { rowCount } = await query(`DELETE FROM ${t} WHERE "user_id" = $1 AND "key" <> $2`, [
+          userId,
+          exceptKey ?? '',
+        ])
+        return rowCount
+      }),
+    count: () =>
+      guard('postgres', 'count', async () => {
+        const { rows } = await query<{ n: string | number }>(`SELECT count(*) AS "n" FROM ${t}`, [])
+        return Number(rows[0]?.n ?? 0)
+      }),
+    async *scan() {
+      // keyset pagination: no long-running cursor, no OFFSET
+      let after = ''
+      for (;;) {
+        const { rows } = await guard('postgres', 'scan', () =>
+          query<MetaRow>(
+            `SELECT "key", "meta" FROM ${t} WHERE "key" > $1 ORDER BY "key" LIMIT ${SCAN_BATCH}`,
+            [after],
+          ),
+        )
+        for (const row of rows) yield { key: row.key, meta: fromJson<SessionMeta>(row.meta) }
+        if (rows.length < SCAN_BATCH) return
+        after = rows[rows.length - 1]!.key
+      }
+    },
+    prune,
+    async close() {
+      stopPruning()
+    },
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * What the PostgreSQL, MySQL/MariaDB and SQLite stores share: their common options, table-name
+ * checks, error wrapping and the prune timer. Internal: import a store, not this module.
+ * @module
+ */
+import { SessionStoreError, type StoreOperation } from '../core/errors.js'
+
+/** Options every SQL store takes. */
+export interface SqlStoreOptions {
+  /**
+   * The table sessions live in: letters, digits and `_`, starting with a letter or `_`
+   * (PostgreSQL also takes `schema.table`). It is quoted in every statement.
+   * @default 'tessera_sessions'
+   */
+  table?: string
+  /**
+   * Create the table and its indexes (`CREATE TABLE IF NOT EXISTS`) on first use, once. Leave it
+   * off when migrations own the schema: the DDL is in the store's docs and its `...Schema()`
+   * function.
+   * @default false
+   */
+  createTable?: boolean
+  /**
+   * How often expired sessions are deleted, in ms, by a timer of this store (`unref`ed, so it
+   * never keeps the process alive; `close()` stops it). `0` turns it off: then run `prune()`
+   * (or `tessera prune`) yourself, or the table grows. Every app instance runs its own timer;
+   * that is fine (a prune is one indexed `DELETE` per 1000 expired rows).
+   * @default 600_000 (10 minutes)
+   */
+  pruneInterval?: number
+  /**
+   * Called with the error when a timed prune fails (the timer keeps going).
+   * @default (error) => console.warn(error.message)
+   */
+  onPruneError?: (error: SessionStoreError) => void
+  /** The time in ms since the epoch, for `prune()` and `listByUser()`. @default Date.now */
+  clock?: () => number
+}
+
+/** The default table name of every SQL store. */
+export const DEFAULT_TABLE = 'tessera_sessions'
+
+/** Rows deleted per statement by `prune()`. */
+export const PRUNE_BATCH = 1000
+/** Rows read per query by `scan()`. */
+export const SCAN_BATCH = 500
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+
+/**
+ * Checks a table name and returns its parts, so each can be quoted. A bad name is a startup
+ * error, never SQL injection.
+ */
+export function tableParts(store: string, table: string, allowSchema: boolean): string[] {
+  const parts = table.split('.')
+  const ok =
+    (parts.length === 1 || (allowSchema && parts.length === 2)) &&
+    parts.every((p) => IDENTIFIER.test(p))
+  if (!ok) {
+    throw new TypeError(
+      `[tessera] [store:${store}] table ${JSON.stringify(table)} is not a plain identifier: use letters, digits and _ (at most 63), starting with a letter or _${allowSchema ? ', optionally as schema.table' : ''}`,
+    )
+  }
+  return parts
+}
+
+const KEY_LIKE = /[0-9a-f]{64}/gi
+
+/** A driver's message, with anything shaped like a session key blanked out. */
+function messageOf(err: unknown): string {
+  const text = err instanceof Error ? err.message || (err as { code?: string }).code || '' : ''
+  const message = text || String(err) || 'unknown error'
+  return message.replace(KEY_LIKE, '<key>')
+}
+
+/** Wraps a driver error in a `SessionStoreError` naming the store and operation, never a key. */
+export function storeError(store: string, operation: StoreOperation, err: unknown) {
+  if (err instanceof SessionStoreError) return err
+  return new SessionStoreError(store, operation, messageOf(err), { cause: err })
+}
+
+/** Runs `fn`, turning what it throws (or rejects with) into a `SessionStoreError`. */
+export async function guard<T>(
+  store: string,
+  operation: StoreOperation,
+  fn: () => T | Promise<T>,
+): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw storeError(store, operation, err)
+  }
+}
+
+/** Parses a JSON column: drivers hand back text (MariaDB, SQLite) or already-parsed values. */
+export function fromJson<T>(value: unknown): T {
+  if (typeof value === 'string') return JSON.parse(value) as T
+  if (value instanceof Uint8Array) return JSON.parse(new TextDecoder().decode(value)) as T
+  return value as T
+}
+
+/**
+ * Starts the prune timer (none when `interval` is 0) and returns what stops it. A prune still
+ * running when the next is due is not overlapped.
+ */
+export function startPruning(
+  store: string,
+  options: SqlStoreOptions,
+  prune: () => Promise<number>,
+): () => void {
+  const interval = options.pruneInterval ?? 600_000
+  if (!Number.isFinite(interval) || interval < 0) {
+    throw new RangeError(
+      `[tessera] [store:${store}] pruneInterval must be a number of ms, or 0 to turn it off`,
+    )
+  }
+  if (interval === 0) return () => {}
+  const onError = options.onPruneError ?? ((error) => console.warn(error.message))
+  let running = false
+  const timer = setInterval(() => {
+    if (running) return
+    running = true
+    prune()
+      .catch((err: unknown) => {
+        try {
+          onError(storeError(store, 'prune', err))
+        } catch {
+          // a throwing handler must not become an unhandled rejection
+        }
+      })
+      .finally(() => {
+        running = false
+      })
+  }, interval)
+  timer.unref()
+  return () => clearInterval(timer)
+}

@@ -1,0 +1,230 @@
+/**
+ * The SQLite store: sessions in one table of a database file, shared by every process on the
+ * machine that opens it. The embedded, persistent choice for a single machine. A commit's
+ * patch is one `UPDATE` applying a JSON merge patch (SQLite's JSON1 `json_patch`), so
+ * overlapping requests, in one process or several, never lose each other's changes. Takes the
+ * `better-sqlite3` database the app opened.
+ *
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3'
+ * import { sqliteStore } from 'tessera/stores/sqlite'
+ * const db = new Database('sessions.db')
+ * db.pragma('journal_mode = WAL')
+ * createSessions({ secret, store: sqliteStore({ db, createTable: true }) })
+ * ```
+ * @module
+ */
+import type { SessionMeta, SessionStore, StoredSession } from '../core/store.js'
+import { expiresAt } from '../core/store.js'
+import {
+  DEFAULT_TABLE,
+  fromJson,
+  guard,
+  PRUNE_BATCH,
+  SCAN_BATCH,
+  type SqlStoreOptions,
+  startPruning,
+  tableParts,
+} from './sql-common.js'
+
+/** What the store needs of a prepared statement (`better-sqlite3`'s `Statement`). */
+export interface SqliteStatement {
+  run(...params: unknown[]): { changes: number | bigint }
+  get(...params: unknown[]): unknown
+  all(...params: unknown[]): unknown[]
+}
+
+/** What the store needs of a database: `prepare(sql)` and `exec(sql)`, as `better-sqlite3`'s. */
+export interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement
+  exec(sql: string): unknown
+}
+
+/** Options of {@link sqliteStore}. */
+export interface SqliteStoreOptions extends SqlStoreOptions {
+  /** The database the app opened (`new Database(file)` from `better-sqlite3`). Never closed. */
+  db: SqliteDatabase
+}
+
+/** The SQLite store and what it adds to the contract. */
+export interface SqliteStore extends Required<Omit<SessionStore, 'name'>> {
+  readonly name: 'sqlite'
+  /** The table, quoted, as the store's statements use it. */
+  readonly table: string
+}
+
+/**
+ * The DDL the store expects (and runs with `createTable: true`): a table and two indexes.
+ *
+ * @example
+ * ```ts
+ * db.exec(sqliteSchema('app_sessions'))
+ * ```
+ */
+export function sqliteSchema(table: string = DEFAULT_TABLE): string {
+  const name = tableParts('sqlite', table, false)[0]!
+  return `CREATE TABLE IF NOT EXISTS "${name}" (
+  "key" TEXT PRIMARY KEY NOT NULL,
+  "data" TEXT NOT NULL,
+  "meta" TEXT NOT NULL,
+  "user_id" TEXT,
+  "expires_at" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "${name}_user_id" ON "${name}" ("user_id") WHERE "user_id" IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "${name}_expires_at" ON "${name}" ("expires_at");`
+}
+
+interface DataRow {
+  data: string
+  meta: string
+}
+interface MetaRow {
+  key: string
+  meta: string
+}
+
+/** Yields to the event loop, so a long prune does not starve requests. */
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/**
+ * A session store on SQLite 3.24 or later with JSON1 (built in since 3.38; `better-sqlite3`
+ * bundles a recent SQLite).
+ * Columns: `key` (the at-rest hash), `data` (JSON text: field -> encoded value), `meta` (JSON
+ * text), and the indexed `user_id` and `expires_at` (ms since the epoch: the earlier of the
+ * idle and absolute expiry). Statements are prepared once, on first use.
+ *
+ * @example
+ * ```ts
+ * const store = sqliteStore({ db, table: 'app_sessions', pruneInterval: 0 })
+ * await store.prune() // from a cron job instead of the timer
+ * ```
+ */
+export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const { db } = options
+  if (typeof db?.prepare !== 'function' || typeof db.exec !== 'function') {
+    throw new TypeError(
+      "[tessera] [store:sqlite] give the database the app opened: sqliteStore({ db: new Database('sessions.db') }) from 'better-sqlite3'",
+    )
+  }
+  const tableName = options.table ?? DEFAULT_TABLE
+  const t = `"${tableParts('sqlite', tableName, false)[0]!}"`
+  const clock = options.clock ?? Date.now
+
+  const sql = {
+    get: `SELECT "data", "meta" FROM ${t} WHERE "key" = ?`,
+    set: `INSERT INTO ${t} ("key", "data", "meta", "user_id", "expires_at") VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT ("key") DO UPDATE SET "data" = excluded."data", "meta" = excluded."meta",
+        "user_id" = excluded."user_id", "expires_at" = excluded."expires_at"`,
+    // one statement, so one write lock: a merge patch (RFC 7396) where a field to delete is
+    // null, which no encoded value can be (values are strings)
+    patch: `UPDATE ${t} SET "data" = json_patch(CASE WHEN ? THEN '{}' ELSE "data" END, ?),
+      "meta" = ?, "user_id" = ?, "expires_at" = ? WHERE "key" = ?`,
+    touch: `UPDATE ${t} SET "meta" = ?, "user_id" = ?, "expires_at" = ? WHERE "key" = ?`,
+    destroy: `DELETE FROM ${t} WHERE "key" = ?`,
+    listByUser: `SELECT "key", "meta" FROM ${t} WHERE "user_id" = ? AND "expires_at" > ?`,
+    destroyByUser: `DELETE FROM ${t} WHERE "user_id" = ? AND "key" <> ?`,
+    count: `SELECT count(*) AS "n" FROM ${t}`,
+    scan: `SELECT "key", "meta" FROM ${t} WHERE "key" > ? ORDER BY "key" LIMIT ${SCAN_BATCH}`,
+    prune: `DELETE FROM ${t} WHERE rowid IN (SELECT rowid FROM ${t} WHERE "expires_at" <= ? LIMIT ${PRUNE_BATCH})`,
+  }
+  type Statements = Record<keyof typeof sql, SqliteStatement>
+  let statements: Statements | undefined
+  /** The prepared statements, made once (after creating the table, when asked). */
+  const prepared = (): Statements => {
+    if (statements) return statements
+    if (options.createTable) db.exec(sqliteSchema(tableName))
+    const made = {} as Statements
+    for (const name of Object.keys(sql) as (keyof typeof sql)[]) made[name] = db.prepare(sql[name])
+    statements = made
+    return made
+  }
+
+  const prune = () =>
+    guard('sqlite', 'prune', async () => {
+      const now = clock()
+      let removed = 0
+      for (;;) {
+        const changes = Number(prepared().prune.run(now).changes)
+        removed += changes
+        if (changes < PRUNE_BATCH) return removed
+        await yieldToLoop()
+      }
+    })
+  const stopPruning = startPruning('sqlite', options, prune)
+
+  return {
+    name: 'sqlite',
+    table: t,
+    get: (key) =>
+      guard('sqlite', 'get', () => {
+        const row = prepared().get.get(key) as DataRow | undefined
+        if (!row) return undefined
+        return {
+          fields: fromJson<Record<string, string>>(row.data),
+          meta: fromJson<SessionMeta>(row.meta),
+        }
+      }),
+    set: (key, record) =>
+      guard('sqlite', 'set', () => {
+        prepared().set.run(
+          key,
+          JSON.stringify(record.fields),
+          JSON.stringify(record.meta),
+          record.meta.userId ?? null,
+          expiresAt(record.meta),
+        )
+      }),
+    patch: (key, patch, meta) =>
+      guard('sqlite', 'patch', () => {
+        const merge: Record<string, string | null> = { ...patch.set }
+        for (const field of patch.delete) merge[field] = null
+        const { changes } = prepared().patch.run(
+          patch.clear ? 1 : 0,
+          JSON.stringify(merge),
+          JSON.stringify(meta),
+          meta.userId ?? null,
+          expiresAt(meta),
+          key,
+        )
+        return Number(changes) > 0
+      }),
+    touch: (key, meta) =>
+      guard('sqlite', 'touch', () => {
+        prepared().touch.run(JSON.stringify(meta), meta.userId ?? null, expiresAt(meta), key)
+      }),
+    destroy: (key) =>
+      guard('sqlite', 'destroy', () => {
+        prepared().destroy.run(key)
+      }),
+    listByUser: (userId) =>
+      guard('sqlite', 'listByUser', () =>
+        (prepared().listByUser.all(userId, clock()) as MetaRow[]).map(
+          (row): StoredSession => ({ key: row.key, meta: fromJson(row.meta) }),
+        ),
+      ),
+    destroyByUser: (userId, exceptKey) =>
+      guard('sqlite', 'destroyByUser', () =>
+        Number(prepared().destroyByUser.run(userId, exceptKey ?? '').changes),
+      ),
+    count: () =>
+      guard('sqlite', 'count', () => {
+        const row = prepared().count.get() as { n: number | bigint } | undefined
+        return Number(row?.n ?? 0)
+      }),
+    async *scan() {
+      // keyset pagination: never holds a statement open across a yield
+      let after = ''
+      for (;;) {
+        const rows = await guard('sqlite', 'scan', () => prepared().scan.all(after) as MetaRow[])
+        for (const row of rows) yield { key: row.key, meta: fromJson<SessionMeta>(row.meta) }
+        if (rows.length < SCAN_BATCH) return
+        after = rows[rows.length - 1]!.key
+      }
+    },
+    prune,
+    async close() {
+      stopPruning()
+    },
+  }
+}

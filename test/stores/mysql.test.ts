@@ -1,0 +1,235 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import mysql from 'mysql2/promise'
+import { afterAll, describe, expect, it } from 'vitest'
+import { SessionStoreError } from '../../src/core/errors.js'
+import { hashSessionId } from '../../src/core/ids.js'
+import { createSessions } from '../../src/index.js'
+import { type MysqlClient, mysqlSchema, mysqlStore } from '../../src/stores/mysql.js'
+import { describeStoreConformance, meta, newKey } from '../conformance/store-suite.js'
+import { SECRET } from '../helpers/http.js'
+import { MYSQL_URL, service } from '../helpers/services.js'
+
+const { available } = await service('mysql', MYSQL_URL)
+const prefix = `tessera_test_${process.pid}_${randomBytes(3).toString('hex')}`
+const tables: string[] = []
+const tableFor = (name: string) => {
+  const table = `${prefix}_${name}`
+  tables.push(table)
+  return table
+}
+const pool = available ? mysql.createPool({ uri: MYSQL_URL, connectionLimit: 10 }) : undefined
+
+afterAll(async () => {
+  if (!pool) return
+  for (const table of tables) await pool.query(`DROP TABLE IF EXISTS \`${table}\``)
+  await pool.end()
+})
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Wraps the pool and records every statement. */
+function recording(inner: MysqlClient) {
+  const statements: string[] = []
+  const client: MysqlClient = {
+    query: (sql, values) => {
+      statements.push(sql)
+      return inner.query(sql, values)
+    },
+  }
+  return { client, statements }
+}
+
+/** `n` rows expiring at `expires`, inserted in one statement. */
+async function insertRows(table: string, n: number, expires: number) {
+  const rows = Array.from({ length: n }, (_, i) => [
+    createHash('sha256').update(`${table}:${i}`).digest('hex'),
+    '{}',
+    '{"createdAt":1}',
+    null,
+    expires,
+  ])
+  await pool!.query(
+    `INSERT INTO \`${table}\` (\`key\`, \`data\`, \`meta\`, \`user_id\`, \`expires_at\`) VALUES ?`,
+    [rows],
+  )
+}
+
+if (available) {
+  describeStoreConformance('mysql', {
+    create: () => mysqlStore({ pool: pool!, table: tableFor('conformance'), createTable: true }),
+    cleanup: (store) => store.close?.(),
+    expiry: 'prune',
+    capabilities: ['listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
+  })
+}
+
+describe.runIf(available)('mysql store', () => {
+  it('creates its table and both indexes once, however many first calls overlap', async () => {
+    const table = tableFor('create')
+    const { client, statements } = recording(pool!)
+    const store = mysqlStore({ pool: client, table, createTable: true, pruneInterval: 0 })
+    await Promise.all(Array.from({ length: 5 }, () => store.get(newKey())))
+    await store.get(newKey())
+    expect(statements.filter((s) => s.startsWith('CREATE TABLE'))).toHaveLength(1)
+    const [rows] = await pool!.query<mysql.RowDataPacket[]>(`SHOW INDEX FROM \`${table}\``)
+    expect([...new Set(rows.map((r) => r.Key_name as string))].sort()).toEqual([
+      'PRIMARY',
+      `${table}_expires_at`,
+      `${table}_user_id`,
+    ])
+  })
+
+  it('without createTable, a missing table is a store error naming the operation, not the key', async () => {
+    const store = mysqlStore({ pool: pool!, table: `${prefix}_missing`, pruneInterval: 0 })
+    const key = newKey()
+    const error = await store.get(key).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(SessionStoreError)
+    expect(error).toMatchObject({ code: 'ERR_SESSION_STORE', store: 'mysql', operation: 'get' })
+    expect((error as Error).message).toMatch(/doesn't exist/)
+    expect((error as Error).message).not.toContain(key)
+    expect((error as Error).cause).toBeInstanceOf(Error)
+  })
+
+  it('applies a patch in one statement', async () => {
+    const { client, statements } = recording(pool!)
+    const store = mysqlStore({ pool: client, table: tableFor('one'), createTable: true })
+    const key = newKey()
+    await store.set(key, { fields: { a: '1', b: '2' }, meta: meta() })
+    statements.length = 0
+    await store.patch(key, { clear: false, set: { c: '3' }, delete: ['a'] }, meta())
+    expect(statements).toHaveLength(1)
+    expect(statements[0]).toMatch(/^UPDATE/)
+    expect((await store.get(key))?.fields).toEqual({ b: '2', c: '3' })
+    await store.close()
+  })
+
+  it('a patch that changes nothing still finds its row, without the FOUND_ROWS flag', async () => {
+    const plain = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 1, flags: ['-FOUND_ROWS'] })
+    try {
+      const store = mysqlStore({ pool: plain, table: tableFor('found'), createTable: true })
+      const key = newKey()
+      const m = meta()
+      await store.set(key, { fields: { a: '1' }, meta: m })
+      // the first may reformat the stored JSON; the second changes nothing at all
+      for (let i = 0; i < 2; i++)
+        expect(await store.patch(key, { clear: false, set: { a: '1' }, delete: [] }, m)).toBe(true)
+      expect(await store.patch(newKey(), { clear: false, set: {}, delete: [] }, m)).toBe(false)
+      await store.close()
+    } finally {
+      await plain.end()
+    }
+  })
+
+  it('compares keys and user ids byte for byte', async () => {
+    const store = mysqlStore({ pool: pool!, table: tableFor('binary'), createTable: true })
+    const [lower, upper] = ['ab'.repeat(32), 'AB'.repeat(32)]
+    await store.set(lower, { fields: { who: '"lower"' }, meta: meta({ userId: 'user' }) })
+    await store.set(upper, { fields: { who: '"upper"' }, meta: meta({ userId: 'User' }) })
+    expect((await store.get(lower))?.fields).toEqual({ who: '"lower"' })
+    expect((await store.get(upper))?.fields).toEqual({ who: '"upper"' })
+    expect((await store.listByUser('user')).map((s) => s.key)).toEqual([lower])
+    await store.close()
+  })
+
+  it('refuses a table name that is not a plain identifier', () => {
+    for (const table of ['sessions; DROP TABLE users', 'a`b', '1abc', 'db.sessions', ''])
+      expect(() => mysqlStore({ pool: pool!, table })).toThrow(/plain identifier/)
+  })
+
+  it('prunes by its clock in batches, past the batch size', async () => {
+    let now = Date.now()
+    const table = tableFor('prune')
+    const store = mysqlStore({ pool: pool!, table, createTable: true, clock: () => now })
+    const live = newKey()
+    await store.set(live, { fields: {}, meta: meta({}, now) })
+    await insertRows(table, 2100, now + 1000)
+    expect(await store.prune()).toBe(0)
+    now += 1000
+    expect(await store.prune()).toBe(2100)
+    expect(await store.count()).toBe(1)
+    expect(await store.get(live)).toBeDefined()
+    await store.close()
+  })
+
+  it('scans every record once across pages', async () => {
+    const table = tableFor('scan')
+    const store = mysqlStore({ pool: pool!, table, createTable: true })
+    await store.count()
+    await insertRows(table, 1234, 1)
+    const seen = new Set<string>()
+    for await (const { key, meta: m } of store.scan()) {
+      seen.add(key)
+      expect(m.createdAt).toBe(1)
+    }
+    expect(seen.size).toBe(1234)
+    await store.close()
+  })
+
+  it('prunes on its timer until closed, and close() leaves the pool open', async () => {
+    const store = mysqlStore({
+      pool: pool!,
+      table: tableFor('timer'),
+      createTable: true,
+      pruneInterval: 30,
+    })
+    const past = Date.now() - 60_000
+    const expired = () => ({ fields: {}, meta: meta({ idleExpiresAt: past + 1 }, past) })
+    const [a, b] = [newKey(), newKey()]
+    await store.set(a, expired())
+    await new Promise((r) => setTimeout(r, 150))
+    expect(await store.get(a)).toBeUndefined()
+    await store.close()
+    await store.set(b, expired())
+    await new Promise((r) => setTimeout(r, 150))
+    expect(await store.get(b)).toBeDefined()
+    const [rows] = await pool!.query<mysql.RowDataPacket[]>('SELECT 1 AS one')
+    expect(rows[0]?.one).toBe(1)
+  })
+
+  it('the docs carry the DDL the store runs', async () => {
+    const docs = await readFile(new URL('../../docs/stores/mysql.md', import.meta.url), 'utf8')
+    expect(docs).toContain(mysqlSchema())
+  })
+})
+
+describe.runIf(available)('mysql store failure', () => {
+  it('an unreachable server fails load and commit with ERR_SESSION_STORE, never a fresh session', async () => {
+    const down = mysql.createPool({
+      host: '127.0.0.1',
+      port: await closedPort(),
+      user: 'root',
+      connectTimeout: 500,
+    })
+    try {
+      const sessions = createSessions({
+        secret: SECRET,
+        store: mysqlStore({ pool: down, pruneInterval: 0 }),
+      })
+      const id = randomBytes(32).toString('base64url')
+      const error = await sessions.load(`sid=${sessions.keyring.sign(id)}`).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(SessionStoreError)
+      expect(error).toMatchObject({ code: 'ERR_SESSION_STORE', store: 'mysql', operation: 'get' })
+      expect((error as Error).message).toMatch(/ECONNREFUSED/)
+      expect((error as Error).message).not.toContain(hashSessionId(id))
+
+      const session = await sessions.load(undefined)
+      session.set('count', 1)
+      await expect(sessions.commit(session)).rejects.toMatchObject({
+        code: 'ERR_SESSION_STORE',
+        store: 'mysql',
+        operation: 'set',
+      })
+    } finally {
+      await down.end()
+    }
+  })
+})
