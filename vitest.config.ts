@@ -3,7 +3,9 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     // in CI, also write a JSON report so .ci/run can print one plain summary line
-    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-results.json' }]] : ['default'],
+    reporters: process.env.CI
+      ? ['default', ['json', { outputFile: 'test-results.json' }]]
+      : ['default'],
     projects: [
       { test: { name: 'unit', include: ['src/**/*.test.ts'] } },
       {
