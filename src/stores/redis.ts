@@ -1,0 +1,359 @@
+/**
+ * The Redis store: one hash per session, expired by Redis itself (`PEXPIREAT`), patched by a
+ * Lua script so concurrent requests merge. Works with an `ioredis` client (`Redis` or
+ * `Cluster`) and a `redis` (node-redis) client or cluster, all built and owned by the app.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis'
+ * import { redisStore } from 'tessera/stores/redis'
+ * createSessions({ secret, store: redisStore({ client: new Redis(process.env.REDIS_URL) }) })
+ * ```
+ * @module
+ */
+import { createHash } from 'node:crypto'
+import { SessionConfigError } from '../core/errors.js'
+import type {
+  SessionMeta,
+  SessionPatch,
+  SessionRecord,
+  SessionStore,
+  StoredSession,
+} from '../core/store.js'
+import { expiresAt } from '../core/store.js'
+
+/** The part of an `ioredis` client (`Redis` or `Cluster`) the store calls. */
+export interface IoRedisClientLike {
+  call(command: string, ...args: (string | number)[]): Promise<unknown>
+  /** `Cluster` only: its nodes, so `count` and `scan` visit every master. */
+  nodes?(role: 'master'): IoRedisClientLike[]
+}
+
+/** The part of a `redis` (node-redis) client the store calls. */
+export interface NodeRedisClientLike {
+  sendCommand(args: string[]): Promise<unknown>
+}
+
+/** The part of a `redis` (node-redis) cluster (`createCluster()`) the store calls. */
+export interface NodeRedisClusterLike {
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+  ): Promise<unknown>
+  readonly masters: readonly unknown[]
+  nodeClient(node: unknown): Promise<NodeRedisClientLike>
+}
+
+/** Any client the store accepts: ioredis `Redis`/`Cluster`, node-redis client/cluster. */
+export type RedisClientLike = IoRedisClientLike | NodeRedisClientLike | NodeRedisClusterLike
+
+/**
+ * Options of {@link redisStore}.
+ *
+ * @example
+ * ```ts
+ * redisStore({ client: new Redis(process.env.REDIS_URL), prefix: 'myapp:sessions:' })
+ * ```
+ */
+export interface RedisStoreOptions {
+  /**
+   * A connected client the app built and closes: `new Redis()` / `new Cluster()` from
+   * `ioredis`, or `createClient()` / `createCluster()` from `redis` (after `connect()`).
+   * Do not give ioredis a `keyPrefix`: use `prefix`, which `count` and `scan` honour.
+   */
+  client: RedisClientLike
+  /**
+   * Put before every key the store writes, so apps and test runs can share a server.
+   * @default 'tessera:'
+   */
+  prefix?: string
+  /**
+   * How many keys one `SCAN` step asks for, in `count` and `scan`.
+   * @default 1000
+   */
+  scanCount?: number
+}
+
+/** The Redis store and the optional parts it has. */
+export interface RedisStore extends Required<Omit<SessionStore, 'name' | 'prune' | 'close'>> {
+  readonly name: 'redis'
+}
+
+/** One connection to Redis, whatever the client: send a command, routed by `key` on a cluster. */
+interface Connection {
+  send(args: string[], key?: string): Promise<unknown>
+  /** A connection per master (itself on a single node), for SCAN. */
+  masters(): Promise<Connection[]>
+}
+
+function connect(client: RedisClientLike): Connection {
+  const c = client as Partial<IoRedisClientLike & NodeRedisClientLike & NodeRedisClusterLike>
+  if (typeof c.call === 'function') {
+    const io = client as IoRedisClientLike
+    const conn: Connection = {
+      send: ([command, ...args]) => io.call(command!, ...args),
+      masters: async () => (io.nodes ? io.nodes('master').map(connect) : [conn]),
+    }
+    return conn
+  }
+  if (Array.isArray(c.masters) && typeof c.nodeClient === 'function') {
+    const cluster = client as NodeRedisClusterLike
+    return {
+      send: (args, key) => cluster.sendCommand(key, false, args),
+      masters: () =>
+        Promise.all(cluster.masters.map(async (m) => connect(await cluster.nodeClient(m)))),
+    }
+  }
+  if (typeof c.sendCommand === 'function') {
+    const node = client as NodeRedisClientLike
+    const conn: Connection = { send: (args) => node.sendCommand(args), masters: async () => [conn] }
+    return conn
+  }
+  throw new SessionConfigError(
+    '[store:redis] `client` must be an ioredis Redis or Cluster, or a node-redis client or cluster',
+  )
+}
+
+interface Script {
+  source: string
+  sha: string
+}
+const script = (source: string): Script => ({
+  source,
+  sha: createHash('sha1').update(source).digest('hex'),
+})
+
+// The session hash: `m` the meta as JSON, `u` the user id (when bound), `d:<name>` each field.
+// ARGV: expireAt, meta, hasUser, userId, then what each script adds.
+const WRITE_HEAD = `
+redis.call('HSET', KEYS[1], 'm', ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'u', ARGV[4]) else redis.call('HDEL', KEYS[1], 'u') end`
+
+/** set: replace the hash. ARGV[5..]: field, value pairs. */
+const SET = script(`redis.call('DEL', KEYS[1])${WRITE_HEAD}
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1`)
+
+/** patch and touch: ARGV[5] clear, ARGV[6] how many pairs to set, the pairs, the fields to delete. */
+const PATCH = script(`if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[5] == '1' then redis.call('DEL', KEYS[1]) end${WRITE_HEAD}
+local last = 6 + 2 * tonumber(ARGV[6])
+for i = 7, last, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = last + 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1`)
+
+/** destroy: remove the hash, answer the user it was bound to. */
+const DESTROY = script(`local u = redis.call('HGET', KEYS[1], 'u')
+redis.call('DEL', KEYS[1])
+return u`)
+
+/** destroyByUser: remove the hash only while it is still bound to ARGV[1]. */
+const DESTROY_IF_OWNER = script(`if redis.call('HGET', KEYS[1], 'u') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`)
+
+// The user index: a sorted set of session keys scored by absolute expiry (which activity
+// never moves, so a touch never has to update it), expiring with its last member.
+const CLEAN = `redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])`
+
+/** ARGV: now, member, score. Raises a member's score, never lowers it. */
+const INDEX_ADD = script(`local cur = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if not cur or tonumber(cur) < tonumber(ARGV[3]) then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2]) end
+${CLEAN}
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] then redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(top[2]))) end
+return 1`)
+
+/** ARGV: now. The unexpired members. */
+const INDEX_LIST = script(`${CLEAN}
+return redis.call('ZRANGE', KEYS[1], 0, -1)`)
+
+const isNoScript = (err: unknown) => err instanceof Error && err.message.startsWith('NOSCRIPT')
+
+const text = (value: unknown): string | undefined =>
+  value === null || value === undefined
+    ? undefined
+    : Buffer.isBuffer(value)
+      ? value.toString('utf8')
+      : String(value)
+
+/** HGETALL's reply as pairs: a flat array (RESP2), or a Map or object (RESP3). */
+function pairs(reply: unknown): [string, string][] {
+  if (Array.isArray(reply)) {
+    const out: [string, string][] = []
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push([text(reply[i])!, text(reply[i + 1])!])
+    return out
+  }
+  if (reply instanceof Map) return [...reply].map(([k, v]) => [text(k)!, text(v)!])
+  if (reply !== null && typeof reply === 'object')
+    return Object.entries(reply).map(([k, v]) => [k, text(v)!])
+  return []
+}
+
+const escapeGlob = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&')
+const STORE_KEY = /^[0-9a-f]{64}$/
+
+/**
+ * A Redis store.
+ *
+ * @example
+ * ```ts
+ * // ioredis
+ * import { Redis } from 'ioredis'
+ * const store = redisStore({ client: new Redis(process.env.REDIS_URL), prefix: 'myapp:' })
+ *
+ * // node-redis
+ * import { createClient } from 'redis'
+ * const client = await createClient({ url: process.env.REDIS_URL }).connect()
+ * const store = redisStore({ client })
+ * ```
+ */
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  const redis = connect(options.client)
+  const prefix = options.prefix ?? 'tessera:'
+  const scanCount = options.scanCount ?? 1000
+  if (typeof prefix !== 'string')
+    throw new SessionConfigError('[store:redis] `prefix` must be a string')
+  if (!Number.isInteger(scanCount) || scanCount < 1)
+    throw new SessionConfigError('[store:redis] `scanCount` must be a whole number of at least 1')
+  const sessionKey = (key: string) => `${prefix}s:${key}`
+  const userKey = (userId: string) => `${prefix}u:${userId}`
+
+  async function run(s: Script, key: string, args: (string | number)[]): Promise<unknown> {
+    const tail = [key, ...args.map(String)]
+    try {
+      return await redis.send(['EVALSHA', s.sha, '1', ...tail], key)
+    } catch (err) {
+      if (!isNoScript(err)) throw err
+      return redis.send(['EVAL', s.source, '1', ...tail], key)
+    }
+  }
+
+  const head = (meta: SessionMeta) => [
+    Math.ceil(expiresAt(meta)),
+    JSON.stringify(meta),
+    meta.userId === undefined ? '0' : '1',
+    meta.userId ?? '',
+  ]
+
+  /**
+   * Bind the session in its user's index before the session itself is written: a failure in
+   * between leaves a member that lists nothing (it is checked against the hash), never a
+   * bound session the index misses.
+   */
+  async function index(key: string, meta: SessionMeta) {
+    if (meta.userId === undefined) return
+    await run(INDEX_ADD, userKey(meta.userId), [Date.now(), key, Math.ceil(meta.absoluteExpiresAt)])
+  }
+
+  async function members(userId: string): Promise<string[]> {
+    const reply = await run(INDEX_LIST, userKey(userId), [Date.now()])
+    return (Array.isArray(reply) ? reply : []).map((m) => text(m)!)
+  }
+
+  async function metaOf(key: string): Promise<SessionMeta | undefined> {
+    const m = text(await redis.send(['HGET', sessionKey(key), 'm'], sessionKey(key)))
+    return m === undefined ? undefined : (JSON.parse(m) as SessionMeta)
+  }
+
+  async function* keys(): AsyncGenerator<string[]> {
+    const match = `${escapeGlob(prefix)}s:*`
+    for (const node of await redis.masters()) {
+      let cursor = '0'
+      do {
+        const reply = (await node.send([
+          'SCAN',
+          cursor,
+          'MATCH',
+          match,
+          'COUNT',
+          String(scanCount),
+        ])) as [unknown, unknown[]]
+        cursor = text(reply[0]) ?? '0'
+        const found = reply[1]
+          .map((k) => text(k)!.slice(prefix.length + 2))
+          .filter((k) => STORE_KEY.test(k))
+        if (found.length > 0) yield found
+      } while (cursor !== '0')
+    }
+  }
+
+  return {
+    name: 'redis',
+    async get(key) {
+      const all = pairs(await redis.send(['HGETALL', sessionKey(key)], sessionKey(key)))
+      let meta: SessionMeta | undefined
+      const fields: Record<string, string> = {}
+      for (const [name, value] of all) {
+        if (name === 'm') meta = JSON.parse(value) as SessionMeta
+        else if (name.startsWith('d:')) fields[name.slice(2)] = value
+      }
+      return meta === undefined ? undefined : ({ fields, meta } satisfies SessionRecord)
+    },
+    async set(key, record) {
+      await index(key, record.meta)
+      const args: (string | number)[] = head(record.meta)
+      for (const name in record.fields) args.push(`d:${name}`, record.fields[name]!)
+      await run(SET, sessionKey(key), args)
+    },
+    async patch(key, patch: SessionPatch, meta) {
+      await index(key, meta)
+      const set = Object.entries(patch.set)
+      const args = [...head(meta), patch.clear ? '1' : '0', set.length]
+      for (const [name, value] of set) args.push(`d:${name}`, value)
+      for (const name of patch.delete) args.push(`d:${name}`)
+      return Number(await run(PATCH, sessionKey(key), args)) === 1
+    },
+    async touch(key, meta) {
+      await index(key, meta)
+      await run(PATCH, sessionKey(key), [...head(meta), '0', 0])
+    },
+    async destroy(key) {
+      const userId = text(await run(DESTROY, sessionKey(key), []))
+      if (userId !== undefined) await redis.send(['ZREM', userKey(userId), key], userKey(userId))
+    },
+    async listByUser(userId) {
+      const now = Date.now()
+      const found = await Promise.all(
+        (await members(userId)).map(async (key) => {
+          const reply = await redis.send(['HMGET', sessionKey(key), 'm', 'u'], sessionKey(key))
+          const [m, u] = (reply as unknown[]).map(text)
+          if (m === undefined || u !== userId) return undefined
+          const meta = JSON.parse(m) as SessionMeta
+          return expiresAt(meta) > now ? { key, meta } : undefined
+        }),
+      )
+      return found.filter((s): s is StoredSession => s !== undefined)
+    },
+    async destroyByUser(userId, exceptKey) {
+      const doomed = (await members(userId)).filter((key) => key !== exceptKey)
+      const gone: string[] = []
+      await Promise.all(
+        doomed.map(async (key) => {
+          if (Number(await run(DESTROY_IF_OWNER, sessionKey(key), [userId])) === 1) gone.push(key)
+        }),
+      )
+      if (gone.length > 0) await redis.send(['ZREM', userKey(userId), ...gone], userKey(userId))
+      return gone.length
+    },
+    async count() {
+      let n = 0
+      for await (const batch of keys()) n += batch.length
+      return n
+    },
+    async *scan() {
+      for await (const batch of keys()) {
+        const metas = await Promise.all(batch.map(metaOf))
+        for (let i = 0; i < batch.length; i++) {
+          const meta = metas[i]
+          if (meta !== undefined) yield { key: batch[i]!, meta }
+        }
+      }
+    },
+  }
+}

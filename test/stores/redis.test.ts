@@ -1,0 +1,308 @@
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { createClient } from 'redis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createSessions, SessionConfigError, type SessionStore } from '../../src/index.js'
+import { type RedisClientLike, redisStore } from '../../src/stores/redis.js'
+import { describeStoreConformance, meta, newKey } from '../conformance/store-suite.js'
+import { SECRET } from '../helpers/http.js'
+import { freePorts, redisBinaries, startRedisServer } from '../helpers/redis-cluster.js'
+import { REDIS_URL, service } from '../helpers/services.js'
+
+const redis = await service('redis', REDIS_URL)
+const binaries = redis.available && (await redisBinaries())
+
+const CAPABILITIES = ['listByUser', 'destroyByUser', 'count', 'scan'] as const
+const testPrefix = () => `tessera-test-${process.pid}-${randomBytes(4).toString('hex')}:`
+
+/** Delete every key under `prefix` (SCAN, never KEYS). */
+async function dropPrefix(admin: Redis, prefix: string) {
+  const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`
+  let cursor = '0'
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', match, 'COUNT', 1000)
+    if (keys.length > 0) await admin.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+}
+
+describe.skipIf(!redis.available)('redis store', () => {
+  let admin: Redis
+  beforeAll(() => {
+    admin = new Redis(REDIS_URL)
+  })
+  afterAll(() => admin.quit())
+
+  const clients = {
+    ioredis: async () => {
+      const client = new Redis(REDIS_URL)
+      return { client: client as RedisClientLike, close: () => client.quit() }
+    },
+    'node-redis': async () => {
+      const client = await createClient({ url: REDIS_URL }).connect()
+      return { client: client as RedisClientLike, close: () => client.close() }
+    },
+    'node-redis RESP2': async () => {
+      const client = await createClient({ url: REDIS_URL, RESP: 2 }).connect()
+      return { client: client as RedisClientLike, close: () => client.close() }
+    },
+  }
+  for (const [kind, make] of Object.entries(clients)) {
+    let close: () => Promise<unknown>
+    const prefix = testPrefix()
+    describeStoreConformance(`redis (${kind})`, {
+      create: async () => {
+        const made = await make()
+        close = made.close
+        return redisStore({ client: made.client, prefix })
+      },
+      cleanup: async () => {
+        await dropPrefix(admin, prefix)
+        await close()
+      },
+      expiry: 'ttl',
+      capabilities: CAPABILITIES,
+    })
+  }
+
+  describe('how it keeps sessions', () => {
+    const prefix = testPrefix()
+    let client: Redis
+    let store: ReturnType<typeof redisStore>
+    beforeAll(() => {
+      client = new Redis(REDIS_URL)
+      store = redisStore({ client, prefix })
+    })
+    afterAll(async () => {
+      await dropPrefix(admin, prefix)
+      await client.quit()
+    })
+
+    it('writes one hash per session, expiring with the record, and a user index', async () => {
+      const key = newKey()
+      const m = meta({ userId: 'u-keys' })
+      await store.set(key, { fields: { a: '1', m: '"data named m"' }, meta: m })
+      expect(await admin.type(`${prefix}s:${key}`)).toBe('hash')
+      expect(await admin.hgetall(`${prefix}s:${key}`)).toEqual({
+        m: JSON.stringify(m),
+        u: 'u-keys',
+        'd:a': '1',
+        'd:m': '"data named m"',
+      })
+      expect(await admin.pexpiretime(`${prefix}s:${key}`)).toBe(m.idleExpiresAt)
+      expect(await admin.zscore(`${prefix}u:u-keys`, key)).toBe(String(m.absoluteExpiresAt))
+      expect(await admin.pexpiretime(`${prefix}u:u-keys`)).toBe(m.absoluteExpiresAt)
+      expect((await store.get(key))?.fields).toEqual({ a: '1', m: '"data named m"' })
+    })
+
+    it('expires at the absolute expiry when it comes before the idle one', async () => {
+      const key = newKey()
+      const now = Date.now()
+      const m = meta({ idleExpiresAt: now + 60_000, absoluteExpiresAt: now + 30_000 }, now)
+      await store.set(key, { fields: {}, meta: m })
+      expect(await admin.pexpiretime(`${prefix}s:${key}`)).toBe(now + 30_000)
+      await store.touch(key, { ...m, idleExpiresAt: now + 90_000 })
+      expect(await admin.pexpiretime(`${prefix}s:${key}`)).toBe(now + 30_000)
+    })
+
+    it('a patch moves the expiry and the user binding in one step', async () => {
+      const key = newKey()
+      const now = Date.now()
+      await store.set(key, { fields: { a: '1' }, meta: meta({ userId: 'u-before' }, now) })
+      const after = meta({ idleExpiresAt: now + 45 * 60_000 }, now)
+      expect(await store.patch(key, { clear: false, set: { b: '2' }, delete: [] }, after)).toBe(
+        true,
+      )
+      expect(await admin.pexpiretime(`${prefix}s:${key}`)).toBe(now + 45 * 60_000)
+      expect(await admin.hget(`${prefix}s:${key}`, 'u')).toBeNull()
+      expect(await store.listByUser('u-before')).toEqual([])
+    })
+
+    it('listByUser drops expired members from the index and skips members bound elsewhere', async () => {
+      const user = `u-${newKey().slice(0, 8)}`
+      const live = newKey()
+      await store.set(live, { fields: {}, meta: meta({ userId: user }) })
+      // a member rebound to another user, and one whose absolute expiry passed
+      const moved = newKey()
+      await store.set(moved, { fields: {}, meta: meta({ userId: user }) })
+      await store.touch(moved, meta({ userId: `${user}-other` }))
+      await admin.zadd(`${prefix}u:${user}`, Date.now() - 1000, newKey())
+      expect(await admin.zcard(`${prefix}u:${user}`)).toBe(3)
+      expect((await store.listByUser(user)).map((s) => s.key)).toEqual([live])
+      expect(await admin.zcard(`${prefix}u:${user}`)).toBe(2)
+      // destroyByUser leaves the session now bound elsewhere alone
+      expect(await store.destroyByUser(user)).toBe(1)
+      expect(await store.get(moved)).toBeDefined()
+      expect(await store.get(live)).toBeUndefined()
+    })
+
+    it('destroy removes the session from its user index', async () => {
+      const key = newKey()
+      await store.set(key, { fields: {}, meta: meta({ userId: 'u-destroy' }) })
+      await store.destroy(key)
+      expect(await admin.exists(`${prefix}u:u-destroy`)).toBe(0)
+    })
+
+    it('count and scan see only their own prefix, even one with glob characters', async () => {
+      const odd = `${testPrefix()}[a-z]*?\\:`
+      const near = `${odd.slice(0, -3)}x:`
+      const a = redisStore({ client, prefix: odd })
+      const b = redisStore({ client, prefix: near })
+      try {
+        for (let i = 0; i < 3; i++) await a.set(newKey(), { fields: {}, meta: meta() })
+        await b.set(newKey(), { fields: {}, meta: meta() })
+        expect(await a.count()).toBe(3)
+        expect(await b.count()).toBe(1)
+        const seen = []
+        for await (const s of a.scan()) seen.push(s)
+        expect(seen).toHaveLength(3)
+      } finally {
+        await dropPrefix(admin, odd)
+        await dropPrefix(admin, near)
+      }
+    })
+
+    it('refuses a client it cannot drive', () => {
+      expect(() => redisStore({ client: {} as RedisClientLike })).toThrow(SessionConfigError)
+    })
+  })
+
+  describe.skipIf(!binaries)('store failures through the manager', () => {
+    const prefix = testPrefix()
+    afterAll(() => dropPrefix(admin, prefix))
+
+    /** A committed session on the shared server, and its cookie header. */
+    async function liveCookie() {
+      const sessions = createSessions({
+        secret: SECRET,
+        store: redisStore({ client: admin, prefix }),
+      })
+      const session = await sessions.load(undefined)
+      session.set('count', 1)
+      const [setCookie] = await sessions.commit(session)
+      return setCookie!.split(';')[0]!
+    }
+
+    const expectStoreError = (promise: Promise<unknown>, operation: string) =>
+      expect(promise).rejects.toMatchObject({
+        code: 'ERR_SESSION_STORE',
+        store: 'redis',
+        operation,
+      })
+
+    const stoppable = {
+      ioredis: async (url: string) => {
+        const client = new Redis(url, {
+          maxRetriesPerRequest: 0,
+          enableOfflineQueue: false,
+          retryStrategy: () => null,
+        })
+        client.on('error', () => {})
+        await new Promise((resolve) => client.once('ready', resolve))
+        return { client: client as RedisClientLike, close: () => client.disconnect() }
+      },
+      'node-redis': async (url: string) => {
+        const client = createClient({
+          url,
+          disableOfflineQueue: true,
+          socket: { reconnectStrategy: false, connectTimeout: 500 },
+        })
+        client.on('error', () => {})
+        await client.connect()
+        return {
+          client: client as RedisClientLike,
+          close: () => (client.isOpen ? client.destroy() : undefined),
+        }
+      },
+    }
+
+    for (const [kind, make] of Object.entries(stoppable)) {
+      it(`${kind}: a server stopped fails load and commit with SessionStoreError`, async () => {
+        const server = await startRedisServer()
+        let close = () => {}
+        try {
+          const made = await make(server.url)
+          const client = made.client
+          close = made.close
+          const sessions = createSessions({ secret: SECRET, store: redisStore({ client }) })
+          const first = await sessions.load(undefined)
+          first.set('count', 1)
+          const cookie = (await sessions.commit(first))[0]!.split(';')[0]!
+          const loaded = await sessions.load(cookie)
+          expect(loaded.get('count')).toBe(1)
+
+          await server.stop()
+          await expectStoreError(sessions.load(cookie), 'get')
+          loaded.set('count', 2)
+          await expectStoreError(sessions.commit(loaded), 'patch')
+        } finally {
+          close()
+          await server.stop()
+        }
+      })
+    }
+
+    const unreachable = {
+      ioredis: async (port: number) => {
+        const client = new Redis({
+          port,
+          host: '127.0.0.1',
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          enableOfflineQueue: false,
+          retryStrategy: () => null,
+          connectTimeout: 500,
+        })
+        client.on('error', () => {})
+        return { client: client as RedisClientLike, close: () => client.disconnect() }
+      },
+      'node-redis': async (port: number) => {
+        const client = createClient({
+          socket: { host: '127.0.0.1', port, reconnectStrategy: false, connectTimeout: 500 },
+          disableOfflineQueue: true,
+        })
+        client.on('error', () => {})
+        await expect(client.connect()).rejects.toThrow()
+        return { client: client as RedisClientLike, close: () => {} }
+      },
+    }
+
+    for (const [kind, make] of Object.entries(unreachable)) {
+      it(`${kind}: a closed port fails load and commit fast with SessionStoreError`, async () => {
+        const cookie = await liveCookie()
+        const [port] = await freePorts(1)
+        const { client, close } = await make(port!)
+        try {
+          const started = Date.now()
+          const store: SessionStore = redisStore({ client, prefix })
+          const sessions = createSessions({ secret: SECRET, store })
+          await expectStoreError(sessions.load(cookie), 'get')
+          const fresh = await sessions.load(undefined)
+          fresh.set('count', 1)
+          await expectStoreError(sessions.commit(fresh), 'set')
+          expect(Date.now() - started).toBeLessThan(5000)
+        } finally {
+          close()
+        }
+      })
+    }
+
+    it('reloads its scripts when the server lost them (SCRIPT FLUSH, restart)', async () => {
+      const server = await startRedisServer()
+      const client = new Redis(server.url)
+      try {
+        const store = redisStore({ client })
+        const key = newKey()
+        await store.set(key, { fields: { a: '1' }, meta: meta({ userId: 'u' }) })
+        await client.script('FLUSH')
+        expect(await store.patch(key, { clear: false, set: { b: '2' }, delete: [] }, meta())).toBe(
+          true,
+        )
+        expect((await store.get(key))?.fields).toEqual({ a: '1', b: '2' })
+      } finally {
+        client.disconnect()
+        await server.stop()
+      }
+    })
+  })
+})
