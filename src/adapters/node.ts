@@ -43,18 +43,36 @@ export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
   )
 }
 
-const headersOf = (res: ServerResponse) => ({
+/**
+ * `res`'s headers as the core's `HeaderTarget`, for `applySetCookies`.
+ * @example
+ * ```ts
+ * applySetCookies(nodeHeaders(res), await sessions.commit(session))
+ * ```
+ */
+export const nodeHeaders = (res: ServerResponse) => ({
   get: (n: string) => res.getHeader(n),
   set: (n: string, v: string) => res.setHeader(n, v),
   append: (n: string, v: string) => res.appendHeader(n, v),
 })
 
-function defaultOnError(error: unknown, _req: IncomingMessage, res: ServerResponse): void {
+/**
+ * The default error answer of the Node-based adapters: `500` with a plain body (never a
+ * stack), or a destroyed socket when the headers are already out. Errors that are not the
+ * store's are logged (store errors go to the `storeError` event).
+ * @example
+ * ```ts
+ * withSession(sessions, handler, { onError: (e, req, res) => respondWithError(e, req, res) })
+ * ```
+ */
+export function respondWithError(error: unknown, _req: IncomingMessage, res: ServerResponse): void {
   if ((error as { code?: string })?.code !== 'ERR_SESSION_STORE') console.error(error)
   if (res.headersSent) {
     res.destroy()
     return
   }
+  // the handler's headers (Content-Length, ETag, other cookies) do not describe this answer
+  for (const name of res.getHeaderNames()) res.removeHeader(name)
   res.statusCode = 500
   res.setHeader('content-type', 'text/plain; charset=utf-8')
   res.end('Internal Server Error')
@@ -77,8 +95,13 @@ export function commitBeforeHeaders(
   const queue: [Held, unknown[]][] = []
   let started = false
   let state: 'holding' | 'done' | 'failed' = 'holding'
+  // another session's hold may be there already (two sessions per request): stack on it
+  const previous = HELD.map((name) => [name, Object.getOwnPropertyDescriptor(res, name)] as const)
   const restore = () => {
-    for (const name of HELD) delete (res as unknown as Record<string, unknown>)[name]
+    for (const [name, descriptor] of previous) {
+      if (descriptor) Object.defineProperty(res, name, descriptor)
+      else delete (res as unknown as Record<string, unknown>)[name]
+    }
   }
   for (const name of HELD) {
     ;(res as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
@@ -92,7 +115,7 @@ export function commitBeforeHeaders(
           (cookies) => {
             state = 'done'
             restore()
-            if (!res.headersSent) applySetCookies(headersOf(res), cookies)
+            if (!res.headersSent) applySetCookies(nodeHeaders(res), cookies)
             for (const [method, params] of queue)
               (res[method] as (...a: unknown[]) => unknown)(...params)
           },
@@ -117,13 +140,34 @@ export function commitBeforeHeaders(
   }
 }
 
+/**
+ * The `session.save()` of the Node-based adapters: commit now and put the cookies on `res`'s
+ * headers; a save that has cookies to send after the headers went out is an error.
+ * @example
+ * ```ts
+ * session[STATE].saver = saveInto(res, () => sessions.commit(session))
+ * ```
+ */
+export function saveInto(
+  res: ServerResponse,
+  commit: () => Promise<readonly string[]>,
+): () => Promise<void> {
+  return async () => {
+    const cookies = await commit()
+    if (cookies.length > 0 && res.headersSent) {
+      throw new SessionStateError('session.save() was called after the response headers were sent')
+    }
+    applySetCookies(nodeHeaders(res), cookies)
+  }
+}
+
 /** Wrap a `(req, res, session)` handler into a Node `http` request listener. */
 export function withSession<Data extends SessionData>(
   sessions: SessionManager<Data>,
   handler: NodeSessionHandler<Data>,
   options: NodeAdapterOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const onError = options.onError ?? defaultOnError
+  const onError = options.onError ?? respondWithError
   return async (req, res) => {
     let session: Session<Data>
     try {
@@ -134,15 +178,7 @@ export function withSession<Data extends SessionData>(
       onError(error, req, res)
       return
     }
-    session[STATE].saver = async () => {
-      const cookies = await sessions.commit(session)
-      if (cookies.length > 0 && res.headersSent) {
-        throw new SessionStateError(
-          'session.save() was called after the response headers were sent',
-        )
-      }
-      applySetCookies(headersOf(res), cookies)
-    }
+    session[STATE].saver = saveInto(res, () => sessions.commit(session))
     const hold = commitBeforeHeaders(
       res,
       () => sessions.commit(session),

@@ -1,0 +1,169 @@
+/**
+ * Fastify adapter: a plugin (made with `fastify-plugin`, so it decorates the parent scope)
+ * that loads the session into `request.session` (or the property you name) in `onRequest`
+ * and commits it in `onSend`, before the headers go out.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify'
+ * import { sessionPlugin } from 'tessera/fastify'
+ * declare module 'tessera/fastify' { interface RequestSessions { session: AppData } }
+ * const app = Fastify()
+ * await app.register(sessionPlugin, { sessions })
+ * app.get('/', async (request) => {
+ *   request.session.set('count', (request.session.get('count') ?? 0) + 1)
+ *   return { count: request.session.get('count') }
+ * })
+ * ```
+ * @module
+ */
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { SessionStateError } from '../core/errors.js'
+import { applySetCookies } from '../core/http.js'
+import type { SessionManager } from '../core/manager.js'
+import { type Session, type SessionData, STATE } from '../core/session.js'
+import { isSecure } from './node.js'
+
+/**
+ * Maps request properties to session data, for `request.<property>` types. Empty by default,
+ * so Tessera adds nothing to `FastifyRequest` (and cannot clash with `@fastify/session`) until
+ * the app registers its sessions once:
+ *
+ * @example
+ * ```ts
+ * declare module 'tessera/fastify' {
+ *   interface RequestSessions { session: AppData; cart: CartData }
+ * }
+ * ```
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: augmented by the app
+export interface RequestSessions {}
+
+/**
+ * `{ [property]: Session<Data> }` for each property in {@link RequestSessions}; what
+ * `FastifyRequest` extends. Empty until the app registers its sessions.
+ * @example
+ * ```ts
+ * type Cart = RegisteredSessions['cart'] // Session<CartData> once registered
+ * ```
+ */
+export type RegisteredSessions = {
+  [K in keyof RequestSessions]: Session<
+    RequestSessions[K] extends SessionData ? RequestSessions[K] : SessionData
+  >
+}
+
+declare module 'fastify' {
+  interface FastifyRequest extends RegisteredSessions {}
+}
+
+/**
+ * Options of {@link sessionPlugin}.
+ * @example
+ * ```ts
+ * await app.register(sessionPlugin, { sessions: carts, property: 'cart', trustProxy: true })
+ * ```
+ */
+export interface FastifySessionOptions<Data extends SessionData = SessionData> {
+  /** The manager from `createSessions()`. */
+  sessions: SessionManager<Data>
+  /**
+   * The request property the session is put on; register the plugin once per manager, each
+   * with its own property, for several sessions per request.
+   * @default 'session'
+   */
+  property?: string
+  /**
+   * Trust `X-Forwarded-Proto` for the cookie's Secure flag (Fastify's own `trustProxy` is not
+   * consulted).
+   * @default sessions.trustProxy
+   */
+  trustProxy?: boolean
+}
+
+const FAILED = Symbol('tessera.failed')
+type Bag = Record<string | symbol, unknown>
+
+const replyHeaders = (reply: FastifyReply) => ({
+  get: (n: string) => reply.getHeader(n) as string | number | string[] | undefined,
+  set: (n: string, v: string) => void reply.header(n, v),
+  append: (n: string, v: string) => void reply.header(n, v), // Fastify appends set-cookie
+})
+
+const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, options) => {
+  const { sessions } = options
+  const property = options.property ?? 'session'
+  const trustProxy = options.trustProxy ?? sessions.trustProxy
+  const commit = async (session: Session, reply: FastifyReply) => {
+    const cookies = await sessions.commit(session)
+    if (cookies.length > 0 && reply.raw.headersSent) {
+      throw new SessionStateError('session.save() was called after the response headers were sent')
+    }
+    applySetCookies(replyHeaders(reply), cookies)
+  }
+  fastify.decorateRequest(property, null)
+  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const session = await sessions.load(request.headers.cookie, {
+      secure: isSecure(request.raw, trustProxy),
+    })
+    session[STATE].saver = () => commit(session, reply)
+    ;(request as unknown as Bag)[property] = session
+  })
+  // a failed request (handler, hook or commit) commits nothing more
+  fastify.addHook('onError', async (request: FastifyRequest) => {
+    ;(request as unknown as Bag)[FAILED] = true
+  })
+  fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload) => {
+    const session = (request as unknown as Bag)[property] as Session | null
+    if (session && !(request as unknown as Bag)[FAILED]) await commit(session, reply)
+    return payload
+  })
+}
+
+/**
+ * The Fastify plugin. Register it once per manager; it works with `fastify.inject()` and a
+ * real listener alike.
+ *
+ * @example
+ * ```ts
+ * await app.register(sessionPlugin, { sessions })                     // request.session
+ * await app.register(sessionPlugin, { sessions: carts, property: 'cart' }) // request.cart
+ * ```
+ */
+export const sessionPlugin = fp(plugin, { fastify: '5.x', name: 'tessera' }) as SessionPlugin
+
+/**
+ * The plugin's type: generic in the manager's data, so any `Sessions<Data>` fits `register`.
+ * @example
+ * ```ts
+ * const plugin: SessionPlugin = sessionPlugin
+ * ```
+ */
+export type SessionPlugin = <Data extends SessionData>(
+  instance: FastifyInstance,
+  options: FastifySessionOptions<Data>,
+) => Promise<void>
+
+export default sessionPlugin
+
+/**
+ * The session the plugin loaded for `request`, typed by the manager (or by `Data`).
+ * @example
+ * ```ts
+ * const cart = getSession(request, carts, 'cart') // Session<CartData>
+ * ```
+ */
+export function getSession<Data extends SessionData>(
+  request: FastifyRequest,
+  _sessions?: SessionManager<Data>,
+  property = 'session',
+): Session<Data> {
+  const session = (request as unknown as Bag)[property]
+  if (session == null) {
+    throw new SessionStateError(
+      `no session on this request under "${property}": register sessionPlugin first`,
+    )
+  }
+  return session as Session<Data>
+}

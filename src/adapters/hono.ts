@@ -1,0 +1,94 @@
+/**
+ * Hono adapter: a middleware that loads the session into `c.get('session')` (or the variable
+ * you name) and commits it after the handler, before the response leaves the middleware
+ * chain. Works on any runtime Hono runs on (`@hono/node-server`, Bun, Deno, `app.request()`).
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono'
+ * import { type SessionEnv, sessionMiddleware } from 'tessera/hono'
+ * const app = new Hono<SessionEnv<AppData>>()
+ * app.use(sessionMiddleware(sessions))
+ * app.get('/', (c) => {
+ *   const session = c.get('session')
+ *   session.set('count', (session.get('count') ?? 0) + 1)
+ *   return c.json({ count: session.get('count') })
+ * })
+ * ```
+ * @module
+ */
+import type { Context, MiddlewareHandler } from 'hono'
+import { applySetCookies } from '../core/http.js'
+import type { SessionManager } from '../core/manager.js'
+import { type Session, type SessionData, STATE } from '../core/session.js'
+import { isSecure } from './fetch.js'
+
+/**
+ * The Hono `Env` that types `c.get(name)` as `Session<Data>`; intersect several for several
+ * sessions: `SessionEnv<AppData> & SessionEnv<CartData, 'cart'>`.
+ *
+ * @example
+ * ```ts
+ * const app = new Hono<SessionEnv<AppData> & { Bindings: Env }>()
+ * ```
+ */
+export type SessionEnv<Data extends SessionData = SessionData, Name extends string = 'session'> = {
+  Variables: { [K in Name]: Session<Data> }
+}
+
+/**
+ * Options of {@link sessionMiddleware}.
+ * @example
+ * ```ts
+ * app.use(sessionMiddleware(carts, { name: 'cart', trustProxy: true }))
+ * ```
+ */
+export interface HonoSessionOptions<Name extends string = 'session'> {
+  /**
+   * The context variable the session is put under; one middleware per manager, each with its
+   * own name, for several sessions per request.
+   * @default 'session'
+   */
+  name?: Name
+  /**
+   * Trust `X-Forwarded-Proto` for the cookie's Secure flag.
+   * @default sessions.trustProxy
+   */
+  trustProxy?: boolean
+}
+
+const contextHeaders = (c: Context) => ({
+  get: (n: string) => c.res.headers.get(n),
+  set: (n: string, v: string) => c.header(n, v),
+  append: (n: string, v: string) => c.header(n, v, { append: true }),
+})
+
+/**
+ * The Hono middleware. A failure to load or commit is thrown to Hono's error handler
+ * (`app.onError`; by default a plain `500`). A handler that throws commits nothing.
+ *
+ * @example
+ * ```ts
+ * app.use(sessionMiddleware(sessions))                   // c.get('session')
+ * app.use(sessionMiddleware(carts, { name: 'cart' }))    // c.get('cart'), its own cookie name
+ * ```
+ */
+export function sessionMiddleware<Data extends SessionData, Name extends string = 'session'>(
+  sessions: SessionManager<Data>,
+  options: HonoSessionOptions<Name> = {},
+): MiddlewareHandler<SessionEnv<Data, Name>> {
+  const name = (options.name ?? 'session') as Name
+  const trustProxy = options.trustProxy ?? sessions.trustProxy
+  return async (c, next) => {
+    const session = await sessions.load(c.req.header('cookie'), {
+      secure: isSecure(c.req.raw, trustProxy),
+    })
+    session[STATE].saver = async () => {
+      applySetCookies(contextHeaders(c), await sessions.commit(session))
+    }
+    c.set(name, session as SessionEnv<Data, Name>['Variables'][Name])
+    await next()
+    if (c.error !== undefined) return
+    applySetCookies(contextHeaders(c), await sessions.commit(session))
+  }
+}

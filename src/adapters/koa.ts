@@ -1,0 +1,103 @@
+/**
+ * Koa adapter: a middleware that loads the session into `ctx.session` (or the property you
+ * name) and commits it after `await next()`, before Koa writes the response.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa'
+ * import { type SessionContext, sessionMiddleware } from 'tessera/koa'
+ * const app = new Koa<Koa.DefaultState, SessionContext<AppData>>()
+ * app.use(sessionMiddleware(sessions))
+ * app.use((ctx) => {
+ *   ctx.session.set('count', (ctx.session.get('count') ?? 0) + 1)
+ *   ctx.body = { count: ctx.session.get('count') }
+ * })
+ * ```
+ * @module
+ */
+import type { Context, DefaultState, Middleware } from 'koa'
+import { SessionStateError } from '../core/errors.js'
+import { applySetCookies } from '../core/http.js'
+import type { SessionManager } from '../core/manager.js'
+import { type Session, type SessionData, STATE } from '../core/session.js'
+import { isSecure } from './node.js'
+
+/**
+ * The context type that holds `Session<Data>` under `Name`: give it to `new Koa<State, Ctx>()`
+ * or your router; intersect several for several sessions.
+ *
+ * @example
+ * ```ts
+ * type Ctx = SessionContext<AppData> & SessionContext<CartData, 'cart'>
+ * const app = new Koa<Koa.DefaultState, Ctx>()
+ * ```
+ */
+export type SessionContext<
+  Data extends SessionData = SessionData,
+  Name extends string = 'session',
+> = {
+  [K in Name]: Session<Data>
+}
+
+/**
+ * Options of {@link sessionMiddleware}.
+ * @example
+ * ```ts
+ * app.use(sessionMiddleware(carts, { property: 'cart', trustProxy: true }))
+ * ```
+ */
+export interface KoaSessionOptions<Name extends string = 'session'> {
+  /**
+   * The `ctx` property the session is put on; one middleware per manager, each with its own
+   * property, for several sessions per request.
+   * @default 'session'
+   */
+  property?: Name
+  /**
+   * Trust `X-Forwarded-Proto` for the cookie's Secure flag (Koa's `app.proxy` is not
+   * consulted).
+   * @default sessions.trustProxy
+   */
+  trustProxy?: boolean
+}
+
+const ctxHeaders = (ctx: Context) => ({
+  get: (n: string) => ctx.response.get(n),
+  set: (n: string, v: string) => ctx.set(n, v),
+  append: (n: string, v: string) => ctx.append(n, v),
+})
+
+/**
+ * The Koa middleware. A failure to load or commit is thrown, so Koa answers `500` (no stack
+ * in the body) unless your error middleware does otherwise; a middleware or handler that
+ * throws commits nothing.
+ *
+ * @example
+ * ```ts
+ * app.use(sessionMiddleware(sessions))                        // ctx.session
+ * app.use(sessionMiddleware(carts, { property: 'cart' }))     // ctx.cart, its own cookie name
+ * ```
+ */
+export function sessionMiddleware<Data extends SessionData, Name extends string = 'session'>(
+  sessions: SessionManager<Data>,
+  options: KoaSessionOptions<Name> = {},
+): Middleware<DefaultState, SessionContext<Data, Name>> {
+  const property = options.property ?? 'session'
+  const trustProxy = options.trustProxy ?? sessions.trustProxy
+  return async (ctx, next) => {
+    const session = await sessions.load(ctx.get('cookie'), {
+      secure: isSecure(ctx.req, trustProxy),
+    })
+    const save = async () => {
+      const cookies = await sessions.commit(session)
+      if (cookies.length > 0 && ctx.headerSent) {
+        throw new SessionStateError('the session was committed after the headers were sent')
+      }
+      applySetCookies(ctxHeaders(ctx), cookies)
+    }
+    session[STATE].saver = save
+    ;(ctx as unknown as Record<string, unknown>)[property] = session
+    await next()
+    await save()
+  }
+}

@@ -1,0 +1,201 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import express from 'express'
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest'
+import {
+  type CompatSession,
+  getSession,
+  sessionMiddleware,
+} from '../../src/adapters/express-session.js'
+import type { Session } from '../../src/core/session.js'
+import { createSessions } from '../../src/index.js'
+import { memoryStore } from '../../src/stores/memory.js'
+import { Client, SECRET } from '../helpers/http.js'
+import { countingStore } from '../helpers/stores.js'
+import { adapterSuite } from './suite.js'
+
+adapterSuite('express-session')
+
+/** `req.session` as an express-session app sees it (no @types/express-session here). */
+const compat = (req: express.Request) => (req as unknown as { session: CompatSession }).session
+
+describe('express-session shape', () => {
+  let close: (() => void) | undefined
+  afterEach(() => close?.())
+
+  async function start(routes: (app: express.Express) => void) {
+    const counted = countingStore(memoryStore({ sweepInterval: 0 }))
+    const sessions = createSessions({ secret: SECRET, store: counted.store })
+    const app = express()
+    app.use(sessionMiddleware(sessions))
+    routes(app)
+    const server = createServer(app)
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    close = () => {
+      server.closeAllConnections()
+      server.close()
+    }
+    const client = new Client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+    return { client, counted, sessions }
+  }
+
+  it('property access: assign, read, delete, enumerate', async () => {
+    const { client } = await start((app) => {
+      app.get('/set', (req, res) => {
+        compat(req).userId = 'u1'
+        compat(req).views = 3
+        res.json('ok')
+      })
+      app.get('/show', (req, res) =>
+        res.json({
+          userId: compat(req).userId,
+          keys: Object.keys(compat(req)),
+          has: 'views' in compat(req),
+          json: JSON.parse(JSON.stringify(compat(req))),
+        }),
+      )
+      app.get('/delete', (req, res) => {
+        delete compat(req).views
+        compat(req).userId = undefined // express-session apps do this too
+        res.json('ok')
+      })
+    })
+    await client.get('/set')
+    const shown = (await client.get('/show')).body as Record<string, unknown>
+    expect(shown).toMatchObject({ userId: 'u1', keys: ['cookie', 'userId', 'views'], has: true })
+    expect(shown.json).toMatchObject({ userId: 'u1', views: 3 })
+    await client.get('/delete')
+    expect((await client.get('/show')).body).toMatchObject({ keys: ['cookie'], has: false })
+  })
+
+  it('nested objects mutated in place are saved; reading them writes nothing', async () => {
+    const { client, counted } = await start((app) => {
+      app.get('/init', (req, res) => {
+        compat(req).cart = { items: [] }
+        res.json('ok')
+      })
+      app.get('/add', (req, res) => {
+        ;(compat(req).cart as { items: string[] }).items.push(String(req.query.item))
+        res.json('ok')
+      })
+      app.get('/cart', (req, res) => res.json(compat(req).cart))
+    })
+    await client.get('/init')
+    await client.get('/add?item=tea')
+    await client.get('/add?item=milk')
+    counted.reset()
+    expect((await client.get('/cart')).body).toEqual({ items: ['tea', 'milk'] })
+    expect(counted.writes()).toBe(0)
+  })
+
+  it('regenerate(cb): a new, empty session with a new id; sessionID follows', async () => {
+    const { client } = await start((app) => {
+      app.get('/set', (req, res) => {
+        compat(req).secret = 'before'
+        res.json(req.sessionID)
+      })
+      app.get('/regenerate', (req, res, next) => {
+        const before = req.sessionID
+        compat(req).regenerate((err) => {
+          if (err) return next(err)
+          compat(req).fresh = true
+          res.json({ before, after: req.sessionID, id: compat(req).id, old: compat(req).secret })
+        })
+      })
+      app.get('/show', (req, res) =>
+        res.json({ secret: compat(req).secret, fresh: compat(req).fresh }),
+      )
+    })
+    const first = (await client.get('/set')).body as string
+    const oldCookie = client.cookie()!
+    const res = (await client.get('/regenerate')).body as Record<string, unknown>
+    expect(res.before).toBe(first)
+    expect(res.after).not.toBe(first)
+    expect(res.id).toBe(res.after)
+    expect(res.old).toBeUndefined()
+    expect(client.cookie()).not.toBe(oldCookie)
+    expect((await client.get('/show')).body).toEqual({ fresh: true })
+    const attacker = new Client(client.base)
+    expect((await attacker.get('/show', { headers: { cookie: `sid=${oldCookie}` } })).body).toEqual(
+      {},
+    )
+  })
+
+  it('save(cb) has written the session when its callback runs', async () => {
+    const { client, counted } = await start((app) => {
+      app.get('/save', (req, res, next) => {
+        compat(req).step = 1
+        compat(req).save((err) => {
+          if (err) return next(err)
+          res.json(counted.count('set'))
+        })
+      })
+    })
+    expect((await client.get('/save')).body).toBe(1)
+    expect(counted.count('set')).toBe(1) // the final commit had nothing left to write
+  })
+
+  it('destroy(cb) removes the session, clears the cookie and req.session', async () => {
+    const { client } = await start((app) => {
+      app.get('/set', (req, res) => {
+        compat(req).userId = 'u1'
+        res.json('ok')
+      })
+      app.get('/destroy', (req, res, next) => {
+        compat(req).destroy((err) => {
+          if (err) return next(err)
+          res.json({ session: (req as unknown as { session?: unknown }).session ?? null })
+        })
+      })
+      app.get('/show', (req, res) => res.json(compat(req).userId ?? null))
+    })
+    await client.get('/set')
+    const res = await client.get('/destroy')
+    expect(res.body).toEqual({ session: null })
+    expect(res.setCookies[0]).toMatch(/^sid=;/)
+    expect(client.cookie()).toBeUndefined()
+  })
+
+  it('reload(cb) drops unsaved changes; cookie.maxAge makes the cookie persistent', async () => {
+    const { client } = await start((app) => {
+      app.get('/set', (req, res) => {
+        compat(req).n = 1
+        res.json('ok')
+      })
+      app.get('/reload', (req, res, next) => {
+        compat(req).n = 2
+        compat(req).reload((err) => {
+          if (err) return next(err)
+          res.json(compat(req).n)
+        })
+      })
+      app.get('/remember', (req, res) => {
+        compat(req).cookie.maxAge = 14 * 24 * 3600_000
+        res.json(Math.round(compat(req).cookie.maxAge / 1000))
+      })
+    })
+    await client.get('/set')
+    expect((await client.get('/reload')).body).toBe(1)
+    const remember = await client.get('/remember')
+    expect(remember.body).toBe(14 * 24 * 3600)
+    expect(remember.setCookies[0]).toMatch(/Max-Age=\d{7}/)
+  })
+
+  it('req.session.id is the id hash, never the cookie value', async () => {
+    const { client } = await start((app) => {
+      app.get('/', (req, res) => {
+        compat(req).x = 1
+        res.json(compat(req).id)
+      })
+    })
+    const id = (await client.get('/')).body as string
+    expect(id).toMatch(/^[0-9a-f]{64}$/)
+    expect(client.cookie()).not.toContain(id)
+  })
+
+  it('types: the compat session and the Tessera session behind it', () => {
+    expectTypeOf<CompatSession['regenerate']>().parameter(0).toBeFunction()
+    expectTypeOf<CompatSession['cookie']['maxAge']>().toEqualTypeOf<number>()
+    expectTypeOf(getSession<{ n: number }>).returns.toEqualTypeOf<Session<{ n: number }>>()
+  })
+})
