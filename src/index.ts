@@ -37,13 +37,19 @@ export type { Flash, LifetimeOptions, SessionData, SessionKey, SetOptions } from
 export { Session } from './core/session.js'
 export type { StandardSchemaV1 } from './core/standard-schema.js'
 export type {
+  ClientSideBinding,
+  ClientSideStore,
+  CookiePresence,
+  OpenedSession,
+  OpenResult,
+  SealedSessionInfo,
   SessionMeta,
   SessionPatch,
   SessionRecord,
   SessionStore,
   StoredSession,
 } from './core/store.js'
-export { expiresAt } from './core/store.js'
+export { expiresAt, isClientSideStore } from './core/store.js'
 
 /** A session manager; what `createSessions()` returns. */
 export type Sessions<Data extends SessionData = SessionData> = SessionManager<Data>

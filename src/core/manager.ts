@@ -16,8 +16,14 @@ import { hashSessionId, isStoreKey } from './ids.js'
 import { Keyring } from './keyring.js'
 import { ensureId, Session, type SessionData, type SessionState, STATE } from './session.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
-import type { SessionMeta, SessionPatch, SessionStore } from './store.js'
-import { expiresAt } from './store.js'
+import type {
+  ClientSideStore,
+  CookiePresence,
+  SessionMeta,
+  SessionPatch,
+  SessionStore,
+} from './store.js'
+import { expiresAt, isClientSideStore } from './store.js'
 
 /** Options of `createSessions()`. */
 export interface SessionsOptions<Data extends SessionData = SessionData> {
@@ -29,8 +35,12 @@ export interface SessionsOptions<Data extends SessionData = SessionData> {
   secret?: string | undefined
   /** Secrets, newest first: the newest signs, every one verifies. */
   secrets?: readonly string[]
-  /** Where sessions live. @default memoryStore() */
-  store?: SessionStore
+  /**
+   * Where sessions live: a server store, or the cookie store (`tessera/stores/cookie`), which
+   * keeps each session encrypted in the browser.
+   * @default memoryStore()
+   */
+  store?: SessionStore | ClientSideStore
   /** The session cookie. */
   cookie?: CookieOptions
   /**
@@ -95,6 +105,10 @@ export interface UserSession {
  * `Set-Cookie` values. Framework-free; the adapters call exactly this.
  */
 export class SessionManager<Data extends SessionData = SessionData> {
+  /**
+   * The server store. With a client-side store (the cookie store) there is none: this is a
+   * stand-in whose every operation fails with a `SessionConfigError` saying so.
+   */
   readonly store: SessionStore
   readonly cookie: ResolvedCookie
   readonly trustProxy: boolean
@@ -107,16 +121,27 @@ export class SessionManager<Data extends SessionData = SessionData> {
   readonly #schema: StandardSchemaV1<unknown, Partial<Data>> | undefined
   readonly #onInvalidData: 'reset' | 'error'
   readonly #events = new Emitter()
+  /** The client-side store, when sessions live in the browser. */
+  readonly #client: ClientSideStore | undefined
+  /** Which of the client-side store's cookies each session's request carried. */
+  readonly #present = new WeakMap<SessionState, CookiePresence>()
 
-  constructor(options: SessionsOptions<Data> & { store: SessionStore }) {
+  constructor(options: SessionsOptions<Data> & { store: SessionStore | ClientSideStore }) {
     if (options.secret !== undefined && options.secrets !== undefined) {
       throw new SessionConfigError('give either `secret` or `secrets`, not both')
     }
     this.#keyring = new Keyring(
       options.secrets ?? (options.secret === undefined ? [] : [options.secret]),
     )
-    this.store = options.store
     this.cookie = resolveCookie(options.cookie)
+    if (isClientSideStore(options.store)) {
+      this.#client = options.store
+      this.#client.bind({ keyring: this.#keyring, cookie: this.cookie })
+      this.store = noServerStore(options.store.name)
+    } else {
+      this.#client = undefined
+      this.store = options.store
+    }
     this.trustProxy = options.trustProxy ?? false
     this.idleTimeout = toMs(options.idleTimeout ?? '30m', 'idleTimeout')
     this.absoluteTimeout = toMs(options.absoluteTimeout ?? '12h', 'absoluteTimeout')
@@ -158,6 +183,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
     options: LoadOptions = {},
   ): Promise<Session<Data>> {
     const secure = options.secure ?? false
+    if (this.#client !== undefined) return this.#loadClient(this.#client, cookieHeader, secure)
     const raw = this.cookie.read(cookieHeader)
     if (raw === undefined) return this.#fresh(secure, false)
     const verified = this.#keyring.verify(raw)
@@ -183,16 +209,66 @@ export class SessionManager<Data extends SessionData = SessionData> {
     }
     const fields = new Map(Object.entries(record.fields))
     const state = this.#state(secure, true, { id: verified.id, key, meta: { ...meta }, fields })
-    const session = new Session<Data>(state)
+    return this.#checked(new Session<Data>(state), key, secure, 0)
+  }
+
+  /** A loaded session, or a fresh one when the schema refuses its data. */
+  async #checked(
+    session: Session<Data>,
+    key: string,
+    secure: boolean,
+    present: CookiePresence,
+  ): Promise<Session<Data>> {
     if (this.#schema !== undefined) {
       const issues = await this.#validate(session)
       if (issues !== undefined) {
         if (this.#onInvalidData === 'error') throw new SessionValidationError(issues)
         this.#events.emit('invalid', { idHash: key, issues })
-        return this.#fresh(secure, true)
+        return this.#fresh(secure, true, present)
       }
     }
     return session
+  }
+
+  /**
+   * Load from a client-side store: no id signature (the store's encryption authenticates the
+   * cookie) and no store read; expiry, revocation and the schema are checked as for a server
+   * store, with the same events.
+   */
+  async #loadClient(
+    client: ClientSideStore,
+    cookieHeader: string | null | undefined,
+    secure: boolean,
+  ): Promise<Session<Data>> {
+    const now = this.#clock()
+    const opened = client.open(cookieHeader, now)
+    if (opened === undefined) return this.#fresh(secure, false)
+    if ('rejected' in opened) {
+      this.#events.emit('rejected', { reason: opened.rejected })
+      return this.#fresh(secure, true, opened.present)
+    }
+    const { id, fields, meta, issuedAt } = opened.session
+    const key = hashSessionId(id)
+    if (now >= meta.absoluteExpiresAt || now >= meta.idleExpiresAt) {
+      this.#events.emit('expired', {
+        idHash: key,
+        kind: now >= meta.absoluteExpiresAt ? 'absolute' : 'idle',
+      })
+      return this.#fresh(secure, true, opened.present)
+    }
+    const isRevoked = client.isRevoked
+    if (isRevoked !== undefined) {
+      const info = { idHash: key, userId: meta.userId, createdAt: meta.createdAt, issuedAt }
+      const revoked = await this.#call('get', async () => isRevoked.call(client, info))
+      if (revoked === true) {
+        // as a server store's revoked session: the cookie names a session we no longer know
+        this.#events.emit('rejected', { reason: 'unknown', idHash: key })
+        return this.#fresh(secure, true, opened.present)
+      }
+    }
+    const state = this.#state(secure, true, { id, key, meta, fields })
+    this.#present.set(state, opened.present)
+    return this.#checked(new Session<Data>(state), key, secure, opened.present)
   }
 
   /**
@@ -221,6 +297,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
   }
 
   async #write(s: SessionState, c: Changes, now: number): Promise<string[]> {
+    if (this.#client !== undefined) return this.#writeClient(this.#client, s, c, now)
     const cookies: string[] = []
     if (s.persisted) {
       const key = s.key!
@@ -257,6 +334,61 @@ export class SessionManager<Data extends SessionData = SessionData> {
     const previous = c.replaces
     if (previous !== undefined) {
       await this.#call('destroy', () => this.store.destroy(previous))
+      if (c.replacedBy === 'regenerate' && s.persisted) {
+        this.#events.emit('regenerated', { idHash: s.key!, previousIdHash: previous })
+      } else {
+        this.#events.emit('destroyed', { idHash: previous })
+      }
+    } else if (s.persisted) {
+      this.#events.emit('created', { idHash: s.key! })
+    }
+    s.hadCookie = s.persisted
+    return cookies
+  }
+
+  /**
+   * Commit to a client-side store: the whole session is sealed into the cookies whenever it
+   * changed or its idle expiry is due to move (the record is small; patches do not apply).
+   * Nothing is written anywhere else, so a regenerated or destroyed session's old cookie stays
+   * valid until it expires if replayed (documented; `isRevoked` is the answer).
+   */
+  #writeClient(client: ClientSideStore, s: SessionState, c: Changes, now: number): string[] {
+    const present = this.#present.get(s) ?? 0
+    if (s.persisted) {
+      if (
+        c.changed.size > 0 ||
+        c.cleared ||
+        c.metaChanged ||
+        c.cookieChanged ||
+        c.extend ||
+        now - s.meta.lastSeenAt >= this.touchAfter
+      ) {
+        const meta = this.#activity(s.meta, now)
+        const sealed = client.seal(
+          { id: s.id!, fields: s.fields, meta },
+          { secure: s.secure, now, present },
+        )
+        s.meta = meta
+        this.#present.set(s, sealed.present)
+        return sealed.cookies
+      }
+      return []
+    }
+    let cookies: string[] = []
+    if (s.fields.size > 0 || s.meta.userId !== undefined) {
+      const { id } = ensureId(s)
+      const meta = this.#activity(s.meta, now)
+      const sealed = client.seal({ id, fields: s.fields, meta }, { secure: s.secure, now, present })
+      s.meta = meta
+      s.persisted = true
+      this.#present.set(s, sealed.present)
+      cookies = sealed.cookies
+    } else if (present !== 0 || s.hadCookie || c.replaces !== undefined) {
+      cookies = client.clear(s.secure, present)
+      this.#present.delete(s)
+    }
+    const previous = c.replaces
+    if (previous !== undefined) {
       if (c.replacedBy === 'regenerate' && s.persisted) {
         this.#events.emit('regenerated', { idHash: s.key!, previousIdHash: previous })
       } else {
@@ -309,6 +441,11 @@ export class SessionManager<Data extends SessionData = SessionData> {
   async destroy(idHash: string): Promise<void> {
     if (!isStoreKey(idHash))
       throw new SessionConfigError('destroy() takes an idHash: 64 hex characters')
+    if (this.#client !== undefined) {
+      throw new SessionConfigError(
+        `the ${this.#client.name} store keeps sessions in the browser and cannot revoke one by its idHash; refuse it with the store's isRevoked option, or use a server store such as redis or postgres`,
+      )
+    }
     await this.#call('destroy', () => this.store.destroy(idHash))
     this.#events.emit('destroyed', { idHash })
   }
@@ -329,15 +466,16 @@ export class SessionManager<Data extends SessionData = SessionData> {
     return fn as NonNullable<SessionStore[K]>
   }
 
-  #fresh(secure: boolean, hadCookie: boolean): Session<Data> {
-    return new Session<Data>(
-      this.#state(secure, hadCookie, {
-        id: undefined,
-        key: undefined,
-        meta: this.#freshMeta(),
-        fields: new Map(),
-      }),
-    )
+  /** A new, empty session; `present` is which client-side cookies the request carried. */
+  #fresh(secure: boolean, hadCookie: boolean, present: CookiePresence = 0): Session<Data> {
+    const state = this.#state(secure, hadCookie, {
+      id: undefined,
+      key: undefined,
+      meta: this.#freshMeta(),
+      fields: new Map(),
+    })
+    if (present !== 0) this.#present.set(state, present)
+    return new Session<Data>(state)
   }
 
   #freshMeta = (): SessionMeta => {
@@ -428,6 +566,19 @@ export class SessionManager<Data extends SessionData = SessionData> {
       throw error
     }
   }
+}
+
+/**
+ * The `store` of a manager whose sessions live in the browser: every operation fails, saying
+ * why, so code written for server stores (an admin tool, a migration) stops with a clear message.
+ */
+function noServerStore(name: string): SessionStore {
+  const fail = async (): Promise<never> => {
+    throw new SessionConfigError(
+      `the ${name} store keeps sessions in the browser: there is no server-side record to read or change; use a server store such as redis or postgres for that`,
+    )
+  }
+  return { name, get: fail, set: fail, patch: fail, touch: fail, destroy: fail }
 }
 
 /** What one commit writes, taken from the session when the commit starts. */

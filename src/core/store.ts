@@ -7,6 +7,9 @@
  * merge fields without decoding them.
  * @module
  */
+import type { ResolvedCookie } from './cookies.js'
+import type { RejectionReason } from './events.js'
+import type { Keyring } from './keyring.js'
 
 /** Timestamps (ms since the epoch) and bindings of a session. Stores keep every field as given. */
 export interface SessionMeta {
@@ -88,4 +91,91 @@ export interface SessionStore {
   prune?(): Promise<number>
   /** Release timers and connections the store itself opened (never the client it was given). */
   close?(): Promise<void>
+}
+
+/**
+ * What a client-side store gives back to itself between `open` and `seal`: which of its cookies
+ * the request carried, so a later write clears the ones it no longer needs. Opaque to callers.
+ */
+export type CookiePresence = number
+
+/** A session a client-side store opened: everything it needs is in the cookie. */
+export interface OpenedSession {
+  /** The session id sealed inside (never sent in clear). */
+  id: string
+  /** Encoded fields, as a server store keeps them. */
+  fields: Map<string, string>
+  meta: SessionMeta
+  /** When this cookie was sealed (ms since the epoch), for {@link ClientSideStore.isRevoked}. */
+  issuedAt: number
+}
+
+/** What a client-side store found in a `Cookie` header. */
+export type OpenResult =
+  | { session: OpenedSession; present: CookiePresence }
+  | { rejected: RejectionReason; present: CookiePresence }
+
+/** What the revocation hook is told about a sealed session before it is accepted. */
+export interface SealedSessionInfo {
+  /** The session's `idHash`, as in events. */
+  idHash: string
+  /** The user bound by `session.setUser`, if any. */
+  userId: string | undefined
+  /** When the session was created (ms since the epoch). */
+  createdAt: number
+  /** When this cookie was sealed (ms since the epoch); a revocation time rejects older ones. */
+  issuedAt: number
+}
+
+/** What the manager hands a client-side store once, when it is created. */
+export interface ClientSideBinding {
+  /** The app's secrets: the store derives its own keys from them (HKDF, once). */
+  keyring: Keyring
+  /** The session cookie's name and attributes. */
+  cookie: ResolvedCookie
+}
+
+/**
+ * A store that keeps the whole session in the browser (the cookie store). The manager skips the
+ * id signature (the store's encryption authenticates the cookie), asks the store to `open` the
+ * request's cookies on load and to `seal` the whole session into `Set-Cookie` values on commit.
+ *
+ * It has no server-side record, so it cannot list or revoke sessions by user, nor merge two
+ * concurrent writes of one session (the later cookie wins); use a server store where that
+ * matters. {@link isRevoked} lets the app refuse cookies sealed before a per-user time.
+ */
+export interface ClientSideStore {
+  /** Short name used in errors and docs, e.g. `'cookie'`. */
+  readonly name: string
+  /** Marks the store as client-side. */
+  readonly clientSide: true
+  /** Called once by the manager's constructor, before any other method. */
+  bind(binding: ClientSideBinding): void
+  /**
+   * The session in `cookieHeader`, the reason it was refused, or undefined when the header
+   * holds none of the store's cookies. Expiry is the manager's to check (so it can emit
+   * `expired`); anything the store cannot trust (a bad seal, a missing chunk, a time sealed
+   * too far in the future) is refused.
+   */
+  open(cookieHeader: string | null | undefined, now: number): OpenResult | undefined
+  /**
+   * `Set-Cookie` values carrying the sealed session, plus ones clearing cookies of `present`
+   * that are no longer needed. Throws `SessionCookieTooLargeError` when it does not fit.
+   */
+  seal(
+    session: { id: string; fields: ReadonlyMap<string, string>; meta: SessionMeta },
+    options: { secure: boolean; now: number; present: CookiePresence },
+  ): { cookies: string[]; present: CookiePresence }
+  /** `Set-Cookie` values clearing every cookie of `present` (the main one when none is known). */
+  clear(secure: boolean, present: CookiePresence): string[]
+  /**
+   * Refuse a cookie that is authentic and unexpired (ASVS 5.0 7.4.1: sessions end when the
+   * user logs out everywhere). True refuses it; a throw fails the request like a store error.
+   */
+  isRevoked?(session: SealedSessionInfo): boolean | Promise<boolean>
+}
+
+/** Whether `store` keeps its sessions in the browser. */
+export function isClientSideStore(store: SessionStore | ClientSideStore): store is ClientSideStore {
+  return (store as ClientSideStore).clientSide === true
 }

@@ -1,0 +1,396 @@
+/**
+ * The cookie store: the whole session, encrypted and authenticated (AES-256-GCM), in the
+ * browser's cookies. No server, nothing to run, nothing shared between instances but the
+ * secrets. The price: it cannot list or revoke sessions by user, cannot merge two concurrent
+ * writes of one session, and the session must fit in a few cookies of 4096 bytes. Where any of
+ * that matters, use a server store (redis, postgres).
+ *
+ * @example
+ * ```ts
+ * import { createSessions } from 'tessera'
+ * import { cookieStore } from 'tessera/stores/cookie'
+ * const sessions = createSessions({ secret: process.env.SESSION_SECRET, store: cookieStore() })
+ * ```
+ * @module
+ */
+import { parseCookie } from 'cookie'
+import type { ResolvedCookie } from '../core/cookies.js'
+import { SessionConfigError, SessionCookieTooLargeError } from '../core/errors.js'
+import { Sealer } from '../core/seal.js'
+import type {
+  ClientSideBinding,
+  ClientSideStore,
+  CookiePresence,
+  OpenResult,
+  SealedSessionInfo,
+  SessionMeta,
+} from '../core/store.js'
+
+/**
+ * The most bytes one `Set-Cookie` may take, name, value and attributes together: the least a
+ * browser must support (RFC 6265 section 6.1).
+ */
+export const COOKIE_SIZE_LIMIT = 4096
+/** Highest `maxChunks` accepted (browsers keep 150 to 180 cookies per site, servers far fewer bytes). */
+const MAX_CHUNKS_CAP = 30
+/** The fewest value bytes a chunk must have room for, or the cookie attributes are too long. */
+const MIN_ROOM = 512
+/** Version of the sealed payload's layout. */
+const FORMAT = 1
+/** Elements before the fields in the payload array. */
+const HEAD = 10
+
+export interface CookieStoreOptions {
+  /**
+   * The most cookies one session may be split over (`sid`, or `sid.0`, `sid.1`, ...), each at
+   * most 4096 bytes with its attributes. Past it, commit fails with
+   * `SessionCookieTooLargeError`. Mind the request header limits on the way back: Node
+   * accepts 16 KB of headers in all, nginx 8 KB per header line by default.
+   * @default 3
+   */
+  maxChunks?: number
+  /**
+   * How far in the future (ms) a cookie's sealing time may be and still be accepted, for
+   * servers whose clocks differ a little. A cookie sealed further ahead (a server with a wrong
+   * clock) is refused, since its expiry cannot be trusted either.
+   * @default 60_000
+   */
+  clockSkew?: number
+  /**
+   * Refuse an authentic, unexpired cookie: return true for sessions the app has revoked, such
+   * as those of a user who chose "log out everywhere" after the cookie was sealed (ASVS 5.0
+   * 7.4.1). Runs on every load of a session; keep it fast (a cached per-user time). A throw
+   * fails the request like a store error.
+   * @default undefined (nothing is revoked)
+   * @example
+   * ```ts
+   * const loggedOutAt = new Map<string, number>() // userId -> ms; a database column in real life
+   * cookieStore({
+   *   isRevoked: ({ userId, issuedAt }) =>
+   *     userId !== undefined && issuedAt < (loggedOutAt.get(userId) ?? 0),
+   * })
+   * // "log out everywhere else": every cookie sealed before now is refused from now on,
+   * // and this device gets a new one at commit
+   * loggedOutAt.set(user.id, Date.now())
+   * session.regenerate()
+   * ```
+   */
+  isRevoked?: (session: SealedSessionInfo) => boolean | Promise<boolean>
+}
+
+/**
+ * The cookie store. It has no `listByUser`, `destroyByUser`, `count`, `scan` or `prune`: the
+ * sessions are in the browsers, not here.
+ */
+export interface CookieStore extends ClientSideStore {
+  readonly name: 'cookie'
+  /** The most cookies one session may take. */
+  readonly maxChunks: number
+}
+
+interface Bound {
+  sealer: Sealer
+  cookie: ResolvedCookie
+  /** `name.`, the prefix of chunk names. */
+  chunkPrefix: string
+  /** Attributes of a browser-session cookie (no Max-Age), by Secure. */
+  suffix: [insecure: string, secure: string]
+  /** Attributes of a clearing cookie, by Secure. */
+  clearSuffix: [insecure: string, secure: string]
+}
+
+const identity = (s: string) => s
+
+/**
+ * The value of cookie `name` in a `Cookie` header (the first, as `parseCookie` would give),
+ * without parsing the rest of the header.
+ */
+function readCookie(header: string, name: string): string | undefined {
+  for (let at = header.indexOf(name); at >= 0; at = header.indexOf(name, at + 1)) {
+    let before = at - 1
+    while (before >= 0 && (header.charCodeAt(before) === 32 || header.charCodeAt(before) === 9))
+      before--
+    const end = at + name.length
+    if ((before < 0 || header.charCodeAt(before) === 59) && header.charCodeAt(end) === 61) {
+      const stop = header.indexOf(';', end + 1)
+      return header.slice(end + 1, stop < 0 ? header.length : stop).trim()
+    }
+  }
+  return undefined
+}
+
+/** The attributes part (`; Path=/; ...`) of a `Set-Cookie` value of the session cookie. */
+function attributesOf(cookie: ResolvedCookie, serialized: string): string {
+  if (!serialized.startsWith(`${cookie.name}=`)) {
+    throw new SessionConfigError('[store:cookie] unexpected Set-Cookie serialization')
+  }
+  const at = serialized.indexOf(';')
+  return at < 0 ? '' : serialized.slice(at)
+}
+const COUNT = /^[1-9][0-9]?$/
+
+/**
+ * An encrypted cookie store. Keys come from the session manager's secrets by HKDF (purpose
+ * `cookie-store`, apart from the cookie signature's), derived once when the manager is made.
+ *
+ * @example
+ * ```ts
+ * const sessions = createSessions<{ cart: string[] }>({
+ *   secrets: [process.env.SESSION_SECRET, process.env.OLD_SESSION_SECRET], // newest first
+ *   store: cookieStore({ maxChunks: 2 }),
+ *   cookie: { name: '__Host-session' },
+ * })
+ * ```
+ */
+export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
+  const maxChunks = options.maxChunks ?? 3
+  if (!Number.isInteger(maxChunks) || maxChunks < 1 || maxChunks > MAX_CHUNKS_CAP) {
+    throw new SessionConfigError(
+      `[store:cookie] maxChunks must be a whole number from 1 to ${MAX_CHUNKS_CAP}; got ${maxChunks}. A session that needs more belongs in a server store`,
+    )
+  }
+  const clockSkew = options.clockSkew ?? 60_000
+  if (!Number.isFinite(clockSkew) || clockSkew < 0) {
+    throw new SessionConfigError('[store:cookie] clockSkew must be a number of ms, 0 or more')
+  }
+  const isRevoked = options.isRevoked
+  if (isRevoked !== undefined && typeof isRevoked !== 'function') {
+    throw new SessionConfigError('[store:cookie] isRevoked must be a function')
+  }
+  // what an attacker can make us read: checked before any decoding
+  const maxTokenLength = maxChunks * COOKIE_SIZE_LIMIT
+  const countWidth = String(maxChunks).length + 1
+  let bound: Bound | undefined
+
+  const use = (): Bound => {
+    if (bound === undefined) {
+      throw new SessionConfigError(
+        '[store:cookie] the cookie store is used through createSessions({ store: cookieStore() })',
+      )
+    }
+    return bound
+  }
+
+  /** Room for value bytes in chunk `i` (or the single cookie when `i` is -1). */
+  const roomOf = (b: Bound, i: number, suffix: string) =>
+    i < 0
+      ? COOKIE_SIZE_LIMIT - b.cookie.name.length - 1 - suffix.length
+      : COOKIE_SIZE_LIMIT -
+        (b.chunkPrefix.length + String(i).length + 1) -
+        suffix.length -
+        (i === 0 ? countWidth : 0)
+
+  const opening = (b: Bound, token: string, present: number, now: number): OpenResult => {
+    const opened = b.sealer.open(token, maxTokenLength)
+    if ('rejected' in opened) return { rejected: opened.rejected, present }
+    const session = decodePayload(opened.plaintext)
+    if (session === undefined) return { rejected: 'malformed', present }
+    // sealed in the future beyond the tolerated skew: a server's clock is wrong
+    if (session.issuedAt > now + clockSkew || session.meta.createdAt > now + clockSkew) {
+      return { rejected: 'malformed', present }
+    }
+    return { session, present }
+  }
+
+  const clearing = (b: Bound, secure: boolean, present: CookiePresence, out: string[]) => {
+    const suffix = b.clearSuffix[secure ? 1 : 0]
+    if (present & 1) out.push(`${b.cookie.name}=${suffix}`)
+    for (let i = 0; i < MAX_CHUNKS_CAP; i++) {
+      if (present & (2 << i)) out.push(`${b.chunkPrefix}${i}=${suffix}`)
+    }
+    return out
+  }
+
+  const store: CookieStore = {
+    name: 'cookie',
+    clientSide: true,
+    maxChunks,
+    ...(isRevoked === undefined ? {} : { isRevoked }),
+
+    bind({ keyring, cookie }: ClientSideBinding) {
+      if (bound !== undefined) {
+        throw new SessionConfigError(
+          '[store:cookie] this cookie store already belongs to a session manager; give each createSessions() its own cookieStore()',
+        )
+      }
+      const attributes = (serialized: string) => attributesOf(cookie, serialized)
+      const b: Bound = {
+        sealer: Sealer.fromKeyring(keyring, 'cookie-store', cookie.name),
+        cookie,
+        chunkPrefix: `${cookie.name}.`,
+        suffix: [attributes(cookie.serialize('', false)), attributes(cookie.serialize('', true))],
+        clearSuffix: [attributes(cookie.clear(false)), attributes(cookie.clear(true))],
+      }
+      // the longest attributes: Secure, and a persistent cookie's Max-Age (400 days at most)
+      if (roomOf(b, 0, attributes(cookie.serialize('', true, 400 * 86_400_000))) < MIN_ROOM) {
+        throw new SessionConfigError(
+          `[store:cookie] the cookie's name and attributes leave under ${MIN_ROOM} of its ${COOKIE_SIZE_LIMIT} bytes for the session; shorten cookie.name, cookie.path or cookie.domain`,
+        )
+      }
+      bound = b
+    },
+
+    open(header, now): OpenResult | undefined {
+      if (!header) return undefined
+      const b = use()
+      const name = b.cookie.name
+      if (!header.includes(name)) return undefined
+      if (!header.includes(b.chunkPrefix)) {
+        // the common case, one cookie: no need to parse the whole header
+        const single = readCookie(header, name)
+        return single === undefined ? undefined : opening(b, single, 1, now)
+      }
+      const jar = parseCookie(header, { decode: identity })
+      let present = 0
+      const single = jar[name]
+      if (single !== undefined) present = 1
+      for (const key in jar) {
+        if (!key.startsWith(b.chunkPrefix)) continue
+        const index = key.slice(b.chunkPrefix.length)
+        if (index === '0' || COUNT.test(index)) {
+          const i = Number(index)
+          if (i < MAX_CHUNKS_CAP) present |= 2 << i
+        }
+      }
+      if (present === 0) return undefined
+
+      let token: string
+      if (single !== undefined) {
+        token = single
+      } else {
+        // chunked: `name.0` is `<count>.<first piece>`, `name.1` ... the rest
+        const first = jar[`${b.chunkPrefix}0`]
+        if (first === undefined) return { rejected: 'malformed', present }
+        const dot = first.indexOf('.')
+        const countText = first.slice(0, dot)
+        if (dot < 0 || !COUNT.test(countText)) return { rejected: 'malformed', present }
+        const count = Number(countText)
+        if (count < 2 || count > maxChunks || first.length > COOKIE_SIZE_LIMIT)
+          return { rejected: 'malformed', present }
+        token = first.slice(dot + 1)
+        for (let i = 1; i < count; i++) {
+          const piece = jar[`${b.chunkPrefix}${i}`]
+          // a missing chunk, or one too long for a cookie: no session
+          if (piece === undefined || piece.length > COOKIE_SIZE_LIMIT)
+            return { rejected: 'malformed', present }
+          token += piece
+        }
+      }
+      return opening(b, token, present, now)
+    },
+
+    seal({ id, fields, meta }, { secure, now, present }) {
+      const b = use()
+      const token = b.sealer.seal(encodePayload(id, fields, meta, now))
+      // a persistent cookie lives until the absolute expiry, as with a server store
+      const suffix =
+        meta.persistent === true
+          ? attributesOf(b.cookie, b.cookie.serialize('', secure, meta.absoluteExpiresAt - now))
+          : b.suffix[secure ? 1 : 0]
+      const cookies: string[] = []
+      let wrote: number
+      if (token.length <= roomOf(b, -1, suffix)) {
+        cookies.push(`${b.cookie.name}=${token}${suffix}`)
+        wrote = 1
+      } else {
+        const pieces: string[] = []
+        let capacity = 0
+        for (let i = 0; i < maxChunks; i++) capacity += roomOf(b, i, suffix)
+        if (token.length > capacity) {
+          throw new SessionCookieTooLargeError(
+            token.length,
+            capacity,
+            `the cookie store splits a session over at most ${maxChunks} cookies of ${COOKIE_SIZE_LIMIT} bytes (option maxChunks); keep less in the session (ids rather than whole objects), or use a server store such as tessera/stores/redis or tessera/stores/postgres`,
+          )
+        }
+        for (let offset = 0, i = 0; offset < token.length; i++) {
+          const room = roomOf(b, i, suffix)
+          pieces.push(token.slice(offset, offset + room))
+          offset += room
+        }
+        wrote = 0
+        for (let i = 0; i < pieces.length; i++) {
+          const value = i === 0 ? `${pieces.length}.${pieces[0]}` : pieces[i]
+          cookies.push(`${b.chunkPrefix}${i}=${value}${suffix}`)
+          wrote |= 2 << i
+        }
+      }
+      // cookies of an earlier, differently sized session that this one no longer uses
+      clearing(b, secure, present & ~wrote, cookies)
+      return { cookies, present: wrote }
+    },
+
+    clear(secure, present) {
+      return clearing(use(), secure, present === 0 ? 1 : present, [])
+    },
+  }
+  return store
+}
+
+/**
+ * The plaintext: one JSON array `[format, id, issuedAt, createdAt, lastSeenAt, idleExpiresAt,
+ * absoluteExpiresAt, userId, idleTimeout, persistent, field, text, field, text, ...]`. Field
+ * texts stay as the codec made them; they are decoded only when the app reads them.
+ */
+function encodePayload(
+  id: string,
+  fields: ReadonlyMap<string, string>,
+  meta: SessionMeta,
+  now: number,
+): string {
+  const payload: unknown[] = [
+    FORMAT,
+    id,
+    now,
+    meta.createdAt,
+    meta.lastSeenAt,
+    meta.idleExpiresAt,
+    meta.absoluteExpiresAt,
+    meta.userId ?? null,
+    meta.idleTimeout ?? null,
+    meta.persistent === undefined ? null : meta.persistent ? 1 : 0,
+  ]
+  for (const [field, text] of fields) payload.push(field, text)
+  return JSON.stringify(payload)
+}
+
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+
+function decodePayload(plaintext: string) {
+  let p: unknown
+  try {
+    p = JSON.parse(plaintext)
+  } catch {
+    return undefined
+  }
+  // authenticated, so made by us; checked all the same, so a bug cannot become a session
+  if (!Array.isArray(p) || p.length < HEAD || (p.length - HEAD) % 2 !== 0 || p[0] !== FORMAT)
+    return undefined
+  const [, id, issuedAt, createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt] = p
+  const [userId, idleTimeout, persistent] = [p[7], p[8], p[9]]
+  if (
+    typeof id !== 'string' ||
+    !isTime(issuedAt) ||
+    !isTime(createdAt) ||
+    !isTime(lastSeenAt) ||
+    !isTime(idleExpiresAt) ||
+    !isTime(absoluteExpiresAt) ||
+    (userId !== null && typeof userId !== 'string') ||
+    (idleTimeout !== null && !isTime(idleTimeout)) ||
+    (persistent !== null && persistent !== 0 && persistent !== 1)
+  ) {
+    return undefined
+  }
+  const meta: SessionMeta = { createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt }
+  if (userId !== null) meta.userId = userId
+  if (idleTimeout !== null) meta.idleTimeout = idleTimeout
+  if (persistent !== null) meta.persistent = persistent === 1
+  const fields = new Map<string, string>()
+  for (let i = HEAD; i < p.length; i += 2) {
+    const field = p[i]
+    const text = p[i + 1]
+    if (typeof field !== 'string' || typeof text !== 'string') return undefined
+    fields.set(field, text)
+  }
+  return { id, fields, meta, issuedAt }
+}

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest'
+import { SessionConfigError } from '../../src/core/errors.js'
+import { SessionManager } from '../../src/core/manager.js'
+import { Sealer } from '../../src/core/seal.js'
+import { cookieStore } from '../../src/stores/cookie.js'
+import { describeStoreConformance, meta } from '../conformance/store-suite.js'
+import { applyToJar, bindForTest, cookieJarStore, headerOf } from '../helpers/cookie-jar.js'
+import { SECRET } from '../helpers/http.js'
+import { fakeClock } from '../helpers/stores.js'
+
+// every awkward value, meta field and the 64 KB field round-trip through real sealing
+describeStoreConformance('cookie (through a per-key browser jar)', {
+  create: () => cookieJarStore(cookieStore({ maxChunks: 30 })),
+  expiry: 'none',
+  capabilities: [],
+})
+
+const ID = 'A'.repeat(43)
+const sealed = (store = bindForTest(cookieStore()), fields = new Map([['a', '1']]), now = 1e12) =>
+  store.seal({ id: ID, fields, meta: meta({}, now) }, { secure: false, now, present: 0 })
+
+describe('cookie store', () => {
+  it('round-trips a session through one cookie, and opens nothing from an unrelated header', () => {
+    const store = bindForTest(cookieStore())
+    const { cookies, present } = sealed(store)
+    expect(cookies).toHaveLength(1)
+    expect(cookies[0]).toMatch(/^sid=[\w-]+; Path=\/; HttpOnly; SameSite=Lax$/)
+    const jar = new Map<string, string>()
+    applyToJar(jar, cookies)
+    const opened = store.open(`other=1; ${headerOf(jar)}`, 1e12)
+    expect(opened).toMatchObject({ present, session: { id: ID, issuedAt: 1e12 } })
+    expect(opened && 'session' in opened && [...opened.session.fields]).toEqual([['a', '1']])
+    expect(store.open('other=1; sidx=2', 1e12)).toBeUndefined()
+    expect(store.open(undefined, 1e12)).toBeUndefined()
+  })
+
+  it('has no server-side capabilities in its type or its object', () => {
+    const store = cookieStore()
+    for (const name of ['listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'get'])
+      expect(name in store, name).toBe(false)
+    // @ts-expect-error the cookie store cannot list sessions by user
+    store.listByUser
+  })
+
+  it('binds the cookie name as associated data: a value sealed for one name opens under no other', () => {
+    const keyring = new (class {
+      deriveKeys = (_purpose: string, length = 32) => [Buffer.alloc(length, 7)]
+    })() as never
+    const a = Sealer.fromKeyring(keyring, 'cookie-store', 'sid')
+    const b = Sealer.fromKeyring(keyring, 'cookie-store', 'other')
+    const token = a.seal('hello')
+    expect(a.open(token, 1000)).toEqual({ plaintext: 'hello' })
+    expect(b.open(token, 1000)).toEqual({ rejected: 'bad-signature' })
+    // and the purpose separates keys: the id-signing purpose gives a different key
+    const c = Sealer.fromKeyring(
+      { deriveKeys: (p: string, l = 32) => [Buffer.alloc(l, p.length)] } as never,
+      'cookie-store',
+      'sid',
+    )
+    expect(c.open(token, 1000)).toEqual({ rejected: 'bad-signature' })
+  })
+
+  it('checks the length before any decoding: an over-long genuine-looking value is malformed', () => {
+    const store = bindForTest(cookieStore({ maxChunks: 1 }))
+    const token = sealed(store).cookies[0]!.split(';')[0]!.slice(4)
+    // decoded, this would reach the AEAD and fail as bad-signature; it is refused before that
+    expect(store.open(`sid=${token}${'A'.repeat(4096)}`, 1e12)).toMatchObject({
+      rejected: 'malformed',
+    })
+    expect(store.open(`sid=${token}AAAA`, 1e12)).toMatchObject({ rejected: 'bad-signature' })
+  })
+
+  it('puts a version marker first, and refuses a version it does not know without decrypting', () => {
+    const store = bindForTest(cookieStore())
+    const token = sealed(store).cookies[0]!.split(';')[0]!.slice(4)
+    const bytes = Buffer.from(token, 'base64url')
+    expect(bytes[0]).toBe(1)
+    bytes[0] = 2
+    expect(store.open(`sid=${bytes.toString('base64url')}`, 1e12)).toMatchObject({
+      rejected: 'malformed',
+    })
+  })
+
+  it('refuses a cookie sealed further in the future than clockSkew allows', () => {
+    const clock = fakeClock()
+    const store = bindForTest(cookieStore({ clockSkew: 60_000 }))
+    const jar = new Map<string, string>()
+    applyToJar(jar, sealed(store, new Map(), clock.now() + 60_000).cookies)
+    expect(store.open(headerOf(jar), clock.now())).toHaveProperty('session')
+    jar.clear()
+    applyToJar(jar, sealed(store, new Map(), clock.now() + 60_001).cookies)
+    expect(store.open(headerOf(jar), clock.now())).toMatchObject({ rejected: 'malformed' })
+  })
+
+  it('refuses bad options at startup, saying what to change', () => {
+    expect(() => cookieStore({ maxChunks: 0 })).toThrow(/maxChunks/)
+    expect(() => cookieStore({ maxChunks: 31 })).toThrow(/server store/)
+    expect(() => cookieStore({ maxChunks: 1.5 })).toThrow(SessionConfigError)
+    expect(() => cookieStore({ clockSkew: -1 })).toThrow(/clockSkew/)
+    expect(() => cookieStore().open('sid=x', 0)).toThrow(/createSessions/)
+    const store = cookieStore()
+    new SessionManager({ secret: SECRET, store })
+    expect(() => new SessionManager({ secret: SECRET, store })).toThrow(/its own cookieStore/)
+    expect(
+      () =>
+        new SessionManager({
+          secret: SECRET,
+          store: cookieStore(),
+          cookie: { name: 'sid', path: `/${'p'.repeat(3700)}` },
+        }),
+    ).toThrow(/shorten cookie/)
+  })
+})
