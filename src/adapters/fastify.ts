@@ -83,6 +83,22 @@ export interface FastifySessionOptions<Data extends SessionData = SessionData> {
 }
 
 const FAILED = Symbol('tessera.failed')
+
+/**
+ * What Fastify's error handler sees when loading or committing fails: a 500 whose message
+ * says nothing of the store (Fastify sends a 5xx error's message to the client); the real
+ * error is its `cause` for the logs, and its `code` (e.g. `ERR_SESSION_STORE`) is kept.
+ */
+function opaque(error: unknown): Error & { statusCode: number; code?: string } {
+  const wrapped = new Error('Internal Server Error', { cause: error }) as Error & {
+    statusCode: number
+    code?: string
+  }
+  wrapped.statusCode = 500
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code === 'string') wrapped.code = code
+  return wrapped
+}
 type Bag = Record<string | symbol, unknown>
 
 const replyHeaders = (reply: FastifyReply) => ({
@@ -96,7 +112,9 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
   const property = options.property ?? 'session'
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   const commit = async (session: Session, reply: FastifyReply) => {
-    const cookies = await sessions.commit(session)
+    const cookies = await sessions.commit(session).catch((error: unknown) => {
+      throw opaque(error)
+    })
     if (cookies.length > 0 && reply.raw.headersSent) {
       throw new SessionStateError('session.save() was called after the response headers were sent')
     }
@@ -104,9 +122,11 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
   }
   fastify.decorateRequest(property, null)
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const session = await sessions.load(request.headers.cookie, {
-      secure: isSecure(request.raw, trustProxy),
-    })
+    const session = await sessions
+      .load(request.headers.cookie, { secure: isSecure(request.raw, trustProxy) })
+      .catch((error: unknown) => {
+        throw opaque(error)
+      })
     session[STATE].saver = () => commit(session, reply)
     ;(request as unknown as Bag)[property] = session
   })
