@@ -77,6 +77,18 @@ export interface CompatOptions {
   onError?: (error: unknown, req: IncomingMessage, res: ServerResponse) => void
 }
 
+declare global {
+  namespace Express {
+    interface Request {
+      /**
+       * The session's idHash (never the cookie value), as express-session's `req.sessionID`.
+       * Declared exactly as `@types/express-session` does, so both can be in one program.
+       */
+      sessionID: string
+    }
+  }
+}
+
 const METHODS = new Set(['regenerate', 'save', 'destroy', 'reload', 'touch', 'resetMaxAge'])
 const tessera = new WeakMap<object, { ts: Session }>()
 const later = (callback: Callback | undefined, error?: unknown) =>
