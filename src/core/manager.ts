@@ -332,8 +332,15 @@ export class SessionManager<Data extends SessionData = SessionData> {
       cookies.push(this.cookie.clear(s.secure))
     }
     const previous = c.replaces
+    if (previous !== undefined) await this.#call('destroy', () => this.store.destroy(previous))
+    this.#emitLifecycle(s, c)
+    return cookies
+  }
+
+  /** Emits created, regenerated or destroyed for what this commit did; notes the cookie is out. */
+  #emitLifecycle(s: SessionState, c: Changes): void {
+    const previous = c.replaces
     if (previous !== undefined) {
-      await this.#call('destroy', () => this.store.destroy(previous))
       if (c.replacedBy === 'regenerate' && s.persisted) {
         this.#events.emit('regenerated', { idHash: s.key!, previousIdHash: previous })
       } else {
@@ -343,7 +350,6 @@ export class SessionManager<Data extends SessionData = SessionData> {
       this.#events.emit('created', { idHash: s.key! })
     }
     s.hadCookie = s.persisted
-    return cookies
   }
 
   /**
@@ -387,17 +393,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       cookies = client.clear(s.secure, present)
       this.#present.delete(s)
     }
-    const previous = c.replaces
-    if (previous !== undefined) {
-      if (c.replacedBy === 'regenerate' && s.persisted) {
-        this.#events.emit('regenerated', { idHash: s.key!, previousIdHash: previous })
-      } else {
-        this.#events.emit('destroyed', { idHash: previous })
-      }
-    } else if (s.persisted) {
-      this.#events.emit('created', { idHash: s.key! })
-    }
-    s.hadCookie = s.persisted
+    this.#emitLifecycle(s, c)
     return cookies
   }
 
