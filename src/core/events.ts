@@ -1,8 +1,13 @@
 import type { SessionStoreError } from './errors.js'
 import type { CookieRejection } from './keyring.js'
 
-/** Why a session cookie led to no session. */
-export type RejectionReason = CookieRejection | 'unknown' | 'expired' | 'invalid-data'
+/**
+ * Why a session cookie led to no session: `malformed` (shape or length), `bad-signature` (no key
+ * of the keyring signed it, or it does not decrypt), `unknown` (validly signed, but the store has
+ * no such session: logged out, revoked, evicted) or `revoked` (the cookie store's `isRevoked`
+ * refused it). Expired sessions and data failing the schema have their own events.
+ */
+export type RejectionReason = CookieRejection | 'unknown' | 'revoked'
 
 /** Events a session manager emits, with what each listener receives. */
 export interface SessionEvents {

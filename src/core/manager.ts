@@ -261,8 +261,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       const info = { idHash: key, userId: meta.userId, createdAt: meta.createdAt, issuedAt }
       const revoked = await this.#call('get', async () => isRevoked.call(client, info))
       if (revoked === true) {
-        // as a server store's revoked session: the cookie names a session we no longer know
-        this.#events.emit('rejected', { reason: 'unknown', idHash: key })
+        this.#events.emit('rejected', { reason: 'revoked', idHash: key })
         return this.#fresh(secure, true, opened.present)
       }
     }

@@ -104,7 +104,7 @@ describe('manager with the cookie store', () => {
     loggedOutAt.set('u1', clock.now())
     const after = await request()
     expect(after.session.isNew).toBe(true)
-    expect(events.at(-1)).toEqual(['rejected', { reason: 'unknown', idHash: session.idHash }])
+    expect(events.at(-1)).toEqual(['rejected', { reason: 'revoked', idHash: session.idHash }])
     expect(after.cookies).toEqual([expect.stringMatching(/^sid=;/)])
   })
 
