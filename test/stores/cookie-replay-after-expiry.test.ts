@@ -98,7 +98,7 @@ describe.each(ADAPTERS)('cookie store: replay after expiry (%s)', (adapter) => {
     clock.advance(MIN)
     loggedOutAt.set('u1', clock.now())
     expect((await replay(stolen)).body).toMatchObject({ isNew: true })
-    expect(events).toEqual(['rejected:unknown'])
+    expect(events).toEqual(['rejected:revoked'])
     // a new login after that time is fine
     await client.get('/login?user=u1')
     expect((await client.get('/read')).body).toMatchObject({ isNew: false })
