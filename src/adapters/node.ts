@@ -98,7 +98,10 @@ export function commitBeforeHeaders(
   // another session's hold may be there already (two sessions per request): stack on it
   const previous = HELD.map((name) => [name, Object.getOwnPropertyDescriptor(res, name)] as const)
   const restore = () => {
-    for (const [name, descriptor] of previous) {
+    // in reverse order of addition: V8 then undoes each property's map transition, where any
+    // other order drops the response object into slow dictionary mode for the rest of its life
+    for (let i = previous.length - 1; i >= 0; i--) {
+      const [name, descriptor] = previous[i]!
       if (descriptor) Object.defineProperty(res, name, descriptor)
       else delete (res as unknown as Record<string, unknown>)[name]
     }
