@@ -42,6 +42,11 @@ export interface ResolvedCookie {
 
 /** RFC 6265 section 4.1.1: a cookie-name is an RFC 7230 token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/**
+ * A cookie value that parseCookie would return as it is: no surrounding whitespace or quotes
+ * (which it trims), nothing that needs decoding. Session values (base64url, `.`) always are.
+ */
+const PLAIN_VALUE = /^[A-Za-z0-9._~-]+$/
 /** RFC 6265bis: user agents cap Max-Age at 400 days. */
 const MAX_AGE_CAP_S = 400 * 24 * 3600
 
@@ -114,11 +119,17 @@ export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
   } as const
   const isSecure = (secureRequest: boolean) => (secure === 'auto' ? secureRequest : secure)
   const identity = (s: string) => s
+  const prefix = `${name}=`
 
   return {
     name,
     read(header) {
       if (!header || !header.includes(name)) return undefined
+      // the common case, a header holding only this cookie, without building a record
+      if (header.startsWith(prefix) && !header.includes(';', prefix.length)) {
+        const value = header.slice(prefix.length)
+        if (PLAIN_VALUE.test(value)) return value
+      }
       return parseCookie(header, { decode: identity })[name]
     },
     serialize(value, secureRequest, maxAge) {

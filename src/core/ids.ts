@@ -10,13 +10,31 @@ export function newSessionId(): string {
   return randomBytes(ID_BYTES).toString('base64url')
 }
 
+/** How many recent ids keep their hash at hand, per generation (see {@link hashSessionId}). */
+export const HASH_CACHE_SIZE = 4096
+
+let recent = new Map<string, string>()
+let older = new Map<string, string>()
+
 /**
  * The at-rest key of a session: SHA-256 of its id, hex (64 characters of `[0-9a-f]`).
  * Stores only ever see this, so a leaked store yields no usable cookie. It is also the
  * log-safe `idHash` an app can show, list and revoke by.
+ *
+ * The hashes of the last 4096 to 8192 ids (an approximate LRU in two generations) are kept,
+ * so a session's later requests skip SHA-256. A hash is a pure function of its id, so a cached
+ * one is always right; the core only hashes ids whose cookie signature verified, or new ones.
  */
 export function hashSessionId(id: string): string {
-  return createHash('sha256').update(id).digest('hex')
+  let hash = recent.get(id)
+  if (hash !== undefined) return hash
+  hash = older.get(id) ?? createHash('sha256').update(id).digest('hex')
+  if (recent.size >= HASH_CACHE_SIZE) {
+    older = recent
+    recent = new Map()
+  }
+  recent.set(id, hash)
+  return hash
 }
 
 const STORE_KEY = /^[0-9a-f]{64}$/

@@ -12,6 +12,12 @@ const SIGNED_VALUE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/
 const HOW_TO_MAKE_ONE =
   "make one with `npx tessera keygen` or `node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"`"
 
+/**
+ * How many verified cookie values a keyring remembers, per generation: the last 4096 to 8192
+ * sessions seen skip the HMAC on their next request. See {@link Keyring.verify}.
+ */
+export const VERIFIED_CACHE_SIZE = 4096
+
 /** Why a cookie value was not accepted. */
 export type CookieRejection = 'malformed' | 'bad-signature'
 
@@ -24,6 +30,10 @@ export type CookieRejection = 'malformed' | 'bad-signature'
 export class Keyring {
   readonly #secrets: readonly Buffer[]
   readonly #signingKeys: readonly Buffer[]
+  /** id -> what verified for it (or what this keyring signed), newest generation. */
+  #recent = new Map<string, Verified>()
+  /** The generation before: looked up on a miss in `#recent`, then dropped as a whole. */
+  #older = new Map<string, Verified>()
 
   constructor(secrets: readonly string[]) {
     if (secrets.length === 0) {
@@ -56,27 +66,91 @@ export class Keyring {
 
   /** `id.signature`, signed with the newest key. */
   sign(id: string): string {
-    return `${id}.${mac(this.#signingKeys[0]!, id)}`
+    const signature = mac(this.#signingKeys[0]!, id)
+    this.#remember(verified(id, signature))
+    return `${id}.${signature}`
   }
 
   /**
    * The id inside a signed value, or the reason it is refused. Length and alphabet are checked
    * before any crypto; signatures are compared in constant time against every key.
+   *
+   * A bounded cache remembers, per id, the signature that last verified (or that `sign` made):
+   * a value whose signature equals it (compared in constant time) is accepted without the
+   * HMAC, so a session's later requests skip it. Anything else (a new id, or a known id with
+   * another signature) takes the full path, so the cache can never make a forged value verify:
+   * it only holds signatures this keyring's keys produced, and keys never change.
    */
   verify(value: string): { id: string } | { rejected: CookieRejection } {
-    if (value.length !== SIGNED_LENGTH || !SIGNED_VALUE.test(value))
-      return { rejected: 'malformed' }
-    const id = value.slice(0, ID_LENGTH)
+    if (value.length !== SIGNED_LENGTH) return MALFORMED
+    const idPart = value.slice(0, ID_LENGTH)
+    const signature = value.slice(ID_LENGTH + 1)
+    // a hit means the whole value equals one that passed the checks below (the id is the key,
+    // the signature compares equal, the separator is checked here)
+    let known = this.#recent.get(idPart)
+    if (known === undefined) {
+      known = this.#older.get(idPart)
+      if (known !== undefined && equalText(known.signature, signature)) {
+        if (value.charCodeAt(ID_LENGTH) === DOT) {
+          this.#remember(known)
+          return known.result
+        }
+      }
+    } else if (equalText(known.signature, signature) && value.charCodeAt(ID_LENGTH) === DOT) {
+      return known.result
+    }
+    if (!SIGNED_VALUE.test(value)) return MALFORMED
     // compare the encoded text, not decoded bytes: base64url's last character carries two
     // spare bits, so a decoded comparison would accept a flipped final character
-    const given = Buffer.from(value.slice(ID_LENGTH + 1), 'latin1')
+    const given = Buffer.from(signature, 'latin1')
     let ok = false
     for (const key of this.#signingKeys) {
       // every key is tried, so timing does not tell which one matched
-      if (timingSafeEqual(given, Buffer.from(mac(key, id), 'latin1'))) ok = true
+      if (timingSafeEqual(given, Buffer.from(mac(key, idPart), 'latin1'))) ok = true
     }
-    return ok ? { id } : { rejected: 'bad-signature' }
+    if (!ok) return BAD_SIGNATURE
+    return this.#remember(verified(idPart, signature)).result
   }
+
+  /** Two generations of at most VERIFIED_CACHE_SIZE each: an approximate LRU, O(1) per use. */
+  #remember(entry: Verified): Verified {
+    if (this.#recent.size >= VERIFIED_CACHE_SIZE) {
+      this.#older = this.#recent
+      this.#recent = new Map()
+    }
+    this.#recent.set(entry.result.id, entry)
+    return entry
+  }
+}
+
+/** A verified value, as cached: its signature and the (shared, frozen) result of `verify`. */
+interface Verified {
+  readonly signature: string
+  readonly result: { readonly id: string }
+}
+
+const DOT = 46
+const MALFORMED = Object.freeze({ rejected: 'malformed' as const })
+const BAD_SIGNATURE = Object.freeze({ rejected: 'bad-signature' as const })
+
+/** Flattened copies: a slice would keep the whole Cookie header alive in the cache. */
+function verified(id: string, signature: string): Verified {
+  return { signature: flat(signature), result: Object.freeze({ id: flat(id) }) }
+}
+
+/**
+ * Equality of two strings of the same length (both checked by SIGNED_VALUE) in time that
+ * depends on the length only.
+ */
+function equalText(a: string, b: string): boolean {
+  let diff = a.length ^ b.length
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
+}
+
+/** A copy of `s` that does not point into the string it was sliced from. */
+function flat(s: string): string {
+  return (' ' + s).slice(1)
 }
 
 function mac(key: Buffer, id: string): string {

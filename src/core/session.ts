@@ -127,13 +127,18 @@ function deepFreeze<T>(value: T): T {
 export class Session<Data extends SessionData = SessionData> {
   /** @internal */
   readonly [STATE]: SessionState
-  /** Flash messages: read-once values that survive a redirect. */
-  readonly flash: Flash
+  #flash: Flash | undefined
 
   /** @internal Sessions are made by the manager's `load()`. */
   constructor(state: SessionState) {
     this[STATE] = state
-    this.flash = makeFlash(state)
+  }
+
+  /** Flash messages: read-once values that survive a redirect. */
+  get flash(): Flash {
+    // made on first use: most requests never touch it
+    this.#flash ??= makeFlash(this[STATE])
+    return this.#flash
   }
 
   /** True when the request had no stored session (first visit, expired, refused cookie). */
