@@ -1,0 +1,154 @@
+/**
+ * Micro-benchmarks of the hot-path primitives, next to what the alternatives use.
+ * Run by `bench/run.ts` (`node --import tsx bench/micro.ts [--quick]`); prints one JSON array.
+ * Each task runs its operation {@link BATCH} times per sample, so figures are per operation.
+ * @module
+ */
+import { Bench } from 'tinybench'
+import { fromTessera, hasSource, SECRET } from './tessera.js'
+
+const { createSessions, jsonCodec, Keyring } =
+  await fromTessera<typeof import('../src/index.js')>('index.js')
+const { hashSessionId, newSessionId } =
+  await fromTessera<typeof import('../src/core/ids.js')>('core/ids.js')
+
+const BATCH = 100
+const quick = process.argv.includes('--quick')
+const bench = new Bench({ time: quick ? 200 : 1000, warmup: true })
+const notes: Record<string, string> = {}
+
+/** A session of about 200 bytes of JSON. */
+const payload = {
+  userId: 'u_7f3a9c21',
+  count: 42,
+  roles: ['editor', 'viewer'],
+  locale: 'en-GB',
+  cart: [
+    { sku: 'A-1001', qty: 2 },
+    { sku: 'B-2002', qty: 1 },
+  ],
+  lastPage: '/account/orders?page=2',
+  csrf: 'k3J9xQ0vR2mT8wYb5nL1',
+}
+
+const add = (name: string, fn: () => unknown | Promise<unknown>, isAsync = false) => {
+  if (isAsync) {
+    bench.add(name, async () => {
+      for (let i = 0; i < BATCH; i++) await fn()
+    })
+  } else {
+    bench.add(name, () => {
+      for (let i = 0; i < BATCH; i++) fn()
+    })
+  }
+}
+
+// ------------------------------------------------------------------ Tessera
+const keyring = new Keyring([SECRET])
+// signed by another instance, so the verifier's cache has never seen them
+const ids = Array.from({ length: 50_000 }, () => newSessionId())
+const signer = new Keyring([SECRET])
+const signed = ids.map((id) => signer.sign(id))
+let k = 0
+add('tessera: cookie sign', () => {
+  signer.sign(ids[k++ % ids.length]!)
+})
+add('tessera: cookie verify, session not seen lately (HMAC, constant-time compare)', () => {
+  keyring.verify(signed[k++ % signed.length]!)
+})
+const hotValue = keyring.sign(ids[0]!)
+add('tessera: cookie verify, hot session (verified-value cache hit)', () => {
+  keyring.verify(hotValue)
+})
+add('tessera: new session id (32 CSPRNG bytes) + SHA-256 hash', () => {
+  hashSessionId(newSessionId())
+})
+add('tessera: json codec encode + decode, a number', () => {
+  jsonCodec.decode(jsonCodec.encode(42))
+})
+add('tessera: json codec encode + decode, 200-byte object', () => {
+  jsonCodec.decode(jsonCodec.encode(payload))
+})
+
+const sessions = createSessions<{ count: number }>({ secret: SECRET })
+const seed = await sessions.load(undefined)
+seed.set('count', 1)
+const [setCookie] = await sessions.commit(seed)
+const cookieHeader = setCookie!.split(';')[0]!
+add(
+  'tessera: load + read + commit (memory store, hot session, no HTTP)',
+  async () => {
+    const s = await sessions.load(cookieHeader)
+    s.get('count')
+    await sessions.commit(s)
+  },
+  true,
+)
+add(
+  'tessera: load + write + commit (memory store, hot session, no HTTP)',
+  async () => {
+    const s = await sessions.load(cookieHeader)
+    s.set('count', (s.get('count') ?? 0) + 1)
+    await sessions.commit(s)
+  },
+  true,
+)
+
+if (hasSource('stores/cookie.js')) {
+  // biome-ignore lint/suspicious/noExplicitAny: a store another engineer is writing now
+  const { cookieStore } = await fromTessera<any>('stores/cookie.js')
+  const cs = createSessions({ secret: SECRET, store: cookieStore() })
+  const first = await cs.load(undefined)
+  for (const [key, value] of Object.entries(payload)) first.set(key, value)
+  const sealed = (await cs.commit(first)).map((c) => c.split(';')[0]).join('; ')
+  add(
+    'tessera cookie store: seal + open a 200-byte session (load + write + commit)',
+    async () => {
+      const s = await cs.load(sealed)
+      s.set('count', 43)
+      await cs.commit(s)
+    },
+    true,
+  )
+} else {
+  notes.cookieStore = 'src/stores/cookie.ts absent: the cookie store was not measured'
+}
+
+// ------------------------------------------------------------------ the alternatives
+const { sealData, unsealData } = await import('iron-session')
+const ironSealed = await sealData(payload, { password: SECRET })
+add(
+  'iron-session: sealData + unsealData, 200-byte object',
+  async () => {
+    await unsealData(await sealData(payload, { password: SECRET }), { password: SECRET })
+  },
+  true,
+)
+add(
+  'iron-session: unsealData only, 200-byte object',
+  async () => {
+    await unsealData(ironSealed, { password: SECRET })
+  },
+  true,
+)
+// no type declarations are published for cookie-signature
+type Signature = { sign(v: string, s: string): string; unsign(v: string, s: string): unknown }
+const signature = ((await import('cookie-signature' as string)) as { default: Signature }).default
+add('cookie-signature: sign + unsign (express-session, @fastify/session)', () => {
+  const id = ids[k++ % ids.length]!
+  signature.unsign(signature.sign(id, SECRET), SECRET)
+})
+
+await bench.run()
+const out = bench.tasks.map((task) => {
+  const r = task.result as { latency?: { mean: number; p99: number }; state: string }
+  return {
+    name: task.name,
+    state: r.state,
+    // ms per sample of BATCH operations -> microseconds per operation
+    mean_us: r.latency ? (r.latency.mean * 1000) / BATCH : null,
+    p99_us: r.latency ? (r.latency.p99 * 1000) / BATCH : null,
+    ops_per_s: r.latency ? Math.round((BATCH * 1000) / r.latency.mean) : null,
+  }
+})
+console.log(JSON.stringify({ results: out, notes }))

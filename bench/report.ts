@@ -1,0 +1,394 @@
+/**
+ * Turns the figures of one `bench/run.ts` run into `bench/RESULTS.md`.
+ * @module
+ */
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+type Scenario = 'read-hot' | 'read-spread' | 'write-hot' | 'write-spread'
+const SCENARIOS: Scenario[] = ['read-hot', 'read-spread', 'write-hot', 'write-spread']
+
+interface WrkResult {
+  requests: number
+  p50_us: number
+  p99_us: number
+  errors: number
+  rps: number
+  serverCpuUsPerReq: number
+  wrkCpuPct: number
+  redisCpuUsPerReq?: number
+}
+interface Run {
+  variant: string
+  round: number
+  readSetsCookie: boolean
+  results: Partial<Record<Scenario, WrkResult>>
+  loadavg: number
+}
+interface Variant {
+  name: string
+  framework: string
+  label: string
+  config: string
+}
+interface Data {
+  started: string
+  finished: string
+  quick: boolean
+  rounds: number
+  duration: number
+  connections: number
+  spread: number
+  scaleBig: number
+  loadavgStart: number[]
+  loadavgEnd: number[]
+  machine: Record<string, string | number>
+  tessera?: string
+  adapters: Record<string, string>
+  variants: Variant[]
+  skipped: { variant: string; why: string }[]
+  runs: Run[]
+  failures: { variant: string; error: string }[]
+  micro?:
+    | {
+        results: { name: string; mean_us: number | null; ops_per_s: number | null }[]
+        notes: Record<string, string>
+      }
+    | unknown
+  heap: unknown[]
+  scale: Record<string, unknown>
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const version = (pkg: string) => {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version
+  } catch {
+    return '?'
+  }
+}
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN)
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a')
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a')
+const ms = (us: number) => (Number.isFinite(us) ? (us / 1000).toFixed(2) : 'n/a')
+
+/** Per variant and scenario: figures averaged over rounds, and the added CPU per round. */
+function aggregate(data: Data) {
+  const out = new Map<
+    string,
+    Partial<
+      Record<
+        Scenario,
+        {
+          rps: number
+          p50: number
+          p99: number
+          cpu: number
+          added: number
+          addedMin: number
+          addedMax: number
+          wrk: number
+          errors: number
+          redis: number
+          rounds: number
+        }
+      >
+    >
+  >()
+  for (const v of data.variants) {
+    const mine = data.runs.filter((r) => r.variant === v.name)
+    const per: typeof out extends Map<string, infer T> ? T : never = {}
+    for (const s of SCENARIOS) {
+      const rs = mine.map((r) => r.results[s]).filter((x): x is WrkResult => x !== undefined)
+      if (rs.length === 0) continue
+      const added = mine
+        .map((r) => {
+          const base = data.runs.find(
+            (b) => b.variant === `${v.framework}:none` && b.round === r.round,
+          )
+          const x = r.results[s]
+          const y = base?.results[s]
+          return x && y ? x.serverCpuUsPerReq - y.serverCpuUsPerReq : Number.NaN
+        })
+        .filter(Number.isFinite)
+      per[s] = {
+        rps: mean(rs.map((r) => r.rps)),
+        p50: mean(rs.map((r) => r.p50_us)),
+        p99: mean(rs.map((r) => r.p99_us)),
+        cpu: mean(rs.map((r) => r.serverCpuUsPerReq)),
+        added: mean(added),
+        addedMin: Math.min(...added),
+        addedMax: Math.max(...added),
+        wrk: Math.max(...rs.map((r) => r.wrkCpuPct)),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+        redis: mean(rs.map((r) => r.redisCpuUsPerReq ?? Number.NaN)),
+        rounds: rs.length,
+      }
+    }
+    out.set(v.name, per)
+  }
+  return out
+}
+
+/**
+ * What Tessera's own code costs (in-process, no HTTP) next to what the same code adds over
+ * HTTP without an adapter: the gap is the price of the request path, not of Tessera's work.
+ */
+function floorSentence(agg: ReturnType<typeof aggregate>, data: Data): string {
+  const micro = data.micro as { results: { name: string; mean_us: number | null }[] } | undefined
+  const inProcess = micro?.results.find((r) => r.name.startsWith('tessera: load + read + commit'))
+  const core = agg.get('node:tessera-memory-core')?.['read-hot']
+  const secure = agg.get('fastify:secure-session')?.['read-hot']
+  if (!inProcess?.mean_us || !core) return ''
+  return (
+    `Tessera's own work for a \`/read\` (load + read + commit, memory store, measured in-process) is ${inProcess.mean_us.toFixed(1)} µs, yet the same calls made straight from a node:http handler, with no adapter, add ${f1(core.added)} µs of server CPU per request: most of every asynchronous session library's added cost here is the request path around an awaited store call (promise hops, the response written from a later microtask, a busier event loop), not the session code itself${secure ? `; @fastify/secure-session, which decodes synchronously, adds ${f1(secure.added)} µs` : ''}. ` +
+    "Ratios of such added figures therefore understate differences in the libraries' own work; the micro-benchmarks compare that directly. "
+  )
+}
+
+export function report(data: Data): string {
+  const agg = aggregate(data)
+  const lines: string[] = []
+  const push = (...l: string[]) => lines.push(...l)
+  // the run itself keeps both cores busy, so only the load before it says whether others were
+  const busy = data.loadavgStart[0]! >= 1
+  push(
+    '# Benchmark results',
+    '',
+    `Written by \`npm run bench\` (\`node --import tsx bench/run.ts${data.quick ? ' --quick' : ''}\`) on ${data.started}, finished ${data.finished}.${data.quick ? ' **Quick mode: short runs, one round, fewer variants; for development only.**' : ''}`,
+    '',
+    '## Machine and versions',
+    '',
+    `- CPU: ${data.machine.cpu}, ${data.machine.cores} cores; ${data.machine.memGb} GB; Linux ${data.machine.kernel}`,
+    `- Node ${data.machine.node}; ${data.machine.wrk}; Redis: ${data.machine.redis}`,
+    `- Load average (1 min) at start ${f2(data.loadavgStart[0]!)}, at end ${f2(data.loadavgEnd[0]!)} (the run's own server and wrk count for about 2)${busy ? ' — **the machine was shared with other work during the run: throughput and latency figures are lower and noisier than on an idle machine; CPU per request is the robust figure**' : ''}`,
+    `- express ${version('express')}, express-session ${version('express-session')}, connect-redis ${version('connect-redis')}, redis (node-redis) ${version('redis')}, ioredis ${version('ioredis')}`,
+    `- fastify ${version('fastify')}, @fastify/session ${version('@fastify/session')}, @fastify/cookie ${version('@fastify/cookie')}, @fastify/secure-session ${version('@fastify/secure-session')}`,
+    `- hono ${version('hono')}, @hono/node-server ${version('@hono/node-server')}, hono-sessions ${version('hono-sessions')}; iron-session ${version('iron-session')}; cookie-signature ${version('cookie-signature')}; tinybench ${version('tinybench')}`,
+    `- Tessera code: ${data.tessera ?? 'src/'}`,
+    `- Tessera glue: ${Object.entries(data.adapters)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}`,
+    '',
+    '## Method',
+    '',
+    `Each variant is a separate server process (\`node --import tsx bench/server.ts <variant> <port>\`, running Tessera from \`src/\`) pinned to core 0 with \`taskset\`; \`wrk\` (one thread, ${data.connections} keep-alive connections, \`bench/wrk.lua\`) runs pinned to core 1. Every variant serves the same routes: \`/write\` reads a counter, adds one and stores it; \`/read\` reads it and changes nothing. Before measuring, each route is checked for the right answer with a real session cookie. Sessions are made beforehand through \`/write\`: one **hot** session (every request carries the same cookie) and a **spread** of ${data.spread.toLocaleString('en')} sessions (requests rotate through them). Each scenario runs ${data.duration} s after a warm-up; ${data.rounds} round(s), every variant in a fresh process each round, the order reversed every other round. Figures are means over rounds.`,
+    '',
+    "**Server CPU µs/req** is the server process's user+sys time (from `/proc/<pid>/stat`) over the measured window, divided by the requests served. **Added** is that figure minus the same framework's no-session figure from the same round: the cost of the session library alone (the range over rounds in brackets when more than one). **wrk CPU** is the load generator's user+sys over wall time (from `time`): near 100% would mean the client, not the server, was the limit. Redis CPU, where shown, is the Redis server's own CPU per request, not included in the server figure.",
+    '',
+  )
+
+  for (const s of SCENARIOS) {
+    push(
+      `## ${s}: \`${s.startsWith('read') ? '/read' : '/write'}\`, ${s.endsWith('hot') ? 'one hot session' : `${data.spread.toLocaleString('en')} sessions`}`,
+      '',
+      '| framework | session | config | req/s | vs bare | p50 ms | p99 ms | server CPU µs/req | added µs/req | Redis µs/req | wrk CPU | errors |',
+      '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    )
+    for (const v of data.variants) {
+      const x = agg.get(v.name)?.[s]
+      if (!x) continue
+      const base = agg.get(`${v.framework}:none`)?.[s]
+      const bare = v.name.endsWith(':none')
+      const range = x.rounds > 1 && !bare ? ` (${f1(x.addedMin)}…${f1(x.addedMax)})` : ''
+      push(
+        `| ${v.framework} | ${v.label} | ${v.config} | ${Math.round(x.rps).toLocaleString('en')} | ${base ? `${((x.rps / base.rps) * 100).toFixed(0)}%` : ''} | ${ms(x.p50)} | ${ms(x.p99)} | ${f1(x.cpu)} | ${bare ? '-' : `${f1(x.added)}${range}`} | ${Number.isFinite(x.redis) ? f1(x.redis) : ''} | ${x.wrk.toFixed(0)}% | ${x.errors} |`,
+      )
+    }
+    push('')
+  }
+  const readCookie = data.variants.filter((v) =>
+    data.runs.some((r) => r.variant === v.name && r.readSetsCookie),
+  )
+  if (readCookie.length > 0)
+    push(
+      `Variants that send a \`Set-Cookie\` on \`/read\` (nothing changed): ${readCookie.map((v) => `${v.name}`).join(', ')}.`,
+      '',
+    )
+
+  // ---------------------------------------------------------------- targets
+  push(
+    '## Targets',
+    '',
+    "Ratios of the session's added server CPU per request, same framework, same run.",
+    '',
+  )
+  push(
+    '| target | scenario | Tessera added µs | other added µs | ratio | limit | result |',
+    '| --- | --- | ---: | ---: | ---: | ---: | --- |',
+  )
+  const verdicts: { met: boolean; what: string }[] = []
+  const cpuTarget = (
+    what: string,
+    ours: string,
+    theirs: string,
+    limit: number,
+    withRedis = false,
+  ) => {
+    for (const s of SCENARIOS) {
+      const a = agg.get(ours)?.[s]
+      const b = agg.get(theirs)?.[s]
+      if (!a || !b) {
+        push(
+          `| ${what} | ${s} | | | | ≤ ${f2(limit)} | not measured (${!a ? ours : theirs} absent) |`,
+        )
+        continue
+      }
+      const ta = a.added + (withRedis && Number.isFinite(a.redis) ? a.redis : 0)
+      const tb = b.added + (withRedis && Number.isFinite(b.redis) ? b.redis : 0)
+      const ratio = Math.max(0, ta) / tb
+      const met = ratio <= limit
+      verdicts.push({ met, what: `${what} ${s}` })
+      push(
+        `| ${what} | ${s} | ${f1(ta)} | ${f1(tb)} | ${f2(ratio)} | ≤ ${f2(limit)} | ${met ? 'met' : '**missed**'} |`,
+      )
+    }
+  }
+  cpuTarget(
+    'memory vs @fastify/session (Fastify)',
+    'fastify:tessera-memory',
+    'fastify:fastify-session',
+    0.1,
+  )
+  cpuTarget(
+    'memory vs express-session MemoryStore (Express)',
+    'express:tessera-memory',
+    'express:express-session',
+    0.05,
+  )
+  cpuTarget(
+    'cookie vs @fastify/secure-session (Fastify)',
+    'fastify:tessera-cookie',
+    'fastify:secure-session',
+    0.7,
+  )
+  cpuTarget('cookie vs iron-session (node:http)', 'node:tessera-cookie', 'node:iron-session', 0.05)
+  cpuTarget(
+    'Redis vs express-session + connect-redis (Express)',
+    'express:tessera-redis',
+    'express:express-session-redis',
+    0.5,
+  )
+  cpuTarget(
+    'Redis vs connect-redis, Redis CPU included',
+    'express:tessera-redis',
+    'express:express-session-redis',
+    0.5,
+    true,
+  )
+  for (const [s, limit] of [
+    ['read-hot', 0.8],
+    ['read-spread', 0.8],
+    ['write-hot', 0.7],
+    ['write-spread', 0.7],
+  ] as const) {
+    const a = agg.get('node:tessera-memory')?.[s]
+    const b = agg.get('node:none')?.[s]
+    if (!a || !b) continue
+    const ratio = a.rps / b.rps
+    const saturated = Math.max(a.wrk, b.wrk) >= 90
+    const met = ratio >= limit && !saturated
+    verdicts.push({ met, what: `throughput ${s}` })
+    push(
+      `| throughput node:http + memory vs bare (req/s) | ${s} | ${Math.round(a.rps)} req/s | ${Math.round(b.rps)} req/s | ${f2(ratio)} | ≥ ${f2(limit)} | ${met ? 'met' : '**missed**'}${saturated ? ' (load generator saturated)' : ''} |`,
+    )
+  }
+  push('')
+
+  // ---------------------------------------------------------------- micro
+  const micro = data.micro as
+    | {
+        results: { name: string; mean_us: number | null; ops_per_s: number | null }[]
+        notes: Record<string, string>
+      }
+    | undefined
+  if (micro) {
+    push(
+      '## Micro-benchmarks (tinybench, one process pinned to core 0)',
+      '',
+      '| operation | µs/op | ops/s |',
+      '| --- | ---: | ---: |',
+    )
+    for (const r of micro.results)
+      push(
+        `| ${r.name} | ${r.mean_us === null ? 'error' : r.mean_us.toFixed(2)} | ${r.ops_per_s?.toLocaleString('en') ?? ''} |`,
+      )
+    for (const note of Object.values(micro.notes)) push('', `_${note}_`)
+    push('')
+  }
+  const heap = data.heap as {
+    which: string
+    sessions: number
+    heap_mb: number
+    bytes_per_session: number
+  }[]
+  if (heap.length > 0) {
+    push(
+      '## Memory: heap per 100,000 sessions',
+      '',
+      '| store | heap MB | bytes/session |',
+      '| --- | ---: | ---: |',
+    )
+    for (const h of heap)
+      push(
+        `| ${h.which === 'tessera' ? 'Tessera memory store (one `count` field)' : 'express-session MemoryStore (same data)'} | ${f1(h.heap_mb)} | ${h.bytes_per_session} |`,
+      )
+    push('')
+  }
+  const scaleNames = Object.keys(data.scale)
+  if (scaleNames.length > 0) {
+    push(
+      `## Redis: \`/read\` latency with few and many sessions stored`,
+      '',
+      '| variant | sessions stored | req/s | p50 ms | p99 ms |',
+      '| --- | ---: | ---: | ---: | ---: |',
+    )
+    for (const name of scaleNames) {
+      for (const row of data.scale[name] as {
+        stored: number
+        p50_us: number
+        p99_us: number
+        rps: number
+      }[])
+        push(
+          `| ${name} | ${row.stored.toLocaleString('en')} | ${Math.round(row.rps).toLocaleString('en')} | ${ms(row.p50_us)} | ${ms(row.p99_us)} |`,
+        )
+    }
+    push(
+      '',
+      'Filler sessions are copies (`DUMP`/`RESTORE`) of a real session record under the same key prefix; all are deleted afterwards.',
+      '',
+    )
+  }
+  if (data.skipped.length > 0 || data.failures.length > 0) {
+    push('## Not measured', '')
+    for (const s of data.skipped) push(`- ${s.variant}: ${s.why}`)
+    for (const f of data.failures) push(`- ${f.variant}: failed: ${f.error}`)
+    push('')
+  }
+
+  // ---------------------------------------------------------------- reading
+  const met = verdicts.filter((v) => v.met).length
+  const missed = verdicts.filter((v) => !v.met).map((v) => v.what)
+  const nodeRead = agg.get('node:tessera-memory')?.['read-hot']
+  const nodeBare = agg.get('node:none')?.['read-hot']
+  push(
+    '## Reading',
+    '',
+    `${met} of ${verdicts.length} measured targets met${missed.length > 0 && missed.length <= 6 ? `; missed: ${missed.join(', ')}` : ''}. ` +
+      (nodeRead && nodeBare
+        ? `On bare node:http, a request that reads a hot Tessera session costs ${f1(nodeRead.added)} µs of server CPU more than one with no session (${f1(nodeBare.cpu)} µs), so throughput is ${((nodeRead.rps / nodeBare.rps) * 100).toFixed(0)}% of the baseline's. `
+        : '') +
+      floorSentence(agg, data) +
+      'The added figures are differences of two measurements of a few tens of microseconds each, so a difference under about 1 µs is within the noise of one run (see the ranges over rounds); the ratios against libraries that add tens of microseconds are the meaningful ones. ' +
+      (busy
+        ? 'Other work shared the machine during this run, which lowers req/s and widens p99 more than it moves CPU per request. '
+        : '') +
+      (data.skipped.length
+        ? `Not measured: ${data.skipped.map((s) => s.variant).join(', ')}.`
+        : ''),
+    '',
+  )
+  return `${lines.join('\n')}\n`
+}

@@ -1,0 +1,423 @@
+/**
+ * One benchmark server, started by `bench/run.ts` in its own process:
+ * `node --import tsx bench/server.ts <variant> <port>`; prints `ready` when listening.
+ *
+ * Every variant serves the same two routes:
+ * - `GET /write`: read the counter, add one, store it; answers the new count.
+ * - `GET /read`: read the counter, change nothing; answers it (0 when absent).
+ *
+ * The Tessera variants run the real code from `src/`. Where a framework adapter exists in
+ * `src/adapters/` it is used; otherwise the framework is glued to the core API
+ * (`sessions.load()` / `sessions.commit()`) the way an adapter would be.
+ * @module
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { fileURLToPath } from 'node:url'
+import type { Session, SessionStore, Sessions } from '../src/index.js'
+import { fromTessera, hasSource, SECRET } from './tessera.js'
+
+type Core = typeof import('../src/index.js')
+type NodeAdapter = typeof import('../src/adapters/node.js')
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const REDIS_PREFIX = process.env.BENCH_REDIS_PREFIX ?? 'tessera-bench:'
+
+type Data = { count: number }
+type Handler = (port: number) => Promise<void>
+
+const send = (res: ServerResponse, body: string) => {
+  res.setHeader('content-type', 'text/plain')
+  res.end(body)
+}
+const count = (v: unknown) => (typeof v === 'number' ? v : 0)
+
+// biome-ignore lint/suspicious/noExplicitAny: modules other engineers are writing now
+const importSource = (rel: string) => fromTessera<any>(rel)
+
+async function tesseraStore(kind: 'memory' | 'cookie' | 'redis'): Promise<SessionStore> {
+  if (kind === 'memory') {
+    const { memoryStore } =
+      await fromTessera<typeof import('../src/stores/memory.js')>('stores/memory.js')
+    return memoryStore()
+  }
+  if (kind === 'cookie') {
+    const { cookieStore } = await importSource('stores/cookie.js')
+    return cookieStore()
+  }
+  const { redisStore } = await importSource('stores/redis.js')
+  const { Redis } = await import('ioredis')
+  return redisStore({ client: new Redis(REDIS_URL), prefix: `${REDIS_PREFIX}t:` })
+}
+
+async function tessera(kind: 'memory' | 'cookie' | 'redis'): Promise<Sessions<Data>> {
+  const { createSessions } = await fromTessera<Core>('index.js')
+  return createSessions<Data>({ secret: SECRET, store: await tesseraStore(kind) })
+}
+
+// ---------------------------------------------------------------- node:http
+
+const nodeBare: Handler = async (port) => {
+  createServer((req, res) => {
+    if (req.url === '/write' || req.url === '/read') send(res, '0')
+    else res.writeHead(404).end()
+  }).listen(port)
+}
+
+const nodeTessera =
+  (kind: 'memory' | 'cookie'): Handler =>
+  async (port) => {
+    const sessions = await tessera(kind)
+    const { withSession } = await fromTessera<NodeAdapter>('adapters/node.js')
+    createServer(
+      withSession(sessions, (req, res, session) => {
+        if (req.url === '/write') {
+          const n = count(session.get('count')) + 1
+          session.set('count', n)
+          send(res, String(n))
+        } else if (req.url === '/read') send(res, String(count(session.get('count'))))
+        else res.writeHead(404).end()
+      }),
+    ).listen(port)
+  }
+
+/** node:http with the core API called directly (no adapter): what the adapter itself costs. */
+const nodeTesseraCore: Handler = async (port) => {
+  const sessions = await tessera('memory')
+  createServer(async (req, res) => {
+    if (req.url !== '/write' && req.url !== '/read') return void res.writeHead(404).end()
+    const session = await sessions.load(req.headers.cookie)
+    let body: string
+    if (req.url === '/write') {
+      const n = count(session.get('count')) + 1
+      session.set('count', n)
+      body = String(n)
+    } else body = String(count(session.get('count')))
+    const cookies = await sessions.commit(session)
+    if (cookies.length > 0) res.setHeader('set-cookie', cookies)
+    send(res, body)
+  }).listen(port)
+}
+
+/**
+ * The node adapter with a proposed change (`adapters/node-proto.js`, written by `bench/run.ts`
+ * into the compiled copy), for an A/B measurement against `node:tessera-memory`.
+ */
+const nodeTesseraProto: Handler = async (port) => {
+  const sessions = await tessera('memory')
+  const { withSession } = await fromTessera<NodeAdapter>('adapters/node-proto.js')
+  createServer(
+    withSession(sessions, (req, res, session) => {
+      if (req.url === '/write') {
+        const n = count(session.get('count')) + 1
+        session.set('count', n)
+        send(res, String(n))
+      } else if (req.url === '/read') send(res, String(count(session.get('count'))))
+      else res.writeHead(404).end()
+    }),
+  ).listen(port)
+}
+
+const nodeIron: Handler = async (port) => {
+  const { getIronSession } = await import('iron-session')
+  const options = { password: SECRET, cookieName: 'iron', cookieOptions: { secure: false } }
+  createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url !== '/write' && req.url !== '/read') return void res.writeHead(404).end()
+    const session = await getIronSession<Data>(req, res, options)
+    if (req.url === '/write') {
+      session.count = count(session.count) + 1
+      await session.save()
+      send(res, String(session.count))
+    } else send(res, String(count(session.count)))
+  }).listen(port)
+}
+
+// ---------------------------------------------------------------- Express
+
+async function expressApp() {
+  const { default: express } = await import('express')
+  const app = express()
+  app.disable('x-powered-by')
+  app.disable('etag')
+  return app
+}
+
+const expressBare: Handler = async (port) => {
+  const app = await expressApp()
+  app.get('/write', (_req, res) => void send(res, '0'))
+  app.get('/read', (_req, res) => void send(res, '0'))
+  app.listen(port)
+}
+
+const expressTessera =
+  (kind: 'memory' | 'redis'): Handler =>
+  async (port) => {
+    const app = await expressApp()
+    const sessions = await tessera(kind)
+    if (hasSource('adapters/express.js')) {
+      const mod = await importSource('adapters/express.js')
+      app.use(mod.sessionMiddleware(sessions))
+    } else {
+      // glue over the core, as the adapter does: load, and commit before the headers go out
+      const { commitBeforeHeaders } = await fromTessera<NodeAdapter>('adapters/node.js')
+      app.use((req, res, next) => {
+        sessions.load(req.headers.cookie).then((session) => {
+          ;(req as unknown as { session: Session<Data> }).session = session
+          commitBeforeHeaders(res, () => sessions.commit(session), next)
+          next()
+        }, next)
+      })
+    }
+    app.get('/write', (req, res) => {
+      const session = (req as unknown as { session: Session<Data> }).session
+      const n = count(session.get('count')) + 1
+      session.set('count', n)
+      send(res, String(n))
+    })
+    app.get('/read', (req, res) => {
+      const session = (req as unknown as { session: Session<Data> }).session
+      send(res, String(count(session.get('count'))))
+    })
+    app.listen(port)
+  }
+
+/** express-session, as its README recommends for production, or with its defaults. */
+const expressSession =
+  (store: 'memory' | 'redis', config: 'recommended' | 'defaults'): Handler =>
+  async (port) => {
+    const app = await expressApp()
+    const { default: session } = await import('express-session')
+    let sessionStore: import('express-session').Store | undefined
+    if (store === 'redis') {
+      const { createClient } = await import('redis')
+      const { RedisStore } = await import('connect-redis')
+      const client = createClient({ url: REDIS_URL })
+      await client.connect()
+      sessionStore = new RedisStore({ client, prefix: `${REDIS_PREFIX}cr:` })
+    }
+    app.use(
+      session({
+        secret: SECRET,
+        ...(sessionStore ? { store: sessionStore } : {}),
+        ...(config === 'recommended'
+          ? { resave: false, saveUninitialized: false }
+          : // the defaults (resave: true, saveUninitialized: true), spelled out to silence the
+            // deprecation warning
+            { resave: true, saveUninitialized: true }),
+      }),
+    )
+    app.get('/write', (req, res) => {
+      const s = req.session as unknown as Data
+      s.count = count(s.count) + 1
+      send(res, String(s.count))
+    })
+    app.get('/read', (req, res) => {
+      send(res, String(count((req.session as unknown as Data).count)))
+    })
+    app.listen(port)
+  }
+
+// ---------------------------------------------------------------- Fastify
+
+async function fastifyApp() {
+  const { default: Fastify } = await import('fastify')
+  return Fastify({ logger: false })
+}
+
+const fastifyBare: Handler = async (port) => {
+  const app = await fastifyApp()
+  app.get('/write', async () => '0')
+  app.get('/read', async () => '0')
+  await app.listen({ port, host: '127.0.0.1' })
+}
+
+const fastifyTessera =
+  (kind: 'memory' | 'cookie'): Handler =>
+  async (port) => {
+    const app = await fastifyApp()
+    const sessions = await tessera(kind)
+    type Req = { tessera: Session<Data> }
+    if (hasSource('adapters/fastify.js')) {
+      const mod = await importSource('adapters/fastify.js')
+      await app.register(mod.sessionPlugin ?? mod.default, { sessions })
+    } else {
+      // glue over the core, as @fastify/session does: load on request, commit on send
+      app.decorateRequest('session', null as never)
+      app.addHook('onRequest', async (req) => {
+        ;(req as unknown as { session: Session<Data> }).session = await sessions.load(
+          req.headers.cookie,
+        )
+      })
+      app.addHook('onSend', async (req, reply) => {
+        const cookies = await sessions.commit(
+          (req as unknown as { session: Session<Data> }).session,
+        )
+        if (cookies.length > 0) reply.header('set-cookie', cookies)
+      })
+    }
+    const session = (req: unknown) => (req as { session: Req['tessera'] }).session
+    app.get('/write', async (req) => {
+      const n = count(session(req).get('count')) + 1
+      session(req).set('count', n)
+      return String(n)
+    })
+    app.get('/read', async (req) => String(count(session(req).get('count'))))
+    await app.listen({ port, host: '127.0.0.1' })
+  }
+
+const fastifySession =
+  (config: 'recommended' | 'defaults'): Handler =>
+  async (port) => {
+    const app = await fastifyApp()
+    const { default: cookie } = await import('@fastify/cookie')
+    const { default: session } = await import('@fastify/session')
+    await app.register(cookie)
+    await app.register(session, {
+      secret: SECRET,
+      cookie: { secure: false },
+      ...(config === 'recommended' ? { saveUninitialized: false } : {}),
+    })
+    app.get('/write', async (req) => {
+      const s = req.session as unknown as {
+        get(k: string): unknown
+        set(k: string, v: unknown): void
+      }
+      const n = count(s.get('count')) + 1
+      s.set('count', n)
+      return String(n)
+    })
+    app.get('/read', async (req) => {
+      const s = req.session as unknown as { get(k: string): unknown }
+      return String(count(s.get('count')))
+    })
+    await app.listen({ port, host: '127.0.0.1' })
+  }
+
+const fastifySecureSession: Handler = async (port) => {
+  const app = await fastifyApp()
+  const { default: secureSession } = await import('@fastify/secure-session')
+  // a pregenerated 32-byte key, as its README recommends (not secret+salt)
+  const key = Buffer.from(SECRET.slice(0, 32))
+  await app.register(secureSession, { key, cookie: { path: '/', httpOnly: true } })
+  type S = { get(k: string): unknown; set(k: string, v: unknown): void }
+  app.get('/write', async (req) => {
+    const s = (req as unknown as { session: S }).session
+    const n = count(s.get('count')) + 1
+    s.set('count', n)
+    return String(n)
+  })
+  app.get('/read', async (req) => {
+    return String(count((req as unknown as { session: S }).session.get('count')))
+  })
+  await app.listen({ port, host: '127.0.0.1' })
+}
+
+// ---------------------------------------------------------------- Hono
+
+async function honoApp() {
+  const { Hono } = await import('hono')
+  return new Hono<{ Variables: { session: Session<Data> } }>()
+}
+
+async function honoListen(fetch: (request: Request) => Response | Promise<Response>, port: number) {
+  const { serve } = await import('@hono/node-server')
+  serve({ fetch, port, hostname: '127.0.0.1' })
+}
+
+const honoBare: Handler = async (port) => {
+  const app = await honoApp()
+  app.get('/write', (c) => c.text('0'))
+  app.get('/read', (c) => c.text('0'))
+  await honoListen(app.fetch, port)
+}
+
+const honoTessera =
+  (kind: 'memory' | 'cookie'): Handler =>
+  async (port) => {
+    const app = await honoApp()
+    const sessions = await tessera(kind)
+    if (hasSource('adapters/hono.js')) {
+      const mod = await importSource('adapters/hono.js')
+      app.use(mod.sessionMiddleware(sessions))
+    } else {
+      app.use(async (c, next) => {
+        const session = await sessions.load(c.req.header('cookie'))
+        c.set('session', session)
+        await next()
+        for (const value of await sessions.commit(session))
+          c.header('set-cookie', value, { append: true })
+      })
+    }
+    app.get('/write', (c) => {
+      const session = c.get('session')
+      const n = count(session.get('count')) + 1
+      session.set('count', n)
+      return c.text(String(n))
+    })
+    app.get('/read', (c) => c.text(String(count(c.get('session').get('count')))))
+    await honoListen(app.fetch, port)
+  }
+
+const honoSessions =
+  (store: 'memory' | 'cookie'): Handler =>
+  async (port) => {
+    const { Hono } = await import('hono')
+    const { sessionMiddleware, MemoryStore, CookieStore } = await import('hono-sessions')
+    type S = { get(k: string): unknown; set(k: string, v: unknown): void }
+    const app = new Hono<{ Variables: { session: S } }>()
+    app.use(
+      sessionMiddleware({
+        store: store === 'memory' ? new MemoryStore() : new CookieStore(),
+        encryptionKey: SECRET, // required for the cookie store, recommended for the others
+        expireAfterSeconds: 1800,
+        cookieOptions: { sameSite: 'Lax', path: '/', httpOnly: true },
+      }) as never,
+    )
+    app.get('/write', (c) => {
+      const n = count(c.get('session').get('count')) + 1
+      c.get('session').set('count', n)
+      return c.text(String(n))
+    })
+    app.get('/read', (c) => c.text(String(count(c.get('session').get('count')))))
+    await honoListen(app.fetch, port)
+  }
+
+/** Every variant by name: `<framework>:<session>`. */
+export const servers: Record<string, Handler> = {
+  'node:none': nodeBare,
+  'node:tessera-memory': nodeTessera('memory'),
+  'node:tessera-cookie': nodeTessera('cookie'),
+  'node:iron-session': nodeIron,
+  'node:tessera-memory-proto': nodeTesseraProto,
+  'node:tessera-memory-core': nodeTesseraCore,
+  'express:none': expressBare,
+  'express:tessera-memory': expressTessera('memory'),
+  'express:tessera-redis': expressTessera('redis'),
+  'express:express-session': expressSession('memory', 'recommended'),
+  'express:express-session-defaults': expressSession('memory', 'defaults'),
+  'express:express-session-redis': expressSession('redis', 'recommended'),
+  'fastify:none': fastifyBare,
+  'fastify:tessera-memory': fastifyTessera('memory'),
+  'fastify:tessera-cookie': fastifyTessera('cookie'),
+  'fastify:fastify-session': fastifySession('recommended'),
+  'fastify:fastify-session-defaults': fastifySession('defaults'),
+  'fastify:secure-session': fastifySecureSession,
+  'hono:none': honoBare,
+  'hono:tessera-memory': honoTessera('memory'),
+  'hono:tessera-cookie': honoTessera('cookie'),
+  'hono:hono-sessions': honoSessions('memory'),
+  'hono:hono-sessions-cookie': honoSessions('cookie'),
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [variant, port] = process.argv.slice(2)
+  const start = variant === undefined ? undefined : servers[variant]
+  if (start === undefined || port === undefined) {
+    console.error(`usage: server.ts <${Object.keys(servers).join('|')}> <port>`)
+    process.exit(2)
+  }
+  // a competitor's warning (MemoryStore "not designed for production") is not an error
+  process.removeAllListeners('warning')
+  // exit cleanly on a signal, so `--cpu-prof` writes its profile
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(0))
+  await start(Number(port))
+  console.log('ready')
+}
