@@ -142,7 +142,7 @@ function floorSentence(agg: ReturnType<typeof aggregate>, data: Data): string {
   const secure = agg.get('fastify:secure-session')?.['read-hot']
   if (!inProcess?.mean_us || !core) return ''
   return (
-    `Tessera's own work for a \`/read\` (load + read + commit, memory store, measured in-process) is ${inProcess.mean_us.toFixed(1)} µs, yet the same calls made straight from a node:http handler, with no adapter, add ${f1(core.added)} µs of server CPU per request: most of every asynchronous session library's added cost here is the request path around an awaited store call (promise hops, the response written from a later microtask, a busier event loop), not the session code itself${secure ? `; @fastify/secure-session, which decodes synchronously, adds ${f1(secure.added)} µs` : ''}. ` +
+    `Tessera's own work for a \`/read\` (load + read + commit, memory store, measured in-process) is ${inProcess.mean_us.toFixed(1)} µs, yet the same calls made straight from a node:http handler, with no adapter, add ${f1(core.added)} µs of server CPU per request${secure ? ` (@fastify/secure-session, which decodes synchronously, adds ${f1(secure.added)} µs)` : ''}. That gap is not explained yet: a bare node:http handler that awaits once before \`res.end()\` costs no more CPU than a synchronous one, so awaiting alone is not the cause; finding it is the next step before the ratio targets can be judged. ` +
     "Ratios of such added figures therefore understate differences in the libraries' own work; the micro-benchmarks compare that directly. "
   )
 }
