@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import mysql from 'mysql2/promise'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -7,6 +6,7 @@ import { SessionStoreError } from '../../src/core/errors.js'
 import { hashSessionId } from '../../src/core/ids.js'
 import { createSessions } from '../../src/index.js'
 import { type MysqlClient, mysqlSchema, mysqlStore } from '../../src/stores/mysql.js'
+import { describeSqlStore } from '../conformance/sql-store-suite.js'
 import { describeStoreConformance, meta, newKey } from '../conformance/store-suite.js'
 import { SECRET } from '../helpers/http.js'
 import { MYSQL_URL, service } from '../helpers/services.js'
@@ -88,17 +88,6 @@ describe.runIf(available)('mysql store', () => {
     ])
   })
 
-  it('without createTable, a missing table is a store error naming the operation, not the key', async () => {
-    const store = mysqlStore({ pool: pool!, table: `${prefix}_missing`, pruneInterval: 0 })
-    const key = newKey()
-    const error = await store.get(key).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(SessionStoreError)
-    expect(error).toMatchObject({ code: 'ERR_SESSION_STORE', store: 'mysql', operation: 'get' })
-    expect((error as Error).message).toMatch(/doesn't exist/)
-    expect((error as Error).message).not.toContain(key)
-    expect((error as Error).cause).toBeInstanceOf(Error)
-  })
-
   it('applies a patch in one statement', async () => {
     const { client, statements } = recording(pool!)
     const store = mysqlStore({ pool: client, table: tableFor('one'), createTable: true })
@@ -139,67 +128,24 @@ describe.runIf(available)('mysql store', () => {
     expect((await store.listByUser('user')).map((s) => s.key)).toEqual([lower])
     await store.close()
   })
-
-  it('refuses a table name that is not a plain identifier', () => {
-    for (const table of ['sessions; DROP TABLE users', 'a`b', '1abc', 'db.sessions', ''])
-      expect(() => mysqlStore({ pool: pool!, table })).toThrow(/plain identifier/)
-  })
-
-  it('prunes by its clock in batches, past the batch size', async () => {
-    let now = Date.now()
-    const table = tableFor('prune')
-    const store = mysqlStore({ pool: pool!, table, createTable: true, clock: () => now })
-    const live = newKey()
-    await store.set(live, { fields: {}, meta: meta({}, now) })
-    await insertRows(table, 2100, now + 1000)
-    expect(await store.prune()).toBe(0)
-    now += 1000
-    expect(await store.prune()).toBe(2100)
-    expect(await store.count()).toBe(1)
-    expect(await store.get(live)).toBeDefined()
-    await store.close()
-  })
-
-  it('scans every record once across pages', async () => {
-    const table = tableFor('scan')
-    const store = mysqlStore({ pool: pool!, table, createTable: true })
-    await store.count()
-    await insertRows(table, 1234, 1)
-    const seen = new Set<string>()
-    for await (const { key, meta: m } of store.scan()) {
-      seen.add(key)
-      expect(m.createdAt).toBe(1)
-    }
-    expect(seen.size).toBe(1234)
-    await store.close()
-  })
-
-  it('prunes on its timer until closed, and close() leaves the pool open', async () => {
-    const store = mysqlStore({
-      pool: pool!,
-      table: tableFor('timer'),
-      createTable: true,
-      pruneInterval: 30,
-    })
-    const past = Date.now() - 60_000
-    const expired = () => ({ fields: {}, meta: meta({ idleExpiresAt: past + 1 }, past) })
-    const [a, b] = [newKey(), newKey()]
-    await store.set(a, expired())
-    await new Promise((r) => setTimeout(r, 150))
-    expect(await store.get(a)).toBeUndefined()
-    await store.close()
-    await store.set(b, expired())
-    await new Promise((r) => setTimeout(r, 150))
-    expect(await store.get(b)).toBeDefined()
-    const [rows] = await pool!.query<mysql.RowDataPacket[]>('SELECT 1 AS one')
-    expect(rows[0]?.one).toBe(1)
-  })
-
-  it('the docs carry the DDL the store runs', async () => {
-    const docs = await readFile(new URL('../../docs/stores/mysql.md', import.meta.url), 'utf8')
-    expect(docs).toContain(mysqlSchema())
-  })
 })
+
+let tableCount = 0
+if (available) {
+  describeSqlStore({
+    name: 'mysql',
+    create: (table, options) => mysqlStore({ pool: pool!, table, ...options }),
+    newTable: () => tableFor(`t${tableCount++}`),
+    insertRows,
+    missingTable: /doesn't exist/,
+    badTableNames: ['sessions; DROP TABLE users', 'a`b', '1abc', 'db.sessions', ''],
+    clientOpen: async () => {
+      const [rows] = await pool!.query<mysql.RowDataPacket[]>('SELECT 1 AS one')
+      return rows[0]?.one === 1
+    },
+    schema: () => mysqlSchema(),
+  })
+}
 
 describe.runIf(available)('mysql store failure', () => {
   it('an unreachable server fails load and commit with ERR_SESSION_STORE, never a fresh session', async () => {

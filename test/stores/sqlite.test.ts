@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -8,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { SessionStoreError } from '../../src/core/errors.js'
 import { createSessions } from '../../src/index.js'
 import { type SqliteDatabase, sqliteSchema, sqliteStore } from '../../src/stores/sqlite.js'
+import { describeSqlStore } from '../conformance/sql-store-suite.js'
 import { describeStoreConformance, meta, newKey } from '../conformance/store-suite.js'
 import { SECRET } from '../helpers/http.js'
 
@@ -98,65 +98,6 @@ describe('sqlite store', () => {
     expect(plan.map((p) => p.detail).join(' ')).toMatch(/INDEX/)
   })
 
-  it('without createTable, a missing table is a store error naming the operation, not the key', async () => {
-    const store = sqliteStore({ db, table: `${table}_missing`, pruneInterval: 0 })
-    const key = newKey()
-    const error = await store.get(key).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(SessionStoreError)
-    expect(error).toMatchObject({ code: 'ERR_SESSION_STORE', store: 'sqlite', operation: 'get' })
-    expect((error as Error).message).toMatch(/no such table/)
-    expect((error as Error).message).not.toContain(key)
-  })
-
-  it('refuses a table name that is not a plain identifier', () => {
-    for (const name of ['sessions; DROP TABLE users', 'a"b', '1abc', 'main.sessions', ''])
-      expect(() => sqliteStore({ db, table: name })).toThrow(/plain identifier/)
-  })
-
-  it('prunes by its clock in batches, past the batch size', async () => {
-    let now = Date.now()
-    const name = tableFor()
-    const store = sqliteStore({ db, table: name, createTable: true, clock: () => now })
-    const live = newKey()
-    await store.set(live, { fields: {}, meta: meta({}, now) })
-    insertRows(name, 2100, now + 1000)
-    expect(await store.prune()).toBe(0)
-    now += 1000
-    expect(await store.prune()).toBe(2100)
-    expect(await store.count()).toBe(1)
-    expect(await store.get(live)).toBeDefined()
-    await store.close()
-  })
-
-  it('scans every record once across pages', async () => {
-    const name = tableFor()
-    const store = sqliteStore({ db, table: name, createTable: true })
-    await store.count()
-    insertRows(name, 1234, 1)
-    const seen = new Set<string>()
-    for await (const { key, meta: m } of store.scan()) {
-      seen.add(key)
-      expect(m.createdAt).toBe(1)
-    }
-    expect(seen.size).toBe(1234)
-    await store.close()
-  })
-
-  it('prunes on its timer until closed, and close() leaves the database open', async () => {
-    const store = sqliteStore({ db, table: tableFor(), createTable: true, pruneInterval: 30 })
-    const past = Date.now() - 60_000
-    const expired = () => ({ fields: {}, meta: meta({ idleExpiresAt: past + 1 }, past) })
-    const [a, b] = [newKey(), newKey()]
-    await store.set(a, expired())
-    await new Promise((r) => setTimeout(r, 150))
-    expect(await store.get(a)).toBeUndefined()
-    await store.close()
-    await store.set(b, expired())
-    await new Promise((r) => setTimeout(r, 150))
-    expect(await store.get(b)).toBeDefined()
-    expect(db.open).toBe(true)
-  })
-
   it('keeps sessions across reopening the file', async () => {
     const name = tableFor()
     const key = newKey()
@@ -171,11 +112,17 @@ describe('sqlite store', () => {
       other.close()
     }
   })
+})
 
-  it('the docs carry the DDL the store runs', async () => {
-    const docs = await readFile(new URL('../../docs/stores/sqlite.md', import.meta.url), 'utf8')
-    expect(docs).toContain(sqliteSchema())
-  })
+describeSqlStore({
+  name: 'sqlite',
+  create: (name, options) => sqliteStore({ db, table: name, ...options }),
+  newTable: tableFor,
+  insertRows,
+  missingTable: /no such table/,
+  badTableNames: ['sessions; DROP TABLE users', 'a"b', '1abc', 'main.sessions', ''],
+  clientOpen: () => db.open,
+  schema: () => sqliteSchema(),
 })
 
 describe('sqlite store failure', () => {

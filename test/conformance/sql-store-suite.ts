@@ -1,0 +1,108 @@
+/**
+ * What every SQL store (postgres, mysql, sqlite) does beyond the store contract: batched prune,
+ * paged scan, a prune timer that close() stops without closing the user's client, errors for a
+ * missing table, table-name checks, and docs that carry the DDL. Each store's test file passes
+ * the few things that differ.
+ */
+import { readFile } from 'node:fs/promises'
+import { describe, expect, it } from 'vitest'
+import { SessionStoreError } from '../../src/core/errors.js'
+import type { SessionStore } from '../../src/core/store.js'
+import { meta, newKey } from './store-suite.js'
+
+type SqlStore = SessionStore & Required<Pick<SessionStore, 'prune' | 'count' | 'scan' | 'close'>>
+
+export interface SqlStoreSuiteOptions {
+  name: 'postgres' | 'mysql' | 'sqlite'
+  /** A store on `table` with the given options (the client is the test file's). */
+  create: (
+    table: string,
+    options?: { createTable?: boolean; clock?: () => number; pruneInterval?: number },
+  ) => SqlStore
+  /** A fresh table name, dropped by the test file afterwards. */
+  newTable: () => string
+  /** Insert `n` rows with meta `{"createdAt":1}` expiring at `expires` (ms). */
+  insertRows: (table: string, n: number, expires: number) => unknown
+  /** The driver's words for a missing table. */
+  missingTable: RegExp
+  /** Table names the store must refuse. */
+  badTableNames: readonly string[]
+  /** Whether the user's client (pool, database) still answers. */
+  clientOpen: () => Promise<boolean> | boolean
+  /** The DDL the store runs, which its docs page must carry. */
+  schema: () => string
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export function describeSqlStore(options: SqlStoreSuiteOptions): void {
+  const { name, create, newTable } = options
+
+  describe(`SQL store: ${name}`, () => {
+    it('without createTable, a missing table is a store error naming the operation, not the key', async () => {
+      const store = create(`${newTable()}_missing`, { pruneInterval: 0 })
+      const key = newKey()
+      const error = await store.get(key).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(SessionStoreError)
+      expect(error).toMatchObject({ code: 'ERR_SESSION_STORE', store: name, operation: 'get' })
+      expect((error as Error).message).toMatch(options.missingTable)
+      expect((error as Error).message).not.toContain(key)
+      expect((error as Error).cause).toBeInstanceOf(Error)
+    })
+
+    it('refuses a table name that is not a plain identifier', () => {
+      for (const table of options.badTableNames) {
+        expect(() => create(table), table).toThrow(/plain identifier/)
+      }
+    })
+
+    it('prunes by its clock in batches, past the batch size', async () => {
+      let now = Date.now()
+      const table = newTable()
+      const store = create(table, { createTable: true, clock: () => now })
+      const live = newKey()
+      await store.set(live, { fields: {}, meta: meta({}, now) })
+      await options.insertRows(table, 2100, now + 1000)
+      expect(await store.prune()).toBe(0)
+      now += 1000
+      expect(await store.prune()).toBe(2100)
+      expect(await store.count()).toBe(1)
+      expect(await store.get(live)).toBeDefined()
+      await store.close()
+    })
+
+    it('scans every record once across pages', async () => {
+      const table = newTable()
+      const store = create(table, { createTable: true })
+      await store.count()
+      await options.insertRows(table, 1234, 1)
+      const seen = new Set<string>()
+      for await (const { key, meta: m } of store.scan()) {
+        seen.add(key)
+        expect(m.createdAt).toBe(1)
+      }
+      expect(seen.size).toBe(1234)
+      await store.close()
+    })
+
+    it('prunes on its timer until closed, and close() leaves the client open', async () => {
+      const store = create(newTable(), { createTable: true, pruneInterval: 40 })
+      const past = Date.now() - 60_000
+      const expired = () => ({ fields: {}, meta: meta({ idleExpiresAt: past + 1 }, past) })
+      const [a, b] = [newKey(), newKey()]
+      await store.set(a, expired())
+      await sleep(200)
+      expect(await store.get(a)).toBeUndefined()
+      await store.close()
+      await store.set(b, expired())
+      await sleep(200)
+      expect(await store.get(b)).toBeDefined()
+      expect(await options.clientOpen()).toBe(true)
+    })
+
+    it('the docs carry the DDL the store runs', async () => {
+      const docs = await readFile(new URL(`../../docs/stores/${name}.md`, import.meta.url), 'utf8')
+      expect(docs).toContain(options.schema())
+    })
+  })
+}
