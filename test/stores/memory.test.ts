@@ -10,7 +10,7 @@ describeStoreConformance('memory', {
 })
 
 describe('memory store', () => {
-  it('evicts the least recently used session past maxSessions', async () => {
+  it('evicts a session not used lately past maxSessions', async () => {
     const store = memoryStore({ maxSessions: 3, sweepInterval: 0 })
     const [a, b, c, d] = [newKey(), newKey(), newKey(), newKey()]
     for (const key of [a, b, c]) await store.set(key, { fields: {}, meta: meta({ userId: 'u' }) })
@@ -21,6 +21,27 @@ describe('memory store', () => {
     expect(await store.get(a)).toBeDefined()
     // the user index forgets an evicted session
     expect((await store.listByUser('u')).map((s) => s.key).sort()).toEqual([a, c].sort())
+  })
+
+  it('spares every session used since the eviction hand passed, once', async () => {
+    const store = memoryStore({ maxSessions: 4, sweepInterval: 0 })
+    const keys = [newKey(), newKey(), newKey(), newKey()]
+    for (const key of keys) await store.set(key, { fields: {}, meta: meta() })
+    // all four used: the hand clears every mark, wraps, and takes the oldest
+    await store.get(keys[0]!)
+    await store.patch(keys[1]!, { clear: false, set: { a: '1' }, delete: [] }, meta())
+    await store.touch(keys[2]!, meta())
+    await store.get(keys[3]!)
+    const e = newKey()
+    await store.set(e, { fields: {}, meta: meta() })
+    expect(await store.get(keys[0]!)).toBeUndefined()
+    // the hand now stands after keys[0]: keys[1..3] lost their marks on its way, so the next
+    // insert takes keys[1] unless it was used again; use it, and keys[2] goes instead
+    await store.get(keys[1]!)
+    await store.set(newKey(), { fields: {}, meta: meta() })
+    expect(await store.get(keys[1]!)).toBeDefined()
+    expect(await store.get(keys[2]!)).toBeUndefined()
+    expect(await store.count()).toBe(4)
   })
 
   it('prunes by its injected clock', async () => {
