@@ -113,6 +113,7 @@ export function sessionMiddleware<Data extends SessionData>(
           res,
           () => sessions.commit(session),
           (error) => onError(error, req, res),
+          () => sessions.needsCommit(session),
         )
         next()
       },

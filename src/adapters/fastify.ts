@@ -121,23 +121,31 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
     applySetCookies(replyHeaders(reply), cookies)
   }
   fastify.decorateRequest(property, null)
-  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const session = await sessions
-      .load(request.headers.cookie, { secure: isSecure(request.raw, trustProxy) })
-      .catch((error: unknown) => {
-        throw opaque(error)
-      })
-    session[STATE].saver = () => commit(session, reply)
-    ;(request as unknown as Bag)[property] = session
+  // callback-style hooks: an async function per hook and request costs more than the work
+  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
+    sessions.load(request.headers.cookie, { secure: isSecure(request.raw, trustProxy) }).then(
+      (session) => {
+        session[STATE].saver = () => commit(session, reply)
+        ;(request as unknown as Bag)[property] = session
+        done()
+      },
+      (error: unknown) => done(opaque(error)),
+    )
   })
   // a failed request (handler, hook or commit) commits nothing more
   fastify.addHook('onError', async (request: FastifyRequest) => {
     ;(request as unknown as Bag)[FAILED] = true
   })
-  fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload) => {
+  fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload, done) => {
     const session = (request as unknown as Bag)[property] as Session | null
-    if (session && !(request as unknown as Bag)[FAILED]) await commit(session, reply)
-    return payload
+    if (!session || (request as unknown as Bag)[FAILED] || !sessions.needsCommit(session)) {
+      done(null, payload)
+      return
+    }
+    commit(session, reply).then(
+      () => done(null, payload),
+      (error: unknown) => done(error as Error),
+    )
   })
 }
 

@@ -76,7 +76,9 @@ export async function commitSession<Data extends SessionData>(
   response: Response,
 ): Promise<Response> {
   const key = session as unknown as Session<never>
-  const cookies = [...(savedCookies.get(key) ?? []), ...(await sessions.commit(session))]
+  const saved = savedCookies.get(key)
+  if (saved === undefined && !sessions.needsCommit(session)) return response
+  const cookies = [...(saved ?? []), ...(await sessions.commit(session))]
   savedCookies.delete(key)
   if (cookies.length === 0) return response
   try {

@@ -88,7 +88,7 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
     }
     c.set(name, session as SessionEnv<Data, Name>['Variables'][Name])
     await next()
-    if (c.error !== undefined) return
+    if (c.error !== undefined || !sessions.needsCommit(session)) return
     applySetCookies(contextHeaders(c), await sessions.commit(session))
   }
 }

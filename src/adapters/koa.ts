@@ -98,6 +98,6 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
     session[STATE].saver = save
     ;(ctx as unknown as Record<string, unknown>)[property] = session
     await next()
-    await save()
+    if (sessions.needsCommit(session)) await save()
   }
 }

@@ -84,43 +84,59 @@ const HELD: readonly Held[] = ['writeHead', 'write', 'end', 'flushHeaders']
 /**
  * Holds the response's first write until `commit` resolves, then puts its cookies on the
  * headers and replays the writes in order. On failure the writes are dropped and `onFailure`
- * answers instead. `abandon()` lets the response go out uncommitted (the handler failed before
- * writing anything); it returns false when the commit had already started.
+ * answers instead. When `due()` says at the first write that there is nothing to commit (most
+ * reads), the write goes straight through and nothing is committed. `abandon()` lets the
+ * response go out uncommitted (the handler failed before writing anything); it returns false
+ * when the commit had already started.
+ *
+ * The hold is in place from the start, not from the session's first change: a handler may
+ * take `res.end` before the change that makes a commit due (`res.end(render(session))`).
  */
 export function commitBeforeHeaders(
   res: ServerResponse,
   commit: () => Promise<readonly string[]>,
   onFailure: (error: unknown) => void,
+  due: () => boolean = () => true,
 ): { abandon(): boolean } {
+  const target = res as unknown as Record<Held, (...args: unknown[]) => unknown>
   const queue: [Held, unknown[]][] = []
   let started = false
   let state: 'holding' | 'done' | 'failed' = 'holding'
   // another session's hold may be there already (two sessions per request): stack on it
-  const previous = HELD.map((name) => [name, Object.getOwnPropertyDescriptor(res, name)] as const)
+  let previous: (PropertyDescriptor | undefined)[] | undefined
+  for (const name of HELD) {
+    if (Object.hasOwn(res, name)) {
+      previous = HELD.map((n) => Object.getOwnPropertyDescriptor(res, n))
+      break
+    }
+  }
   const restore = () => {
     // in reverse order of addition: V8 then undoes each property's map transition, where any
     // other order drops the response object into slow dictionary mode for the rest of its life
-    for (let i = previous.length - 1; i >= 0; i--) {
-      const [name, descriptor] = previous[i]!
-      if (descriptor) Object.defineProperty(res, name, descriptor)
-      else delete (res as unknown as Record<string, unknown>)[name]
+    for (let i = HELD.length - 1; i >= 0; i--) {
+      const descriptor = previous?.[i]
+      if (descriptor) Object.defineProperty(res, HELD[i]!, descriptor)
+      else delete target[HELD[i]!]
     }
   }
   for (const name of HELD) {
-    ;(res as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+    target[name] = (...args: unknown[]) => {
       // a reference taken before the commit finished (`res.end(await render())`) still works
-      if (state === 'done') return (res[name] as (...a: unknown[]) => unknown)(...args)
+      if (state === 'done') return target[name](...args)
       if (state === 'failed') return name === 'write' ? false : res
-      queue.push([name, args])
       if (!started) {
         started = true
+        if (!due()) {
+          state = 'done'
+          restore()
+          return target[name](...args)
+        }
         commit().then(
           (cookies) => {
             state = 'done'
             restore()
             if (!res.headersSent) applySetCookies(nodeHeaders(res), cookies)
-            for (const [method, params] of queue)
-              (res[method] as (...a: unknown[]) => unknown)(...params)
+            for (const [method, params] of queue) target[method](...params)
           },
           (error: unknown) => {
             state = 'failed'
@@ -130,6 +146,7 @@ export function commitBeforeHeaders(
           },
         )
       }
+      queue.push([name, args])
       return name === 'write' ? true : res
     }
   }
@@ -186,6 +203,7 @@ export function withSession<Data extends SessionData>(
       res,
       () => sessions.commit(session),
       (error) => onError(error, req, res),
+      () => sessions.needsCommit(session),
     )
     try {
       await handler(req, res, session)

@@ -271,6 +271,29 @@ export class SessionManager<Data extends SessionData = SessionData> {
   }
 
   /**
+   * Whether {@link commit} would write to the store or send a cookie now: something changed,
+   * a touch is due, or a stale cookie must be cleared. Adapters skip the commit (and holding
+   * the response for it) when it is false, which it is on most reads.
+   * @example
+   * ```ts
+   * if (sessions.needsCommit(session)) applySetCookies(headers, await sessions.commit(session))
+   * ```
+   */
+  needsCommit(session: Session<Data>): boolean {
+    const s = session[STATE]
+    if (s.changed.size > 0 || s.cleared || s.metaChanged || s.cookieChanged || s.extend) return true
+    if (s.replaces !== undefined) return true
+    // kept in step with #write and #writeClient, which this answers for without writing
+    if (s.persisted) return this.#clock() - s.meta.lastSeenAt >= this.touchAfter
+    return (
+      s.fields.size > 0 ||
+      s.meta.userId !== undefined ||
+      s.hadCookie ||
+      (this.#present.get(s) ?? 0) !== 0
+    )
+  }
+
+  /**
    * Write what the request changed and return the `Set-Cookie` values to send (often none).
    * Call it once, before the response headers go out; a failure throws and the response must
    * not claim success. Calling it again writes only what changed since.

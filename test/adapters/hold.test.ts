@@ -1,0 +1,81 @@
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import express from 'express'
+import { afterAll, describe, expect, it } from 'vitest'
+import { sessionMiddleware } from '../../src/adapters/express.js'
+import { withSession } from '../../src/adapters/node.js'
+import type { Session } from '../../src/core/session.js'
+import { createSessions } from '../../src/index.js'
+
+/**
+ * The Node-based adapters hold `writeHead`/`write`/`end` for the commit, but a response whose
+ * session has nothing to commit at its first write goes straight out.
+ */
+type Data = { n: number }
+const sessions = createSessions<Data>({ secret: 'x'.repeat(32) })
+/** Whether each response's headers were out as soon as `res.end()` returned, by route. */
+const sentAtEnd: Record<string, boolean[]> = { '/read': [], '/write': [] }
+
+/** Answers the count; `/write` adds one while `res.end`'s argument is computed. */
+function answer(url: string, res: ServerResponse, session: Session<Data>): void {
+  // `res.end` is taken before the change that makes a commit due
+  res.end(String(url === '/write' ? bump(session) : (session.get('n') ?? 0)))
+  sentAtEnd[url]?.push(res.headersSent)
+}
+const bump = (session: Session<Data>) => {
+  const n = (session.get('n') ?? 0) + 1
+  session.set('n', n)
+  return n
+}
+
+const servers = {
+  node: createServer(withSession(sessions, (req, res, session) => answer(req.url!, res, session))),
+  express: createServer(
+    express()
+      .use(sessionMiddleware(sessions))
+      .get(['/read', '/write'], (req, res) =>
+        answer(req.path, res, req.session as unknown as Session<Data>),
+      ),
+  ),
+}
+afterAll(() => {
+  for (const server of Object.values(servers)) server.close()
+})
+
+for (const [name, server] of Object.entries(servers)) {
+  describe(`${name} adapter: holding the response for the commit`, () => {
+    const get = async (path: string, cookie?: string) => {
+      if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+      const port = (server.address() as AddressInfo).port
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+        headers: cookie ? { cookie } : {},
+      })
+      return { body: await res.text(), setCookie: res.headers.get('set-cookie') }
+    }
+
+    it('holds a response whose session changed, even through an `end` taken earlier', async () => {
+      sentAtEnd['/write']!.length = 0
+      const first = await get('/write')
+      expect(first.body).toBe('1')
+      const cookie = first.setCookie!.split(';')[0]!
+      expect(await get('/write', cookie)).toEqual({ body: '2', setCookie: null })
+      expect(sentAtEnd['/write']).toEqual([false, false])
+      expect((await sessions.load(cookie)).get('n')).toBe(2)
+    })
+
+    it('lets a read that changed nothing go straight out, committing nothing', async () => {
+      const cookie = (await get('/write')).setCookie!.split(';')[0]!
+      sentAtEnd['/read']!.length = 0
+      expect(await get('/read', cookie)).toEqual({ body: '1', setCookie: null })
+      expect(await get('/read')).toEqual({ body: '0', setCookie: null })
+      expect(sentAtEnd['/read']).toEqual([true, true])
+    })
+
+    it('holds a read whose stale cookie must be cleared', async () => {
+      sentAtEnd['/read']!.length = 0
+      const res = await get('/read', `${sessions.cookie.name}=forged`)
+      expect(res.setCookie).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/)
+      expect(sentAtEnd['/read']).toEqual([false])
+    })
+  })
+}
