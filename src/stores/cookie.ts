@@ -21,6 +21,7 @@ import type {
   ClientSideBinding,
   ClientSideStore,
   CookiePresence,
+  OpenedSession,
   OpenResult,
   SealedSessionInfo,
   SessionMeta,
@@ -180,11 +181,37 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
         suffix.length -
         (i === 0 ? countWidth : 0)
 
+  // Sessions opened or sealed lately, by their token's exact text, in two generations (an
+  // approximate LRU, as the keyring's verified-signature cache): a session's later reads skip
+  // AES-GCM and JSON. Text equal to an authenticated token is as authentic; the manager still
+  // checks expiry and `isRevoked` on every load. The manager changes what it is given, so a
+  // hit hands out a copy.
+  let recent = new Map<string, OpenedSession>()
+  let older = new Map<string, OpenedSession>()
+  const remember = (token: string, session: OpenedSession) => {
+    if (token.length > COOKIE_SIZE_LIMIT) return // chunked sessions are rare and large
+    if (recent.size >= OPENED_CACHE_SIZE) {
+      older = recent
+      recent = new Map()
+    }
+    recent.set(token, copyOf(session))
+  }
+
   const opening = (b: Bound, token: string, present: number, now: number): OpenResult => {
-    const opened = b.sealer.open(token, maxTokenLength)
-    if ('rejected' in opened) return { rejected: opened.rejected, present }
-    const session = decodePayload(opened.plaintext)
-    if (session === undefined) return { rejected: 'malformed', present }
+    let known = recent.get(token)
+    if (known === undefined) {
+      known = older.get(token)
+      if (known !== undefined) remember(token, known)
+    }
+    let session: OpenedSession | undefined
+    if (known !== undefined) session = copyOf(known)
+    else {
+      const opened = b.sealer.open(token, maxTokenLength)
+      if ('rejected' in opened) return { rejected: opened.rejected, present }
+      session = decodePayload(opened.plaintext)
+      if (session === undefined) return { rejected: 'malformed', present }
+      remember(token, session)
+    }
     // sealed in the future beyond the tolerated skew: a server's clock is wrong
     if (session.issuedAt > now + clockSkew || session.meta.createdAt > now + clockSkew) {
       return { rejected: 'malformed', present }
@@ -282,6 +309,8 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
     seal({ id, fields, meta }, { secure, now, present }) {
       const b = use()
       const token = b.sealer.seal(encodePayload(id, fields, meta, now))
+      // the browser sends it back on its next request
+      remember(token, { id, fields: fields as Map<string, string>, meta, issuedAt: now })
       // a persistent cookie lives until the absolute expiry, as with a server store
       const suffix =
         meta.persistent === true
@@ -353,6 +382,16 @@ function encodePayload(
   for (const [field, text] of fields) payload.push(field, text)
   return JSON.stringify(payload)
 }
+
+/** Opened sessions a cookie store remembers, per generation (see `remember`). */
+const OPENED_CACHE_SIZE = 1024
+
+const copyOf = (o: OpenedSession): OpenedSession => ({
+  id: o.id,
+  fields: new Map(o.fields),
+  meta: { ...o.meta },
+  issuedAt: o.issuedAt,
+})
 
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
 

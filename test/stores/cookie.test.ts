@@ -81,6 +81,25 @@ describe('cookie store', () => {
     })
   })
 
+  it('opens a token it has seen again to an equal, separate session', () => {
+    const clock = fakeClock()
+    const store = bindForTest(cookieStore())
+    const jar = new Map<string, string>()
+    applyToJar(jar, sealed(store, new Map([['a', '1']]), clock.now()).cookies)
+    const first = store.open(headerOf(jar), clock.now())
+    if (!first || !('session' in first)) throw new Error('expected a session')
+    // the manager changes what it is handed; the next open must not see it
+    first.session.fields.set('a', '2')
+    first.session.meta.lastSeenAt = 0
+    const again = store.open(headerOf(jar), clock.now())
+    expect(again).toMatchObject({ session: { fields: new Map([['a', '1']]) } })
+    expect(again).not.toMatchObject({ session: { meta: { lastSeenAt: 0 } } })
+    // one flipped character is still refused, seen before or not
+    const [name, value] = [...jar][0]!
+    const flipped = `${value.slice(0, 20)}${value[20] === 'A' ? 'B' : 'A'}${value.slice(21)}`
+    expect(store.open(`${name}=${flipped}`, clock.now())).toHaveProperty('rejected')
+  })
+
   it('refuses a cookie sealed further in the future than clockSkew allows', () => {
     const clock = fakeClock()
     const store = bindForTest(cookieStore({ clockSkew: 60_000 }))
