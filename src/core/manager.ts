@@ -207,8 +207,10 @@ export class SessionManager<Data extends SessionData = SessionData> {
       })
       return this.#fresh(secure, true)
     }
-    const fields = new Map(Object.entries(record.fields))
-    const state = this.#state(secure, true, { id: verified.id, key, meta: { ...meta }, fields })
+    const fields = new Map<string, string>()
+    for (const field of Object.keys(record.fields)) fields.set(field, record.fields[field]!)
+    // the record is the caller's (see SessionStore.get): no copy of its meta
+    const state = this.#state(secure, true, { id: verified.id, key, meta, fields })
     return this.#checked(new Session<Data>(state), key, secure, 0)
   }
 
@@ -542,7 +544,17 @@ export class SessionManager<Data extends SessionData = SessionData> {
 
   /** Meta after activity at `now`: idle expiry slides, absolute expiry stays. */
   #activity(meta: SessionMeta, now: number): SessionMeta {
-    return { ...meta, lastSeenAt: now, idleExpiresAt: now + (meta.idleTimeout ?? this.idleTimeout) }
+    // built field by field: a spread with overrides is several times slower on this hot path
+    const next: SessionMeta = {
+      createdAt: meta.createdAt,
+      lastSeenAt: now,
+      idleExpiresAt: now + (meta.idleTimeout ?? this.idleTimeout),
+      absoluteExpiresAt: meta.absoluteExpiresAt,
+    }
+    if (meta.userId !== undefined) next.userId = meta.userId
+    if (meta.idleTimeout !== undefined) next.idleTimeout = meta.idleTimeout
+    if (meta.persistent !== undefined) next.persistent = meta.persistent
+    return next
   }
 
   #cookieFor(s: SessionState, now: number): string {

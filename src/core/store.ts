@@ -65,7 +65,10 @@ export function expiresAt(meta: SessionMeta): number {
 export interface SessionStore {
   /** Short name used in errors and docs, e.g. `'redis'`. */
   readonly name: string
-  /** The record, or undefined. May return an expired record: the manager checks expiry. */
+  /**
+   * The record, or undefined. May return an expired record: the manager checks expiry. The
+   * record is the caller's to change: never one the store keeps using.
+   */
   get(key: string): Promise<SessionRecord | undefined>
   /** Write a whole record, replacing any there (new session, regenerate). */
   set(key: string, record: SessionRecord): Promise<void>

@@ -112,6 +112,20 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
       expect(await store.get(key)).toEqual(record)
     })
 
+    it('hands out records the caller may change, and keeps none it was given', async () => {
+      const key = newKey()
+      const expected = { fields: { a: '1' }, meta: meta({ userId: 'u1' }) }
+      const given = structuredClone(expected)
+      await store.set(key, given)
+      given.fields.a = 'changed by the caller after set'
+      given.meta.lastSeenAt = 1
+      const got = (await store.get(key))!
+      got.fields.a = 'changed by the caller after get'
+      got.meta.idleExpiresAt = 2
+      delete got.meta.userId
+      expect(await store.get(key)).toEqual(expected)
+    })
+
     it('keeps records apart by key', async () => {
       const [a, b] = [newKey(), newKey()]
       await store.set(a, { fields: { who: '"a"' }, meta: meta() })
