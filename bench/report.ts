@@ -41,6 +41,8 @@ interface Data {
   connections: number
   spread: number
   scaleBig: number
+  /** Busy work per request of the `:spin` calibration variants, in ns. */
+  spinNs?: number
   loadavgStart: number[]
   loadavgEnd: number[]
   machine: Record<string, string | number>
@@ -149,7 +151,33 @@ function floorSentence(agg: ReturnType<typeof aggregate>, data: Data): string {
     (adapter['read-spread']
       ? `On the spread routes (${f1(adapter['read-spread'].added)} µs through the adapter) the 10,000 sessions are more than the caches of verified cookies and id hashes keep (4,096 to 8,192), so most requests pay the HMAC${cold ? ` (${cold.toFixed(2)} µs in-process)` : ''} and the SHA-256${hashed ? ` (with a new id, ${hashed.toFixed(2)} µs)` : ''} and read a record that is no longer in the CPU's caches. `
       : '') +
-    'The hot-path changes behind these figures, with before and after, are listed in docs/benchmark.md. '
+    'The hot-path changes behind these figures, with before and after, are listed in docs/benchmark.md. ' +
+    calibrationSentence(agg, inProcess, data.spinNs)
+  )
+}
+
+/**
+ * What a known amount of busy work shows as over HTTP (the `:spin` variants): work that lowers
+ * throughput also costs the kernel more per response, so added CPU over HTTP exceeds the work.
+ */
+function calibrationSentence(
+  agg: ReturnType<typeof aggregate>,
+  inProcess: number,
+  spinNs: number | undefined,
+): string {
+  if (spinNs === undefined) return ''
+  const us = spinNs / 1000
+  const spins = (['node', 'fastify'] as const)
+    .map((f) => [f, agg.get(`${f}:spin`)?.['read-hot']] as const)
+    .filter(([, x]) => x !== undefined)
+  if (spins.length === 0) return ''
+  const shown = spins.map(([f, x]) => `${f1(x!.added)} µs on ${f}`).join(' and ')
+  const target = agg.get('fastify:fastify-session')?.['read-hot']
+  return (
+    `Calibration: ${us} µs of busy work per request, and nothing else, shows as ${shown} of added CPU over HTTP (work that lowers throughput also leaves the kernel fewer responses per wake-up)` +
+    (target
+      ? `; one tenth of @fastify/session's added figure, the memory-store target, is ${f1(target.added / 10)} µs, against Tessera's ${inProcess.toFixed(1)} µs of in-process work for a whole load + read + commit. `
+      : '. ')
   )
 }
 

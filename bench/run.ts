@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { servers } from './server.js'
+import { SPIN_NS, servers } from './server.js'
 import { hasSource } from './tessera.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -368,6 +368,7 @@ interface Variant {
 
 const variants: Variant[] = [
   ['node:none', 'no session', '-'],
+  ['node:spin', `no session, ${SPIN_NS / 1000} µs busy work`, 'calibration'],
   ['node:tessera-memory', 'Tessera, memory store', 'defaults (touchAfter 1m)'],
   ['node:tessera-cookie', 'Tessera, cookie store', 'defaults'],
   ['node:iron-session', 'iron-session', 'getIronSession, save() on write'],
@@ -400,6 +401,7 @@ const variants: Variant[] = [
     'resave: false, saveUninitialized: false, node-redis',
   ],
   ['fastify:none', 'no session', '-'],
+  ['fastify:spin', `no session, ${SPIN_NS / 1000} µs busy work`, 'calibration'],
   ['fastify:tessera-memory', 'Tessera, memory store', 'defaults'],
   ['fastify:tessera-cookie', 'Tessera, cookie store', 'defaults'],
   ['fastify:fastify-session', '@fastify/session, MemoryStore', 'saveUninitialized: false'],
@@ -456,7 +458,8 @@ async function measureVariant(v: Variant, round: number, redis?: RedisHandle): P
   const env = redis ? { BENCH_REDIS_URL: redis.url, BENCH_REDIS_PREFIX: PREFIX } : {}
   const server = await startServer(v.name, env)
   try {
-    const bare = v.name.endsWith(':none')
+    // the calibration variants keep no session either
+    const bare = v.name.endsWith(':none') || v.name.endsWith(':spin')
     let hot = bare ? '' : await newSession(server.port)
     const checked = await check(server.port, bare, hot)
     hot = checked.cookie
@@ -665,6 +668,7 @@ try {
     started: started.toISOString(),
     finished: new Date().toISOString(),
     quick: QUICK,
+    spinNs: SPIN_NS,
     rounds: ROUNDS,
     duration: DURATION,
     connections: CONNECTIONS,

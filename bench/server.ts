@@ -62,6 +62,28 @@ const nodeBare: Handler = async (port) => {
   }).listen(port)
 }
 
+/** Busy-waits `ns` nanoseconds of CPU: work of a known in-process cost, with no session. */
+const spin = (ns: number) => {
+  const end = process.hrtime.bigint() + BigInt(ns)
+  while (process.hrtime.bigint() < end);
+}
+/** How much in-process work a calibration variant does per request (`BENCH_SPIN_NS`). */
+export const SPIN_NS = Number(process.env.BENCH_SPIN_NS ?? 1500)
+
+/**
+ * Calibration: bare node:http plus {@link SPIN_NS} of busy work per request. Its added CPU
+ * over HTTP, against that in-process cost, shows how much any in-process work is magnified
+ * once it also lowers throughput (fewer responses per kernel wake-up).
+ */
+const nodeSpin: Handler = async (port) => {
+  createServer((req, res) => {
+    if (req.url === '/write' || req.url === '/read') {
+      spin(SPIN_NS)
+      send(res, '0')
+    } else res.writeHead(404).end()
+  }).listen(port)
+}
+
 const nodeTessera =
   (kind: 'memory' | 'cookie'): Handler =>
   async (port) => {
@@ -229,6 +251,18 @@ const fastifyBare: Handler = async (port) => {
   await app.listen({ port, host: '127.0.0.1' })
 }
 
+/** Calibration: bare Fastify plus {@link SPIN_NS} of busy work per request (see nodeSpin). */
+const fastifySpin: Handler = async (port) => {
+  const app = await fastifyApp()
+  const answer = async () => {
+    spin(SPIN_NS)
+    return '0'
+  }
+  app.get('/write', answer)
+  app.get('/read', answer)
+  await app.listen({ port, host: '127.0.0.1' })
+}
+
 const fastifyTessera =
   (kind: 'memory' | 'cookie'): Handler =>
   async (port) => {
@@ -383,6 +417,7 @@ const honoSessions =
 /** Every variant by name: `<framework>:<session>`. */
 export const servers: Record<string, Handler> = {
   'node:none': nodeBare,
+  'node:spin': nodeSpin,
   'node:tessera-memory': nodeTessera('memory'),
   'node:tessera-cookie': nodeTessera('cookie'),
   'node:iron-session': nodeIron,
@@ -395,6 +430,7 @@ export const servers: Record<string, Handler> = {
   'express:express-session-defaults': expressSession('memory', 'defaults'),
   'express:express-session-redis': expressSession('redis', 'recommended'),
   'fastify:none': fastifyBare,
+  'fastify:spin': fastifySpin,
   'fastify:tessera-memory': fastifyTessera('memory'),
   'fastify:tessera-cookie': fastifyTessera('cookie'),
   'fastify:fastify-session': fastifySession('recommended'),
