@@ -14,9 +14,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto'
-import type { Stats } from 'node:fs'
 import {
-  link,
   mkdir,
   open,
   readdir,
@@ -27,7 +25,6 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises'
-import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { SessionConfigError, SessionStoreError, type StoreOperation } from '../core/errors.js'
 import { isStoreKey } from '../core/ids.js'
@@ -39,6 +36,7 @@ import type {
   StoredSession,
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
+import { fileLocks } from './file-lock.js'
 
 /**
  * Options of {@link fileStore}. Only `directory` is required.
@@ -113,7 +111,6 @@ export interface FileStore extends Required<Omit<SessionStore, 'name'>> {
 }
 
 const NAME = 'file'
-const HOST = hostname()
 const RECORD_FILE = /^([0-9a-f]{64})\.json$/
 const TEMP_FILE = /^[0-9a-f]{64}\.json\.\d+\.[0-9a-f]+\.tmp$/
 const LOCK_FILE = /^[0-9a-f]{64}\.lock$/
@@ -122,7 +119,6 @@ const FORMAT = 1
 
 const errnoCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException)?.code
 const hex = (bytes: number) => randomBytes(bytes).toString('hex')
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 /** Node's file errors quote the path, which holds the key: keep the code, drop the path. */
@@ -169,16 +165,6 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => 
     while (next < items.length) await fn(items[next++]!)
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return errnoCode(err) === 'EPERM'
-  }
 }
 
 /**
@@ -255,7 +241,6 @@ export function fileStore(options: FileStoreOptions): FileStore {
     return key
   }
   const recordPath = (key: string) => join(sessionsDir, `${key}.json`)
-  const lockPath = (key: string) => join(locksDir, `${key}.lock`)
   const userDir = (userId: string) => join(usersDir, sha256(userId))
 
   // --- records -----------------------------------------------------------------------------
@@ -358,117 +343,12 @@ export function fileStore(options: FileStoreOptions): FileStore {
     return removed
   }
 
-  // --- locks -------------------------------------------------------------------------------
-
-  const lockIsStale = (text: string, mtimeMs: number) => {
-    const now = Date.now()
-    let info: { pid?: unknown; host?: unknown; at?: unknown } | undefined
-    try {
-      info = JSON.parse(text)
-    } catch {
-      // created but not yet written, or its holder died in between: judge by the file's age
-    }
-    if (typeof info?.at !== 'number') return now - mtimeMs > staleLockAfter
-    if (now - info.at > staleLockAfter) return true
-    // a pid only means something on this machine (and in this pid namespace)
-    const { pid } = info
-    return (
-      info.host === HOST &&
-      Number.isInteger(pid) &&
-      (pid as number) > 0 &&
-      !processAlive(pid as number)
-    )
-  }
-
-  /**
-   * Remove the lock at `path` if it is stale; true when the lock is gone. The lock is moved
-   * aside first and checked to be the one judged stale, so a lock taken meanwhile is given
-   * back rather than broken.
-   */
-  const breakIfStale = async (path: string): Promise<boolean> => {
-    let before: Stats
-    let text: string
-    try {
-      before = await stat(path)
-      text = await readFile(path, 'utf8')
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return true
-      throw err
-    }
-    if (!lockIsStale(text, before.mtimeMs)) return false
-    const aside = `${path}.${hex(6)}.stale`
-    try {
-      await rename(path, aside)
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return true
-      throw err
-    }
-    const moved = await stat(aside).catch(() => undefined)
-    const movedText = await readFile(aside, 'utf8').catch(() => undefined)
-    if (moved?.ino === before.ino && movedText === text) {
-      await unlink(aside).catch(() => {})
-      return true
-    }
-    await link(aside, path).catch(() => {})
-    await unlink(aside).catch(() => {})
-    return false
-  }
-
-  const acquire = async (key: string, operation: StoreOperation): Promise<string> => {
-    const path = lockPath(key)
-    const deadline = Date.now() + lockTimeout
-    for (let attempt = 0; ; attempt++) {
-      const content = JSON.stringify({ pid: process.pid, host: HOST, at: Date.now(), id: hex(8) })
-      try {
-        await writeFile(path, content, { flag: 'wx', mode: 0o600 })
-        return content
-      } catch (err) {
-        if (errnoCode(err) !== 'EEXIST') throw err
-      }
-      if (await breakIfStale(path)) continue
-      if (Date.now() >= deadline) {
-        throw new SessionStoreError(
-          NAME,
-          operation,
-          `the session stayed locked by another process for ${lockTimeout} ms (lockTimeout)`,
-        )
-      }
-      // small, growing, jittered waits: 1-2 ms at first, at most ~50 ms
-      await sleep(Math.min(2 ** attempt, 32) * (0.5 + Math.random()))
-    }
-  }
-
-  const release = async (key: string, content: string) => {
-    const path = lockPath(key)
-    try {
-      // only our own lock: if it was taken over as stale, it is someone else's now
-      if ((await readFile(path, 'utf8')) === content) await unlink(path)
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err
-    }
-  }
-
-  // in this process, one operation per session at a time; the lock file orders processes
-  const queues = new Map<string, Promise<unknown>>()
-  const withLock = <T>(key: string, operation: StoreOperation, fn: () => Promise<T>) => {
-    const run = (queues.get(key) ?? Promise.resolve()).then(async () => {
-      const content = await acquire(key, operation)
-      try {
-        return await fn()
-      } finally {
-        await release(key, content)
-      }
-    })
-    const tail = run.then(
-      () => {},
-      () => {},
-    )
-    queues.set(key, tail)
-    void tail.then(() => {
-      if (queues.get(key) === tail) queues.delete(key)
-    })
-    return run
-  }
+  const { withLock, breakIfStale } = fileLocks({
+    directory: locksDir,
+    store: NAME,
+    lockTimeout,
+    staleLockAfter,
+  })
 
   /** Runs a store operation: key checked, directory ready, file errors without paths. */
   const op = async <T>(operation: StoreOperation, fn: () => Promise<T>): Promise<T> => {
