@@ -69,6 +69,19 @@ export class SessionStoreError extends SessionError {
   }
 }
 
+/**
+ * The default report of a store error that no request sees (a timed prune or sweep): a
+ * process warning of type `TesseraWarning` with the error's code, shown once on stderr and
+ * observable with `process.on('warning')`.
+ * @example
+ * ```ts
+ * postgresStore({ pool, onPruneError: (error) => log.warn(error) }) // instead of this default
+ * ```
+ */
+export function emitStoreWarning(error: SessionStoreError): void {
+  process.emitWarning(error.message, { type: 'TesseraWarning', code: error.code })
+}
+
 /** A session does not fit where it must go (a cookie, a store's value limit). */
 export class SessionCookieTooLargeError extends SessionError {
   override name = 'SessionCookieTooLargeError'

@@ -26,7 +26,12 @@ import {
   writeFile,
 } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { SessionConfigError, SessionStoreError, type StoreOperation } from '../core/errors.js'
+import {
+  emitStoreWarning,
+  SessionConfigError,
+  SessionStoreError,
+  type StoreOperation,
+} from '../core/errors.js'
 import { isStoreKey } from '../core/ids.js'
 import type {
   SessionMeta,
@@ -203,10 +208,7 @@ export function fileStore(options: FileStoreOptions): FileStore {
   const lockTimeout = number('lockTimeout', options.lockTimeout, 5_000, 0)
   const staleLockAfter = number('staleLockAfter', options.staleLockAfter, 10_000, 1)
   const clock = options.clock ?? Date.now
-  const onError =
-    options.onError ??
-    ((error: SessionStoreError) =>
-      process.emitWarning(error.message, { type: 'TesseraWarning', code: error.code }))
+  const onError = options.onError ?? emitStoreWarning
 
   const report = (error: SessionStoreError, file: string) => {
     try {

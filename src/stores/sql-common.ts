@@ -3,7 +3,7 @@
  * checks, error wrapping and the prune timer. Internal: import a store, not this module.
  * @module
  */
-import { SessionStoreError, type StoreOperation } from '../core/errors.js'
+import { emitStoreWarning, SessionStoreError, type StoreOperation } from '../core/errors.js'
 
 /** Options every SQL store takes. */
 export interface SqlStoreOptions {
@@ -30,7 +30,7 @@ export interface SqlStoreOptions {
   pruneInterval?: number
   /**
    * Called with the error when a timed prune fails (the timer keeps going).
-   * @default (error) => console.warn(error.message)
+   * @default a process warning of type `TesseraWarning` (`process.emitWarning`)
    */
   onPruneError?: (error: SessionStoreError) => void
   /** The time in ms since the epoch, for `prune()` and `listByUser()`. @default Date.now */
@@ -115,7 +115,7 @@ export function startPruning(
     )
   }
   if (interval === 0) return () => {}
-  const onError = options.onPruneError ?? ((error) => console.warn(error.message))
+  const onError = options.onPruneError ?? emitStoreWarning
   let running = false
   const timer = setInterval(() => {
     if (running) return

@@ -100,6 +100,22 @@ export function describeSqlStore(options: SqlStoreSuiteOptions): void {
       expect(await options.clientOpen()).toBe(true)
     })
 
+    it('reports a failing timed prune as a TesseraWarning by default', async () => {
+      const store = create(`${newTable()}_missing`, { pruneInterval: 20 })
+      const warned = new Promise<Error>((resolve) => {
+        const listener = (warning: Error) => {
+          if (warning.name !== 'TesseraWarning') return
+          process.off('warning', listener)
+          resolve(warning)
+        }
+        process.on('warning', listener)
+      })
+      const warning = await warned
+      await store.close()
+      expect(warning).toMatchObject({ code: 'ERR_SESSION_STORE' })
+      expect(warning.message).toContain(`[store:${name}] prune failed`)
+    })
+
     it('the docs carry the DDL the store runs', async () => {
       const docs = await readFile(new URL(`../../docs/stores/${name}.md`, import.meta.url), 'utf8')
       expect(docs).toContain(options.schema())
