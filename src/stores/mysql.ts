@@ -12,15 +12,20 @@
  * ```
  * @module
  */
-import type { SessionMeta, SessionStore, StoredSession } from '../core/store.js'
+import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import {
+  type DataRow,
   DEFAULT_TABLE,
   fromJson,
   guard,
+  type MetaRow,
   PRUNE_BATCH,
+  pruneInBatches,
+  recordOf,
   SCAN_BATCH,
   type SqlStoreOptions,
+  scanInPages,
   startPruning,
   tableParts,
 } from './sql-common.js'
@@ -69,14 +74,6 @@ export function mysqlSchema(table: string = DEFAULT_TABLE): string {
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
 }
 
-interface DataRow {
-  data: unknown
-  meta: unknown
-}
-interface MetaRow {
-  key: string
-  meta: unknown
-}
 interface Header {
   affectedRows: number
   info?: string
@@ -134,15 +131,13 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   const prune = () =>
     guard('mysql', 'prune', async () => {
       const now = clock()
-      let removed = 0
-      for (;;) {
+      return pruneInBatches(async () => {
         const { affectedRows } = await query<Header>(
           `DELETE FROM ${t} WHERE \`expires_at\` <= ? LIMIT ${PRUNE_BATCH}`,
           [now],
         )
-        removed += affectedRows
-        if (affectedRows < PRUNE_BATCH) return removed
-      }
+        return affectedRows
+      })
     })
   const stopPruning = startPruning('mysql', options, prune)
 
@@ -156,11 +151,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
           [key],
         )
         const row = rows[0]
-        if (!row) return undefined
-        return {
-          fields: fromJson<Record<string, string>>(row.data),
-          meta: fromJson<SessionMeta>(row.meta),
-        }
+        return row && recordOf(row)
       }),
     set: (key, record) =>
       guard('mysql', 'set', async () => {
@@ -233,22 +224,15 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
         const rows = await query<{ n: number | string }[]>(`SELECT COUNT(*) AS \`n\` FROM ${t}`, [])
         return Number(rows[0]?.n ?? 0)
       }),
-    async *scan() {
-      // keyset pagination: no long-running cursor, no OFFSET
-      let after = ''
-      for (;;) {
-        const rows = await guard('mysql', 'scan', () =>
+    scan: () =>
+      scanInPages((after) =>
+        guard('mysql', 'scan', () =>
           query<MetaRow[]>(
             `SELECT \`key\`, \`meta\` FROM ${t} WHERE \`key\` > ? ORDER BY \`key\` LIMIT ${SCAN_BATCH}`,
             [after],
           ),
-        )
-        for (const row of rows)
-          yield { key: String(row.key), meta: fromJson<SessionMeta>(row.meta) }
-        if (rows.length < SCAN_BATCH) return
-        after = String(rows[rows.length - 1]!.key)
-      }
-    },
+        ),
+      ),
     prune,
     async close() {
       stopPruning()

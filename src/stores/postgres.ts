@@ -12,15 +12,20 @@
  * ```
  * @module
  */
-import type { SessionMeta, SessionStore, StoredSession } from '../core/store.js'
+import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import {
+  type DataRow,
   DEFAULT_TABLE,
   fromJson,
   guard,
+  type MetaRow,
   PRUNE_BATCH,
+  pruneInBatches,
+  recordOf,
   SCAN_BATCH,
   type SqlStoreOptions,
+  scanInPages,
   startPruning,
   tableParts,
 } from './sql-common.js'
@@ -69,15 +74,6 @@ export function postgresSchema(table: string = DEFAULT_TABLE): string {
 );
 CREATE INDEX IF NOT EXISTS "${base}_user_id_idx" ON ${name} ("user_id") WHERE "user_id" IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "${base}_expires_at_idx" ON ${name} ("expires_at");`
-}
-
-interface DataRow {
-  data: unknown
-  meta: unknown
-}
-interface MetaRow {
-  key: string
-  meta: unknown
 }
 
 /**
@@ -131,16 +127,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const prune = () =>
     guard('postgres', 'prune', async () => {
       const now = clock()
-      let removed = 0
-      for (;;) {
+      return pruneInBatches(async () => {
         // SKIP LOCKED: rows a request is writing right now wait for the next prune
         const { rowCount } = await query(
           `DELETE FROM ${t} WHERE "key" IN (SELECT "key" FROM ${t} WHERE "expires_at" <= $1 LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED)`,
           [now],
         )
-        removed += rowCount
-        if (rowCount < PRUNE_BATCH) return removed
-      }
+        return rowCount
+      })
     })
   const stopPruning = startPruning('postgres', options, prune)
 
@@ -153,11 +147,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           key,
         ])
         const row = rows[0]
-        if (!row) return undefined
-        return {
-          fields: fromJson<Record<string, string>>(row.data),
-          meta: fromJson<SessionMeta>(row.meta),
-        }
+        return row && recordOf(row)
       }),
     set: (key, record) =>
       guard('postgres', 'set', async () => {
@@ -228,21 +218,16 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         const { rows } = await query<{ n: string | number }>(`SELECT count(*) AS "n" FROM ${t}`, [])
         return Number(rows[0]?.n ?? 0)
       }),
-    async *scan() {
-      // keyset pagination: no long-running cursor, no OFFSET
-      let after = ''
-      for (;;) {
+    scan: () =>
+      scanInPages(async (after) => {
         const { rows } = await guard('postgres', 'scan', () =>
           query<MetaRow>(
             `SELECT "key", "meta" FROM ${t} WHERE "key" > $1 ORDER BY "key" LIMIT ${SCAN_BATCH}`,
             [after],
           ),
         )
-        for (const row of rows) yield { key: row.key, meta: fromJson<SessionMeta>(row.meta) }
-        if (rows.length < SCAN_BATCH) return
-        after = rows[rows.length - 1]!.key
-      }
-    },
+        return rows
+      }),
     prune,
     async close() {
       stopPruning()

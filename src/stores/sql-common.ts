@@ -1,9 +1,11 @@
 /**
  * What the PostgreSQL, MySQL/MariaDB and SQLite stores share: their common options, table-name
- * checks, error wrapping and the prune timer. Internal: import a store, not this module.
+ * checks, error wrapping, row decoding, the batched prune, the paged scan and the prune timer.
+ * Internal: import a store, not this module.
  * @module
  */
 import { emitStoreWarning, SessionStoreError, type StoreOperation } from '../core/errors.js'
+import type { SessionMeta, SessionRecord, StoredSession } from '../core/store.js'
 
 /** Options every SQL store takes. */
 export interface SqlStoreOptions {
@@ -97,6 +99,52 @@ export function fromJson<T>(value: unknown): T {
   if (typeof value === 'string') return JSON.parse(value) as T
   if (value instanceof Uint8Array) return JSON.parse(new TextDecoder().decode(value)) as T
   return value as T
+}
+
+/** A selected session row: its `data` and `meta` columns. */
+export interface DataRow {
+  data: unknown
+  meta: unknown
+}
+
+/** A row of `scan()`: the key and the `meta` column. */
+export interface MetaRow {
+  key: string
+  meta: unknown
+}
+
+/** The record in a selected row. */
+export function recordOf(row: DataRow): SessionRecord {
+  return {
+    fields: fromJson<Record<string, string>>(row.data),
+    meta: fromJson<SessionMeta>(row.meta),
+  }
+}
+
+/** Runs `deleteBatch` (at most PRUNE_BATCH rows each) until one comes back short; the total. */
+export async function pruneInBatches(deleteBatch: () => Promise<number>): Promise<number> {
+  let removed = 0
+  for (;;) {
+    const deleted = await deleteBatch()
+    removed += deleted
+    if (deleted < PRUNE_BATCH) return removed
+  }
+}
+
+/**
+ * Every row's key and meta in key order, SCAN_BATCH rows a page, each page the rows after the
+ * last key seen (keyset pagination: no cursor held open across a yield, no OFFSET).
+ */
+export async function* scanInPages(
+  page: (after: string) => Promise<readonly MetaRow[]>,
+): AsyncGenerator<StoredSession> {
+  let after = ''
+  for (;;) {
+    const rows = await page(after)
+    for (const row of rows) yield { key: String(row.key), meta: fromJson<SessionMeta>(row.meta) }
+    if (rows.length < SCAN_BATCH) return
+    after = String(rows[rows.length - 1]!.key)
+  }
 }
 
 /**

@@ -15,15 +15,20 @@
  * ```
  * @module
  */
-import type { SessionMeta, SessionStore, StoredSession } from '../core/store.js'
+import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import {
+  type DataRow,
   DEFAULT_TABLE,
   fromJson,
   guard,
+  type MetaRow,
   PRUNE_BATCH,
+  pruneInBatches,
+  recordOf,
   SCAN_BATCH,
   type SqlStoreOptions,
+  scanInPages,
   startPruning,
   tableParts,
 } from './sql-common.js'
@@ -73,15 +78,6 @@ export function sqliteSchema(table: string = DEFAULT_TABLE): string {
 );
 CREATE INDEX IF NOT EXISTS "${name}_user_id" ON "${name}" ("user_id") WHERE "user_id" IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "${name}_expires_at" ON "${name}" ("expires_at");`
-}
-
-interface DataRow {
-  data: string
-  meta: string
-}
-interface MetaRow {
-  key: string
-  meta: string
 }
 
 /** Yields to the event loop, so a long prune does not starve requests. */
@@ -143,13 +139,12 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const prune = () =>
     guard('sqlite', 'prune', async () => {
       const now = clock()
-      let removed = 0
-      for (;;) {
+      return pruneInBatches(async () => {
         const changes = Number(prepared().prune.run(now).changes)
-        removed += changes
-        if (changes < PRUNE_BATCH) return removed
-        await yieldToLoop()
-      }
+        // a full batch: let requests run before the next one
+        if (changes >= PRUNE_BATCH) await yieldToLoop()
+        return changes
+      })
     })
   const stopPruning = startPruning('sqlite', options, prune)
 
@@ -159,11 +154,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     get: (key) =>
       guard('sqlite', 'get', () => {
         const row = prepared().get.get(key) as DataRow | undefined
-        if (!row) return undefined
-        return {
-          fields: fromJson<Record<string, string>>(row.data),
-          meta: fromJson<SessionMeta>(row.meta),
-        }
+        return row && recordOf(row)
       }),
     set: (key, record) =>
       guard('sqlite', 'set', () => {
@@ -212,16 +203,10 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         const row = prepared().count.get() as { n: number | bigint } | undefined
         return Number(row?.n ?? 0)
       }),
-    async *scan() {
-      // keyset pagination: never holds a statement open across a yield
-      let after = ''
-      for (;;) {
-        const rows = await guard('sqlite', 'scan', () => prepared().scan.all(after) as MetaRow[])
-        for (const row of rows) yield { key: row.key, meta: fromJson<SessionMeta>(row.meta) }
-        if (rows.length < SCAN_BATCH) return
-        after = rows[rows.length - 1]!.key
-      }
-    },
+    scan: () =>
+      scanInPages((after) =>
+        guard('sqlite', 'scan', () => prepared().scan.all(after) as MetaRow[]),
+      ),
     prune,
     async close() {
       stopPruning()
