@@ -373,11 +373,6 @@ const variants: Variant[] = [
   ['node:tessera-cookie', 'Tessera, cookie store', 'defaults'],
   ['node:iron-session', 'iron-session', 'getIronSession, save() on write'],
   [
-    'node:tessera-memory-proto',
-    'Tessera, memory store, PROTOTYPE adapter',
-    'node adapter restoring held methods in reverse order',
-  ],
-  [
     'node:tessera-memory-core',
     'Tessera, memory store, no adapter',
     'sessions.load() / commit() called in the handler',
@@ -438,8 +433,6 @@ function available(v: Variant, redis: RedisHandle | undefined): string | undefin
   if (v.name.includes('tessera-redis') && !hasSource('stores/redis.ts'))
     return 'src/stores/redis.ts does not exist yet'
   if (v.redis && !redis) return 'no Redis reachable'
-  if (v.name.endsWith('-proto') && !protoWritten)
-    return 'no prototype: the node adapter no longer has the code it changes, or --from-src'
   return undefined
 }
 
@@ -582,26 +575,11 @@ function build(): string | undefined {
   try {
     readFileSync(join(out, 'index.js'))
     writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
-    writeProto(out)
     return out
   } catch {
     log('tsc emitted nothing: running from src/ through tsx')
     return undefined
   }
-}
-/**
- * A/B prototype of a change in a file this bench does not own: the node adapter restoring the
- * response methods it held in reverse order of adding them, so V8 keeps `res` in fast mode
- * (deleting own properties in any other order turns every ServerResponse into a dictionary).
- */
-const PROTO_FROM = 'for (const [name, descriptor] of previous) {'
-const PROTO_TO = 'for (const [name, descriptor] of [...previous].reverse()) {'
-let protoWritten = false
-function writeProto(out: string) {
-  const source = readFileSync(join(out, 'adapters', 'node.js'), 'utf8')
-  if (!source.includes(PROTO_FROM)) return
-  writeFileSync(join(out, 'adapters', 'node-proto.js'), source.replace(PROTO_FROM, PROTO_TO))
-  protoWritten = true
 }
 const compiled = build()
 if (compiled) process.env.BENCH_TESSERA_DIR = compiled

@@ -119,25 +119,6 @@ const nodeTesseraCore: Handler = async (port) => {
   }).listen(port)
 }
 
-/**
- * The node adapter with a proposed change (`adapters/node-proto.js`, written by `bench/run.ts`
- * into the compiled copy), for an A/B measurement against `node:tessera-memory`.
- */
-const nodeTesseraProto: Handler = async (port) => {
-  const sessions = await tessera('memory')
-  const { withSession } = await fromTessera<NodeAdapter>('adapters/node-proto.js')
-  createServer(
-    withSession(sessions, (req, res, session) => {
-      if (req.url === '/write') {
-        const n = count(session.get('count')) + 1
-        session.set('count', n)
-        send(res, String(n))
-      } else if (req.url === '/read') send(res, String(count(session.get('count'))))
-      else res.writeHead(404).end()
-    }),
-  ).listen(port)
-}
-
 const nodeIron: Handler = async (port) => {
   const { getIronSession } = await import('iron-session')
   const options = { password: SECRET, cookieName: 'iron', cookieOptions: { secure: false } }
@@ -421,7 +402,6 @@ export const servers: Record<string, Handler> = {
   'node:tessera-memory': nodeTessera('memory'),
   'node:tessera-cookie': nodeTessera('cookie'),
   'node:iron-session': nodeIron,
-  'node:tessera-memory-proto': nodeTesseraProto,
   'node:tessera-memory-core': nodeTesseraCore,
   'express:none': expressBare,
   'express:tessera-memory': expressTessera('memory'),
