@@ -283,10 +283,19 @@ export class SessionManager<Data extends SessionData = SessionData> {
    */
   needsCommit(session: Session<Data>): boolean {
     const s = session[STATE]
-    if (s.changed.size > 0 || s.cleared || s.metaChanged || s.cookieChanged || s.extend) return true
-    if (s.replaces !== undefined) return true
-    // kept in step with #write and #writeClient, which this answers for without writing
-    if (s.persisted) return this.#clock() - s.meta.lastSeenAt >= this.touchAfter
+    // the state holds the changes not taken yet, in the same fields a commit takes
+    return this.#due(s, s, this.#clock())
+  }
+
+  /**
+   * Whether a commit of changes `c` at `now` writes or sends a cookie. A persisted session is
+   * written when something changed or a touch is due; a new one when it holds data or a user,
+   * and a cookie is cleared when the request carried one that is no good.
+   */
+  #due(s: SessionState, c: Changes, now: number): boolean {
+    if (c.changed.size > 0 || c.cleared || c.metaChanged || c.cookieChanged || c.extend) return true
+    if (c.replaces !== undefined) return true
+    if (s.persisted) return now - s.meta.lastSeenAt >= this.touchAfter
     return (
       s.fields.size > 0 ||
       s.meta.userId !== undefined ||
@@ -385,14 +394,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
   #writeClient(client: ClientSideStore, s: SessionState, c: Changes, now: number): string[] {
     const present = this.#present.get(s) ?? 0
     if (s.persisted) {
-      if (
-        c.changed.size > 0 ||
-        c.cleared ||
-        c.metaChanged ||
-        c.cookieChanged ||
-        c.extend ||
-        now - s.meta.lastSeenAt >= this.touchAfter
-      ) {
+      if (this.#due(s, c, now)) {
         const meta = this.#activity(s.meta, now)
         const sealed = client.seal(
           { id: s.id!, fields: s.fields, meta },
