@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { RecentMap } from './recent.js'
 
 /** Bytes of CSPRNG output in a session id (256 bits). */
 export const ID_BYTES = 32
@@ -13,8 +14,7 @@ export function newSessionId(): string {
 /** How many recent ids keep their hash at hand, per generation (see {@link hashSessionId}). */
 export const HASH_CACHE_SIZE = 4096
 
-let recent = new Map<string, string>()
-let older = new Map<string, string>()
+const hashes = new RecentMap<string, string>(HASH_CACHE_SIZE)
 
 /**
  * The at-rest key of a session: SHA-256 of its id, hex (64 characters of `[0-9a-f]`).
@@ -26,14 +26,11 @@ let older = new Map<string, string>()
  * one is always right; the core only hashes ids whose cookie signature verified, or new ones.
  */
 export function hashSessionId(id: string): string {
-  let hash = recent.get(id)
-  if (hash !== undefined) return hash
-  hash = older.get(id) ?? createHash('sha256').update(id).digest('hex')
-  if (recent.size >= HASH_CACHE_SIZE) {
-    older = recent
-    recent = new Map()
+  let hash = hashes.get(id)
+  if (hash === undefined) {
+    hash = createHash('sha256').update(id).digest('hex')
+    hashes.set(id, hash)
   }
-  recent.set(id, hash)
   return hash
 }
 

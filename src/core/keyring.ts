@@ -1,6 +1,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
 import { SessionConfigError } from './errors.js'
 import { ID_LENGTH } from './ids.js'
+import { RecentMap } from './recent.js'
 
 /** Minimum length of a secret, in bytes. */
 export const MIN_SECRET_BYTES = 32
@@ -31,9 +32,7 @@ export class Keyring {
   readonly #secrets: readonly Buffer[]
   readonly #signingKeys: readonly Buffer[]
   /** id -> what verified for it (or what this keyring signed), newest generation. */
-  #recent = new Map<string, Verified>()
-  /** The generation before: looked up on a miss in `#recent`, then dropped as a whole. */
-  #older = new Map<string, Verified>()
+  readonly #verified = new RecentMap<string, Verified>(VERIFIED_CACHE_SIZE)
 
   constructor(secrets: readonly string[]) {
     if (secrets.length === 0) {
@@ -87,16 +86,12 @@ export class Keyring {
     const signature = value.slice(ID_LENGTH + 1)
     // a hit means the whole value equals one that passed the checks below (the id is the key,
     // the signature compares equal, the separator is checked here)
-    let known = this.#recent.get(idPart)
-    if (known === undefined) {
-      known = this.#older.get(idPart)
-      if (known !== undefined && equalText(known.signature, signature)) {
-        if (value.charCodeAt(ID_LENGTH) === DOT) {
-          this.#remember(known)
-          return known.result
-        }
-      }
-    } else if (equalText(known.signature, signature) && value.charCodeAt(ID_LENGTH) === DOT) {
+    const known = this.#verified.get(idPart)
+    if (
+      known !== undefined &&
+      equalText(known.signature, signature) &&
+      value.charCodeAt(ID_LENGTH) === DOT
+    ) {
       return known.result
     }
     if (!SIGNED_VALUE.test(value)) return MALFORMED
@@ -112,13 +107,8 @@ export class Keyring {
     return this.#remember(verified(idPart, signature)).result
   }
 
-  /** Two generations of at most VERIFIED_CACHE_SIZE each: an approximate LRU, O(1) per use. */
   #remember(entry: Verified): Verified {
-    if (this.#recent.size >= VERIFIED_CACHE_SIZE) {
-      this.#older = this.#recent
-      this.#recent = new Map()
-    }
-    this.#recent.set(entry.result.id, entry)
+    this.#verified.set(entry.result.id, entry)
     return entry
   }
 }

@@ -16,6 +16,7 @@
 import { parseCookie } from 'cookie'
 import type { ResolvedCookie } from '../core/cookies.js'
 import { SessionConfigError, SessionCookieTooLargeError } from '../core/errors.js'
+import { RecentMap } from '../core/recent.js'
 import { Sealer } from '../core/seal.js'
 import type {
   ClientSideBinding,
@@ -186,23 +187,14 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
   // AES-GCM and JSON. Text equal to an authenticated token is as authentic; the manager still
   // checks expiry and `isRevoked` on every load. The manager changes what it is given, so a
   // hit hands out a copy.
-  let recent = new Map<string, OpenedSession>()
-  let older = new Map<string, OpenedSession>()
+  const seen = new RecentMap<string, OpenedSession>(OPENED_CACHE_SIZE)
   const remember = (token: string, session: OpenedSession) => {
-    if (token.length > COOKIE_SIZE_LIMIT) return // chunked sessions are rare and large
-    if (recent.size >= OPENED_CACHE_SIZE) {
-      older = recent
-      recent = new Map()
-    }
-    recent.set(token, copyOf(session))
+    // chunked sessions are rare and large
+    if (token.length <= COOKIE_SIZE_LIMIT) seen.set(token, copyOf(session))
   }
 
   const opening = (b: Bound, token: string, present: number, now: number): OpenResult => {
-    let known = recent.get(token)
-    if (known === undefined) {
-      known = older.get(token)
-      if (known !== undefined) remember(token, known)
-    }
+    const known = seen.get(token)
     let session: OpenedSession | undefined
     if (known !== undefined) session = copyOf(known)
     else {
