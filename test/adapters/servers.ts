@@ -3,7 +3,7 @@
  * sessions (`session` with cookie `sid`, `cart` with cookie `cart`), redirects and streamed
  * bodies, each in the framework's own idiom.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { getRequestListener } from '@hono/node-server'
@@ -20,6 +20,9 @@ import { sessionMiddleware as koaSession, type SessionContext } from '../../src/
 import { withSession as withNodeSession } from '../../src/adapters/node.js'
 import type { Session } from '../../src/core/session.js'
 import type { Sessions } from '../../src/index.js'
+import { listen, type Running } from '../helpers/http.js'
+
+export type { Running }
 
 export const ADAPTERS = [
   'node',
@@ -53,24 +56,6 @@ export type Routes = (ctx: RouteContext) => RouteResult | Promise<RouteResult>
 export interface Managers {
   session: Sessions<AppData>
   cart: Sessions<CartData>
-}
-
-export interface Running {
-  url: string
-  close(): Promise<void>
-}
-
-async function listen(server: Server): Promise<Running> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
 }
 
 const streamOf = (chunks: AsyncIterable<string>) => Readable.from(chunks, { objectMode: false })

@@ -29,7 +29,8 @@ export interface Running {
   close(): Promise<void>
 }
 
-async function listen(server: Server): Promise<Running> {
+/** Listens on a free loopback port; `close()` also ends kept-alive connections. */
+export async function listen(server: Server): Promise<Running> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
