@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto'
+// a namespace import: `crypto.hash` is missing before Node 20.12, and a named import would not link
+import * as crypto from 'node:crypto'
 import { RecentMap } from './recent.js'
 
 /** Bytes of CSPRNG output in a session id (256 bits). */
@@ -8,8 +9,17 @@ export const ID_LENGTH = 43
 
 /** A new session id: 32 bytes from the CSPRNG, base64url. */
 export function newSessionId(): string {
-  return randomBytes(ID_BYTES).toString('base64url')
+  return crypto.randomBytes(ID_BYTES).toString('base64url')
 }
+
+/**
+ * SHA-256, hex. `crypto.hash` (Node 20.12 and later) does it in one call, a third of the time
+ * of `createHash().update().digest()`; earlier Node 20 releases take the long way.
+ */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text).digest('hex')
 
 /** How many recent ids keep their hash at hand, per generation (see {@link hashSessionId}). */
 export const HASH_CACHE_SIZE = 4096
@@ -28,7 +38,7 @@ const hashes = new RecentMap<string, string>(HASH_CACHE_SIZE)
 export function hashSessionId(id: string): string {
   let hash = hashes.get(id)
   if (hash === undefined) {
-    hash = createHash('sha256').update(id).digest('hex')
+    hash = sha256Hex(id)
     hashes.set(id, hash)
   }
   return hash

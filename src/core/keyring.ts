@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
+import { createHmac, createSecretKey, hkdfSync, type KeyObject, timingSafeEqual } from 'node:crypto'
 import { SessionConfigError } from './errors.js'
 import { ID_LENGTH } from './ids.js'
 import { RecentMap } from './recent.js'
@@ -30,7 +30,8 @@ export type CookieRejection = 'malformed' | 'bad-signature'
  */
 export class Keyring {
   readonly #secrets: readonly Buffer[]
-  readonly #signingKeys: readonly Buffer[]
+  /** Key objects, not buffers: an HMAC over a `KeyObject` skips importing the key each time. */
+  readonly #signingKeys: readonly KeyObject[]
   /** id -> what verified for it (or what this keyring signed), newest generation. */
   readonly #verified = new RecentMap<string, Verified>(VERIFIED_CACHE_SIZE)
 
@@ -48,7 +49,7 @@ export class Keyring {
       }
       return Buffer.from(secret)
     })
-    this.#signingKeys = this.deriveKeys('cookie-signature')
+    this.#signingKeys = this.deriveKeys('cookie-signature').map((key) => createSecretKey(key))
   }
 
   /** The number of secrets. */
@@ -143,6 +144,6 @@ function flat(s: string): string {
   return (' ' + s).slice(1)
 }
 
-function mac(key: Buffer, id: string): string {
+function mac(key: KeyObject, id: string): string {
   return createHmac('sha256', key).update(id).digest('base64url')
 }
