@@ -89,6 +89,15 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
     c.set(name, session as SessionEnv<Data, Name>['Variables'][Name])
     await next()
     if (c.error !== undefined || !sessions.needsCommit(session)) return
-    applySetCookies(contextHeaders(c), await sessions.commit(session))
+    const cookies = await sessions.commit(session)
+    try {
+      // in place: after the handler, each `c.header()` would copy the whole response (on
+      // @hono/node-server, leaving its fast path), three times for one commit
+      applySetCookies(c.res.headers, cookies)
+    } catch (error) {
+      // immutable headers (`Response.redirect()`, a `fetch()` result): nothing was changed yet
+      if (!(error instanceof TypeError)) throw error
+      applySetCookies(contextHeaders(c), cookies)
+    }
   }
 }
