@@ -379,7 +379,8 @@ const variants: Variant[] = [
   ],
   ['express:none', 'no session', '-'],
   ['express:tessera-memory', 'Tessera, memory store', 'defaults'],
-  ['express:tessera-redis', 'Tessera, Redis store', 'defaults, ioredis'],
+  ['express:tessera-redis', 'Tessera, Redis store', 'defaults, node-redis (as connect-redis)'],
+  ['express:tessera-ioredis', 'Tessera, Redis store', 'defaults, ioredis'],
   [
     'express:express-session',
     'express-session, MemoryStore',
@@ -422,6 +423,7 @@ const variants: Variant[] = [
 /** In --quick mode, one competitor per framework and target. */
 const QUICK_SKIP = new Set([
   'express:express-session-defaults',
+  'express:tessera-ioredis',
   'fastify:fastify-session-defaults',
   'hono:hono-sessions-cookie',
 ])
@@ -430,7 +432,7 @@ function available(v: Variant, redis: RedisHandle | undefined): string | undefin
   if (!(v.name in servers)) return 'no server'
   if (v.name.includes('tessera-cookie') && !hasSource('stores/cookie.ts'))
     return 'src/stores/cookie.ts does not exist yet'
-  if (v.name.includes('tessera-redis') && !hasSource('stores/redis.ts'))
+  if (v.name.includes('tessera-') && v.redis && !hasSource('stores/redis.ts'))
     return 'src/stores/redis.ts does not exist yet'
   if (v.redis && !redis) return 'no Redis reachable'
   return undefined

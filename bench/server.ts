@@ -33,7 +33,10 @@ const count = (v: unknown) => (typeof v === 'number' ? v : 0)
 // biome-ignore lint/suspicious/noExplicitAny: modules other engineers are writing now
 const importSource = (rel: string) => fromTessera<any>(rel)
 
-async function tesseraStore(kind: 'memory' | 'cookie' | 'redis'): Promise<SessionStore> {
+/** Which store a Tessera variant uses; `redis` is on node-redis, the client connect-redis uses. */
+type StoreKind = 'memory' | 'cookie' | 'redis' | 'ioredis'
+
+async function tesseraStore(kind: StoreKind): Promise<SessionStore> {
   if (kind === 'memory') {
     const { memoryStore } =
       await fromTessera<typeof import('../src/stores/memory.js')>('stores/memory.js')
@@ -44,11 +47,17 @@ async function tesseraStore(kind: 'memory' | 'cookie' | 'redis'): Promise<Sessio
     return cookieStore()
   }
   const { redisStore } = await importSource('stores/redis.js')
-  const { Redis } = await import('ioredis')
-  return redisStore({ client: new Redis(REDIS_URL), prefix: `${REDIS_PREFIX}t:` })
+  if (kind === 'ioredis') {
+    const { Redis } = await import('ioredis')
+    return redisStore({ client: new Redis(REDIS_URL), prefix: `${REDIS_PREFIX}t:` })
+  }
+  const { createClient } = await import('redis')
+  const client = createClient({ url: REDIS_URL })
+  await client.connect()
+  return redisStore({ client, prefix: `${REDIS_PREFIX}t:` })
 }
 
-async function tessera(kind: 'memory' | 'cookie' | 'redis'): Promise<Sessions<Data>> {
+async function tessera(kind: StoreKind): Promise<Sessions<Data>> {
   const { createSessions } = await fromTessera<Core>('index.js')
   return createSessions<Data>({ secret: SECRET, store: await tesseraStore(kind) })
 }
@@ -151,7 +160,7 @@ const expressBare: Handler = async (port) => {
 }
 
 const expressTessera =
-  (kind: 'memory' | 'redis'): Handler =>
+  (kind: 'memory' | 'redis' | 'ioredis'): Handler =>
   async (port) => {
     const app = await expressApp()
     const sessions = await tessera(kind)
@@ -406,6 +415,7 @@ export const servers: Record<string, Handler> = {
   'express:none': expressBare,
   'express:tessera-memory': expressTessera('memory'),
   'express:tessera-redis': expressTessera('redis'),
+  'express:tessera-ioredis': expressTessera('ioredis'),
   'express:express-session': expressSession('memory', 'recommended'),
   'express:express-session-defaults': expressSession('memory', 'defaults'),
   'express:express-session-redis': expressSession('redis', 'recommended'),
