@@ -38,6 +38,11 @@ describe.skipIf(!redis.available)('redis store', () => {
       const client = new Redis(REDIS_URL)
       return { client: client as RedisClientLike, close: () => client.quit() }
     },
+    // the docs recommend it: commands of one tick written together, as node-redis does
+    'ioredis enableAutoPipelining': async () => {
+      const client = new Redis(REDIS_URL, { enableAutoPipelining: true })
+      return { client: client as RedisClientLike, close: () => client.quit() }
+    },
     'node-redis': async () => {
       const client = await createClient({ url: REDIS_URL }).connect()
       return { client: client as RedisClientLike, close: () => client.close() }
