@@ -1,6 +1,6 @@
 // a namespace import: `crypto.hash` is missing before Node 20.12, and a named import would not link
 import * as crypto from 'node:crypto'
-import { RecentMap } from './recent.js'
+import { RecentMap, randomTextSlot } from './recent.js'
 
 /** Bytes of CSPRNG output in a session id (256 bits). */
 export const ID_BYTES = 32
@@ -24,7 +24,7 @@ const sha256Hex: (text: string) => string =
 /** How many recent ids keep their hash at hand, per generation (see {@link hashSessionId}). */
 export const HASH_CACHE_SIZE = 4096
 
-const hashes = new RecentMap<string, string>(HASH_CACHE_SIZE)
+const hashes = new RecentMap<string, string>(HASH_CACHE_SIZE, randomTextSlot(0))
 
 /**
  * The at-rest key of a session: SHA-256 of its id, hex (64 characters of `[0-9a-f]`).
@@ -39,7 +39,7 @@ export function hashSessionId(id: string): string {
   let hash = hashes.get(id)
   if (hash === undefined) {
     hash = sha256Hex(id)
-    hashes.set(id, hash)
+    if (hashes.admits(id)) hashes.set(id, hash)
   }
   return hash
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { RecentMap } from './recent.js'
+import { RecentMap, randomTextSlot } from './recent.js'
 
 describe('RecentMap', () => {
   it('keeps the last size to 2 × size entries, and a use moves an old one up', () => {
@@ -16,5 +16,28 @@ describe('RecentMap', () => {
       'v5',
       'v6',
     ])
+  })
+
+  it('admits a key the second time it is asked about, and every key without a slot function', () => {
+    const m = new RecentMap<string, number>(4, randomTextSlot(0))
+    expect(m.admits('abcdefgh')).toBe(false) // marked
+    expect(m.admits('abcdefgh')).toBe(true)
+    expect(m.admits('zyxwvuts')).toBe(false)
+    expect(new RecentMap<string, number>(4).admits('abcdefgh')).toBe(true)
+  })
+
+  it('forgets its marks after `size` first askings', () => {
+    const m = new RecentMap<string, number>(3, randomTextSlot(0))
+    expect(m.admits('AAAAxx')).toBe(false)
+    expect(m.admits('BBBBxx')).toBe(false)
+    expect(m.admits('CCCCxx')).toBe(false) // the third mark: all are forgotten
+    expect(m.admits('AAAAxx')).toBe(false)
+    expect(m.admits('AAAAxx')).toBe(true)
+  })
+
+  it('reads the random characters at the offset given', () => {
+    const slot = randomTextSlot(2)
+    expect(slot('xxABCD')).toBe(slot('yyABCD'))
+    expect(slot('xxABCD')).not.toBe(slot('xxABCE'))
   })
 })

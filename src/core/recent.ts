@@ -4,15 +4,35 @@
  * one is dropped as a whole. An approximate least-recently-used cache at O(1) a use, with no
  * per-entry bookkeeping. The keyring's verified signatures, the id hashes and the cookie
  * store's opened tokens use it.
+ *
+ * {@link admits} lets an entry in only the second time its key is asked about within a
+ * while (a "doorkeeper", as in TinyLFU): a key seen once is marked in a fixed table of bits,
+ * not stored. When there are many more keys than the cache holds, each seen once in a long while
+ * (a busy site's sessions, the benchmark's spread), entries would be stored only to be
+ * dropped unused, and that churn costs more than the cache saves; with the doorkeeper a miss
+ * allocates nothing, while a key used twice in a row is kept from its second use.
  * @module
  */
+
+/** Bits in the doorkeeper's table (a power of two), 8 KB. */
+const DOOR_SLOTS = 1 << 16
+
 export class RecentMap<K, V> {
   readonly size: number
   #recent = new Map<K, V>()
   #older = new Map<K, V>()
+  readonly #slot: ((key: K) => number) | undefined
+  #door: Uint32Array | undefined
+  #marks = 0
 
-  constructor(size: number) {
+  /**
+   * @param size entries per generation
+   * @param slot for {@link admits}: a number from the key that is well spread (the key's own
+   * random characters, say); only its low 16 bits are used
+   */
+  constructor(size: number, slot?: (key: K) => number) {
     this.size = size
+    this.#slot = slot
   }
 
   /** The value under `key`, if still kept; one found in the older generation moves up. */
@@ -24,6 +44,7 @@ export class RecentMap<K, V> {
     return old
   }
 
+  /** Keep `value` under `key`. */
   set(key: K, value: V): void {
     if (this.#recent.size >= this.size) {
       this.#older = this.#recent
@@ -31,4 +52,42 @@ export class RecentMap<K, V> {
     }
     this.#recent.set(key, value)
   }
+
+  /**
+   * Whether to keep an entry for `key` now, one that {@link get} missed: true when `key` was
+   * asked about before, since the last `size` first askings; otherwise `key` is marked and the
+   * answer is false. Always true without a `slot` function.
+   * @example
+   * ```ts
+   * if (cache.admits(key)) cache.set(key, value)
+   * ```
+   */
+  admits(key: K): boolean {
+    if (this.#slot === undefined) return true
+    const slot = this.#slot(key) & (DOOR_SLOTS - 1)
+    const door = (this.#door ??= new Uint32Array(DOOR_SLOTS >>> 5))
+    const word = slot >>> 5
+    const bit = 1 << (slot & 31)
+    if ((door[word]! & bit) !== 0) return true
+    door[word]! |= bit
+    // forget the marks as often as a generation fills: a key asked about again only after
+    // that many others would not have stayed long anyway
+    if (++this.#marks >= this.size) {
+      door.fill(0)
+      this.#marks = 0
+    }
+    return false
+  }
+}
+
+/**
+ * A {@link RecentMap} `slot` for keys whose characters from `offset` on are random (base64url
+ * of CSPRNG bytes): four of them, mixed.
+ */
+export function randomTextSlot(offset: number): (key: string) => number {
+  return (key) =>
+    key.charCodeAt(offset) ^
+    (key.charCodeAt(offset + 1) << 6) ^
+    (key.charCodeAt(offset + 2) << 12) ^
+    (key.charCodeAt(offset + 3) << 15)
 }

@@ -16,7 +16,7 @@
 import { parseCookie } from 'cookie'
 import type { ResolvedCookie } from '../core/cookies.js'
 import { SessionConfigError, SessionCookieTooLargeError } from '../core/errors.js'
-import { RecentMap } from '../core/recent.js'
+import { RecentMap, randomTextSlot } from '../core/recent.js'
 import { Sealer } from '../core/seal.js'
 import type {
   ClientSideBinding,
@@ -187,7 +187,8 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
   // AES-GCM and JSON. Text equal to an authenticated token is as authentic; the manager still
   // checks expiry and `isRevoked` on every load. The manager changes what it is given, so a
   // hit hands out a copy.
-  const seen = new RecentMap<string, OpenedSession>(OPENED_CACHE_SIZE)
+  // a token's characters from the 8th on are its random IV
+  const seen = new RecentMap<string, OpenedSession>(OPENED_CACHE_SIZE, randomTextSlot(8))
   const remember = (token: string, session: OpenedSession) => {
     // chunked sessions are rare and large
     if (token.length <= COOKIE_SIZE_LIMIT) seen.set(token, copyOf(session))
@@ -202,7 +203,8 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
       if ('rejected' in opened) return { rejected: opened.rejected, present }
       session = decodePayload(opened.plaintext)
       if (session === undefined) return { rejected: 'malformed', present }
-      remember(token, session)
+      // from its second request on; a sealed token is kept at once (see seal)
+      if (seen.admits(token)) remember(token, session)
     }
     // sealed in the future beyond the tolerated skew: a server's clock is wrong
     if (session.issuedAt > now + clockSkew || session.meta.createdAt > now + clockSkew) {

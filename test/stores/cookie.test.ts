@@ -100,6 +100,23 @@ describe('cookie store', () => {
     expect(store.open(`${name}=${flipped}`, clock.now())).toHaveProperty('rejected')
   })
 
+  it('opens a token sealed elsewhere alike each time, kept or not, and copies what it keeps', () => {
+    const clock = fakeClock()
+    // another instance with the same secrets sealed it; this one has never seen it
+    const jar = new Map<string, string>()
+    applyToJar(jar, sealed(bindForTest(cookieStore()), new Map([['a', '1']]), clock.now()).cookies)
+    const store = bindForTest(cookieStore())
+    // the first opening only marks the token, the second keeps it, the third is a hit
+    for (let i = 0; i < 4; i++) {
+      const opened = store.open(headerOf(jar), clock.now())
+      if (!opened || !('session' in opened)) throw new Error(`opening #${i + 1} failed`)
+      expect([...opened.session.fields]).toEqual([['a', '1']])
+      expect(opened.session.meta.lastSeenAt).not.toBe(0)
+      opened.session.fields.set('a', String(i + 2))
+      opened.session.meta.lastSeenAt = 0
+    }
+  })
+
   it('refuses a cookie sealed further in the future than clockSkew allows', () => {
     const clock = fakeClock()
     const store = bindForTest(cookieStore({ clockSkew: 60_000 }))
