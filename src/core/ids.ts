@@ -31,8 +31,9 @@ const hashes = new RecentMap<string, string>(HASH_CACHE_SIZE, randomTextSlot(0))
  * Stores only ever see this, so a leaked store yields no usable cookie. It is also the
  * log-safe `idHash` an app can show, list and revoke by.
  *
- * The hashes of the last 4096 to 8192 ids (an approximate LRU in two generations) are kept,
- * so a session's later requests skip SHA-256. A hash is a pure function of its id, so a cached
+ * The hashes of the last 4096 to 8192 ids hashed twice in a while (an approximate LRU in two
+ * generations, see {@link RecentMap.admits}) are kept, so a session's later requests skip
+ * SHA-256. A hash is a pure function of its id, so a cached
  * one is always right; the core only hashes ids whose cookie signature verified, or new ones.
  */
 export function hashSessionId(id: string): string {

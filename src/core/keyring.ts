@@ -75,9 +75,10 @@ export class Keyring {
    * The id inside a signed value, or the reason it is refused. Length and alphabet are checked
    * before any crypto; signatures are compared in constant time against every key.
    *
-   * A bounded cache remembers, per id, the signature that last verified (or that `sign` made):
-   * a value whose signature equals it (compared in constant time) is accepted without the
-   * HMAC, so a session's later requests skip it. Anything else (a new id, or a known id with
+   * A bounded cache remembers, per id, the signature that verified (from the id's second
+   * verification in a while, see {@link RecentMap.admits}; or that `sign` made): a value whose
+   * signature equals it (compared in constant time) is accepted without the HMAC, so a
+   * session's later requests skip it. Anything else (a new id, or a known id with
    * another signature) takes the full path, so the cache can never make a forged value verify:
    * it only holds signatures this keyring's keys produced, and keys never change.
    */
