@@ -70,7 +70,16 @@ const version = (pkg: string) => {
     return '?'
   }
 }
-const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN)
+/**
+ * The middle value (the mean of the middle two for an even count; NaN when any is NaN): with
+ * three rounds or more, one disturbed round does not move the figure.
+ */
+export function median(xs: number[]): number {
+  if (xs.length === 0 || xs.some(Number.isNaN)) return Number.NaN
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a')
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a')
 const ms = (us: number) => (Number.isFinite(us) ? (us / 1000).toFixed(2) : 'n/a')
@@ -115,16 +124,16 @@ function aggregate(data: Data) {
         })
         .filter(Number.isFinite)
       per[s] = {
-        rps: mean(rs.map((r) => r.rps)),
-        p50: mean(rs.map((r) => r.p50_us)),
-        p99: mean(rs.map((r) => r.p99_us)),
-        cpu: mean(rs.map((r) => r.serverCpuUsPerReq)),
-        added: mean(added),
+        rps: median(rs.map((r) => r.rps)),
+        p50: median(rs.map((r) => r.p50_us)),
+        p99: median(rs.map((r) => r.p99_us)),
+        cpu: median(rs.map((r) => r.serverCpuUsPerReq)),
+        added: median(added),
         addedMin: Math.min(...added),
         addedMax: Math.max(...added),
         wrk: Math.max(...rs.map((r) => r.wrkCpuPct)),
         errors: rs.reduce((a, r) => a + r.errors, 0),
-        redis: mean(rs.map((r) => r.redisCpuUsPerReq ?? Number.NaN)),
+        redis: median(rs.map((r) => r.redisCpuUsPerReq ?? Number.NaN)),
         rounds: rs.length,
       }
     }
@@ -149,7 +158,7 @@ function floorSentence(agg: ReturnType<typeof aggregate>, data: Data): string {
   return (
     `Tessera's own work for a \`/read\` (load + read + commit, memory store, measured in-process) is ${inProcess.toFixed(1)} µs; over HTTP the same calls made straight from a node:http handler add ${f1(core['read-hot'].added)} µs of server CPU per request, and through the node adapter ${f1(adapter['read-hot'].added)} µs. ` +
     (adapter['read-spread']
-      ? `On the spread routes (${f1(adapter['read-spread'].added)} µs through the adapter) each of the 10,000 sessions comes back after more requests than the caches of verified cookies and id hashes span (4,096 to 8,192), so every request pays the HMAC${cold ? ` (${cold.toFixed(2)} µs in-process)` : ''} and the SHA-256${hashed ? ` (with a new id, ${hashed.toFixed(2)} µs)` : ''} and read a record that is no longer in the CPU's caches. `
+      ? `On the spread routes (${f1(adapter['read-spread'].added)} µs through the adapter) each of the 10,000 sessions comes back after more requests than the caches of verified cookies and id hashes span (4,096 to 8,192), so every request pays the HMAC${cold ? ` (${cold.toFixed(2)} µs in-process)` : ''} and the SHA-256${hashed ? ` (with a new id, ${hashed.toFixed(2)} µs)` : ''} and reads a record that is no longer in the CPU's caches. `
       : '') +
     'The hot-path changes behind these figures, with before and after, are listed in docs/benchmark.md. ' +
     calibrationSentence(agg, inProcess, data.spinNs)
@@ -238,7 +247,7 @@ export function report(data: Data): string {
     '',
     '## Method',
     '',
-    `Each variant is a separate server process (\`node --import tsx bench/server.ts <variant> <port>\`, running Tessera from \`src/\`) pinned to core 0 with \`taskset\`; \`wrk\` (one thread, ${data.connections} keep-alive connections, \`bench/wrk.lua\`) runs pinned to core 1. Every variant serves the same routes: \`/write\` reads a counter, adds one and stores it; \`/read\` reads it and changes nothing. Before measuring, each route is checked for the right answer with a real session cookie. Sessions are made beforehand through \`/write\`: one **hot** session (every request carries the same cookie) and a **spread** of ${data.spread.toLocaleString('en')} sessions (requests rotate through them). Each scenario runs ${data.duration} s after a warm-up; ${data.rounds} round(s), every variant in a fresh process each round, the order reversed every other round. Figures are means over rounds.`,
+    `Each variant is a separate server process (\`node --import tsx bench/server.ts <variant> <port>\`, running Tessera from \`src/\`) pinned to core 0 with \`taskset\`; \`wrk\` (one thread, ${data.connections} keep-alive connections, \`bench/wrk.lua\`) runs pinned to core 1. Every variant serves the same routes: \`/write\` reads a counter, adds one and stores it; \`/read\` reads it and changes nothing. Before measuring, each route is checked for the right answer with a real session cookie. Sessions are made beforehand through \`/write\`: one **hot** session (every request carries the same cookie) and a **spread** of ${data.spread.toLocaleString('en')} sessions (requests rotate through them). Each scenario runs ${data.duration} s after a warm-up; ${data.rounds} round(s), every variant in a fresh process each round, the order reversed every other round. Figures are medians over rounds.`,
     '',
     "**Server CPU µs/req** is the server process's user+sys time (from `/proc/<pid>/stat`) over the measured window, divided by the requests served. **Added** is that figure minus the same framework's no-session figure from the same round: the cost of the session library alone (the range over rounds in brackets when more than one). **wrk CPU** is the load generator's user+sys over wall time (from `time`): near 100% would mean the client, not the server, was the limit. Redis CPU, where shown, is the Redis server's own CPU per request, not included in the server figure.",
     '',

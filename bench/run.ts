@@ -24,7 +24,7 @@ const option = (name: string) => {
   return i >= 0 ? argv[i + 1] : undefined
 }
 const QUICK = flag('--quick')
-const ROUNDS = Number(option('--rounds') ?? (QUICK ? 1 : 2))
+const ROUNDS = Number(option('--rounds') ?? (QUICK ? 1 : 3))
 const DURATION = Number(option('--duration') ?? (QUICK ? 2 : 5))
 const WARMUP = QUICK ? 1 : 2
 // enough that the server always has a request waiting: with fewer, a virtual CPU goes idle
