@@ -56,6 +56,9 @@ add('tessera: cookie sign', () => {
 add('tessera: cookie verify, session not seen lately (HMAC, constant-time compare)', () => {
   keyring.verify(signed[k++ % signed.length]!)
 })
+add('tessera: session id hash (SHA-256, the at-rest key), id not seen lately', () => {
+  hashSessionId(ids[k++ % ids.length]!)
+})
 const hotValue = keyring.sign(ids[0]!)
 add('tessera: cookie verify, hot session (verified-value cache hit)', () => {
   keyring.verify(hotValue)
