@@ -22,7 +22,8 @@ export class RecentMap<K, V> {
   #recent = new Map<K, V>()
   #older = new Map<K, V>()
   readonly #slot: ((key: K) => number) | undefined
-  #door: Uint32Array | undefined
+  /** The doorkeeper's bits, one per slot; only with a `slot` function. */
+  readonly #door: Uint32Array | undefined
   #marks = 0
 
   /**
@@ -33,6 +34,7 @@ export class RecentMap<K, V> {
   constructor(size: number, slot?: (key: K) => number) {
     this.size = size
     this.#slot = slot
+    this.#door = slot === undefined ? undefined : new Uint32Array(DOOR_SLOTS >>> 5)
   }
 
   /** The value under `key`, if still kept; one found in the older generation moves up. */
@@ -63,9 +65,9 @@ export class RecentMap<K, V> {
    * ```
    */
   admits(key: K): boolean {
-    if (this.#slot === undefined) return true
+    const door = this.#door
+    if (this.#slot === undefined || door === undefined) return true
     const slot = this.#slot(key) & (DOOR_SLOTS - 1)
-    const door = (this.#door ??= new Uint32Array(DOOR_SLOTS >>> 5))
     const word = slot >>> 5
     const bit = 1 << (slot & 31)
     if ((door[word]! & bit) !== 0) return true
