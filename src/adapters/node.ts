@@ -99,44 +99,52 @@ export function commitBeforeHeaders(
   due: () => boolean = () => true,
 ): { abandon(): boolean } {
   const target = res as unknown as Record<Held, (...args: unknown[]) => unknown>
-  const queue: [Held, unknown[]][] = []
+  const queue: [number, unknown[]][] = []
   let started = false
   let state: 'holding' | 'done' | 'failed' = 'holding'
-  // another session's hold may be there already (two sessions per request): stack on it
-  let previous: (PropertyDescriptor | undefined)[] | undefined
+  // what each method was before the hold, in HELD's order: the prototype's, another session's
+  // hold (two sessions per request) or a wrapper installed earlier; the hold passes on to it
+  const original = [target.writeHead, target.write, target.end, target.flushHeaders]
+  // own properties to put back when the hold lets go
+  let own: (PropertyDescriptor | undefined)[] | undefined
   for (const name of HELD) {
     if (Object.hasOwn(res, name)) {
-      previous = HELD.map((n) => Object.getOwnPropertyDescriptor(res, n))
+      own = HELD.map((n) => Object.getOwnPropertyDescriptor(res, n))
       break
     }
   }
+  const held: ((...args: unknown[]) => unknown)[] = []
   const restore = () => {
     // in reverse order of addition: V8 then undoes each property's map transition, where any
-    // other order drops the response object into slow dictionary mode for the rest of its life
+    // other order drops the response object into slow dictionary mode
     for (let i = HELD.length - 1; i >= 0; i--) {
-      const descriptor = previous?.[i]
+      // a wrapper installed over the hold (compression, say) stays: it calls the hold, which
+      // now passes straight through to what was below it
+      if (target[HELD[i]!] !== held[i]) continue
+      const descriptor = own?.[i]
       if (descriptor) Object.defineProperty(res, HELD[i]!, descriptor)
       else delete target[HELD[i]!]
     }
   }
-  for (const name of HELD) {
-    target[name] = (...args: unknown[]) => {
+  HELD.forEach((name, i) => {
+    held[i] = (...args: unknown[]) => {
       // a reference taken before the commit finished (`res.end(await render())`) still works
-      if (state === 'done') return target[name](...args)
+      if (state === 'done') return original[i]!.apply(res, args)
       if (state === 'failed') return name === 'write' ? false : res
       if (!started) {
         started = true
         if (!due()) {
           state = 'done'
           restore()
-          return target[name](...args)
+          return original[i]!.apply(res, args)
         }
         commit().then(
           (cookies) => {
             state = 'done'
             restore()
             if (!res.headersSent) applySetCookies(nodeHeaders(res), cookies)
-            for (const [method, params] of queue) target[method](...params)
+            // the calls came through the hold, past any wrapper above it: on to what is below
+            for (const [at, params] of queue) original[at]!.apply(res, params)
           },
           (error: unknown) => {
             state = 'failed'
@@ -146,10 +154,11 @@ export function commitBeforeHeaders(
           },
         )
       }
-      queue.push([name, args])
+      queue.push([i, args])
       return name === 'write' ? true : res
     }
-  }
+    target[name] = held[i]!
+  })
   return {
     abandon() {
       if (started) return false

@@ -79,3 +79,39 @@ for (const [name, server] of Object.entries(servers)) {
     })
   })
 }
+
+describe('a wrapper installed over the hold (compression, say) stays in place', () => {
+  // what compression and its kind do: wrap `write`/`end` after the session middleware ran
+  const shout = (_req: unknown, res: ServerResponse, next: () => void) => {
+    const write = res.write
+    const end = res.end
+    const loud = (chunk: unknown) => (chunk === undefined ? chunk : String(chunk).toUpperCase())
+    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+      return (write as (...a: unknown[]) => boolean).call(this, loud(chunk), ...rest)
+    } as ServerResponse['write']
+    res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+      return (end as (...a: unknown[]) => ServerResponse).call(this, loud(chunk), ...rest)
+    } as ServerResponse['end']
+    next()
+  }
+  const app = express()
+    .use(sessionMiddleware(sessions))
+    .use(shout)
+    .get(['/read', '/write'], (req, res) => {
+      if (req.path === '/write') bump(req.session as unknown as Session<Data>)
+      res.write('hello ')
+      // the second write comes after the hold let go (or after the commit)
+      setTimeout(() => res.end('world'), 5)
+    })
+  const server = createServer(app)
+  afterAll(() => server.close())
+
+  it('on a read that commits nothing and on a write that commits, for every later write', async () => {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const port = (server.address() as AddressInfo).port
+    for (const path of ['/read', '/write']) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`)
+      expect(await res.text(), path).toBe('HELLO WORLD')
+    }
+  })
+})
