@@ -142,13 +142,18 @@ function aggregate(data: Data) {
   return out
 }
 
+/** A micro-benchmark's µs per operation in this run, by the start of its name. */
+function microUs(data: Data, prefix: string): number | undefined {
+  const micro = data.micro as { results: { name: string; mean_us: number | null }[] } | undefined
+  return micro?.results.find((r) => r.name.startsWith(prefix))?.mean_us ?? undefined
+}
+
 /**
  * What Tessera's own code costs (in-process, no HTTP) next to what the same code adds over
  * HTTP without an adapter and with it, and what the spread routes pay on a cache miss.
  */
 function floorSentence(agg: ReturnType<typeof aggregate>, data: Data): string {
-  const micro = data.micro as { results: { name: string; mean_us: number | null }[] } | undefined
-  const find = (prefix: string) => micro?.results.find((r) => r.name.startsWith(prefix))?.mean_us
+  const find = (prefix: string) => microUs(data, prefix)
   const inProcess = find('tessera: load + read + commit')
   const core = agg.get('node:tessera-memory-core')
   const adapter = agg.get('node:tessera-memory')
@@ -172,9 +177,7 @@ function floorSentence(agg: ReturnType<typeof aggregate>, data: Data): string {
  * to the budget the target leaves, from the micro-benchmarks of the same run.
  */
 function encryptionSentence(agg: ReturnType<typeof aggregate>, data: Data): string {
-  const micro = data.micro as { results: { name: string; mean_us: number | null }[] } | undefined
-  const find = (prefix: string) =>
-    micro?.results.find((r) => r.name.startsWith(prefix))?.mean_us ?? undefined
+  const find = (prefix: string) => microUs(data, prefix)
   const seal = find('node:crypto AES-256-GCM: seal')
   const open = find('node:crypto AES-256-GCM: open')
   const boxSeal = find('sodium-native secretbox: seal')
@@ -199,9 +202,7 @@ type Floors = Partial<Record<Scenario, number>>
  * Hot reads have none: a cache may know the session.
  */
 function cryptoFloors(data: Data): { server: Floors; cookie: Floors } {
-  const micro = data.micro as { results: { name: string; mean_us: number | null }[] } | undefined
-  const find = (prefix: string) =>
-    micro?.results.find((r) => r.name.startsWith(prefix))?.mean_us ?? undefined
+  const find = (prefix: string) => microUs(data, prefix)
   const verify = find('tessera: cookie verify, session not seen lately')
   const sha = find('tessera: session id hash')
   const hmac = verify === undefined ? undefined : verify + (sha ?? 0)

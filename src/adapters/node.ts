@@ -102,9 +102,9 @@ export function commitBeforeHeaders(
   const queue: [number, unknown[]][] = []
   let started = false
   let state: 'holding' | 'done' | 'failed' = 'holding'
-  // what each method was before the hold, in HELD's order: the prototype's, another session's
+  // what each method was before the hold: the prototype's, another session's
   // hold (two sessions per request) or a wrapper installed earlier; the hold passes on to it
-  const original = [target.writeHead, target.write, target.end, target.flushHeaders]
+  const original = HELD.map((name) => target[name])
   // own properties to put back when the hold lets go
   let own: (PropertyDescriptor | undefined)[] | undefined
   for (const name of HELD) {

@@ -33,8 +33,8 @@ const hashes = new RecentMap<string, string>(HASH_CACHE_SIZE, randomTextSlot(0))
  *
  * The hashes of the last 4096 to 8192 ids hashed twice in a while (an approximate LRU in two
  * generations, see {@link RecentMap.admits}) are kept, so a session's later requests skip
- * SHA-256. A hash is a pure function of its id, so a cached
- * one is always right; the core only hashes ids whose cookie signature verified, or new ones.
+ * SHA-256. A hash is a pure function of its id, so a cached one is always right; the core
+ * only hashes ids whose cookie signature verified, or new ones.
  */
 export function hashSessionId(id: string): string {
   let hash = hashes.get(id)

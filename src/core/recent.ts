@@ -21,9 +21,8 @@ export class RecentMap<K, V> {
   readonly size: number
   #recent = new Map<K, V>()
   #older = new Map<K, V>()
-  readonly #slot: ((key: K) => number) | undefined
-  /** The doorkeeper's bits, one per slot; only with a `slot` function. */
-  readonly #door: Uint32Array | undefined
+  /** The doorkeeper: where a key's mark goes, and the marks; only with a `slot` function. */
+  readonly #door: { slot: (key: K) => number; bits: Uint32Array } | undefined
   #marks = 0
 
   /**
@@ -33,8 +32,7 @@ export class RecentMap<K, V> {
    */
   constructor(size: number, slot?: (key: K) => number) {
     this.size = size
-    this.#slot = slot
-    this.#door = slot === undefined ? undefined : new Uint32Array(DOOR_SLOTS >>> 5)
+    this.#door = slot === undefined ? undefined : { slot, bits: new Uint32Array(DOOR_SLOTS >>> 5) }
   }
 
   /** The value under `key`, if still kept; one found in the older generation moves up. */
@@ -66,16 +64,16 @@ export class RecentMap<K, V> {
    */
   admits(key: K): boolean {
     const door = this.#door
-    if (this.#slot === undefined || door === undefined) return true
-    const slot = this.#slot(key) & (DOOR_SLOTS - 1)
+    if (door === undefined) return true
+    const slot = door.slot(key) & (DOOR_SLOTS - 1)
     const word = slot >>> 5
     const bit = 1 << (slot & 31)
-    if ((door[word]! & bit) !== 0) return true
-    door[word]! |= bit
+    if ((door.bits[word]! & bit) !== 0) return true
+    door.bits[word]! |= bit
     // forget the marks as often as a generation fills: a key asked about again only after
     // that many others would not have stayed long anyway
     if (++this.#marks >= this.size) {
-      door.fill(0)
+      door.bits.fill(0)
       this.#marks = 0
     }
     return false

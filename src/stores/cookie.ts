@@ -186,8 +186,8 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
   // approximate LRU, as the keyring's verified-signature cache): a session's later reads skip
   // AES-GCM and JSON. Text equal to an authenticated token is as authentic; the manager still
   // checks expiry and `isRevoked` on every load. The manager changes what it is given, so a
-  // hit hands out a copy.
-  // a token's characters from the 8th on are its random IV
+  // hit hands out a copy. The doorkeeper reads a token's characters from the 8th on: its
+  // random IV.
   const seen = new RecentMap<string, OpenedSession>(OPENED_CACHE_SIZE, randomTextSlot(8))
   const remember = (token: string, session: OpenedSession) => {
     // chunked sessions are rare and large
