@@ -78,6 +78,9 @@ export function respondWithError(error: unknown, _req: IncomingMessage, res: Ser
   res.end('Internal Server Error')
 }
 
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as { then?: unknown } | null)?.then === 'function'
+
 type Held = 'writeHead' | 'write' | 'end' | 'flushHeaders'
 const HELD: readonly Held[] = ['writeHead', 'write', 'end', 'flushHeaders']
 
@@ -215,7 +218,9 @@ export function withSession<Data extends SessionData>(
       () => sessions.needsCommit(session),
     )
     try {
-      await handler(req, res, session)
+      const done = handler(req, res, session)
+      // a synchronous handler's result is not awaited: one tick less per request
+      if (isThenable(done)) await done
     } catch (error) {
       // a failed request commits nothing it had not already started to send
       if (hold.abandon() || !res.writableEnded) onError(error, req, res)

@@ -21,6 +21,7 @@ import type {
   CookiePresence,
   SessionMeta,
   SessionPatch,
+  SessionRecord,
   SessionStore,
 } from './store.js'
 import { expiresAt, isClientSideStore } from './store.js'
@@ -178,12 +179,19 @@ export class SessionManager<Data extends SessionData = SessionData> {
    * unknown or expired cookie gives a new empty session; only a valid signature reaches the
    * store. A store failure throws `SessionStoreError`.
    */
-  async load(
+  load(cookieHeader: string | null | undefined, options: LoadOptions = {}): Promise<Session<Data>> {
+    const secure = options?.secure ?? false
+    // not async itself: returning another async function's promise from one costs two ticks
+    return this.#client !== undefined
+      ? this.#loadClient(this.#client, cookieHeader, secure)
+      : this.#loadServer(cookieHeader, secure)
+  }
+
+  /** Load from a server store: verify the cookie's signature, then one store read. */
+  async #loadServer(
     cookieHeader: string | null | undefined,
-    options: LoadOptions = {},
+    secure: boolean,
   ): Promise<Session<Data>> {
-    const secure = options.secure ?? false
-    if (this.#client !== undefined) return this.#loadClient(this.#client, cookieHeader, secure)
     const raw = this.cookie.read(cookieHeader)
     if (raw === undefined) return this.#fresh(secure, false)
     const verified = this.#keyring.verify(raw)
@@ -192,7 +200,13 @@ export class SessionManager<Data extends SessionData = SessionData> {
       return this.#fresh(secure, true)
     }
     const key = hashSessionId(verified.id)
-    const record = await this.#call('get', () => this.store.get(key))
+    // not through #call: on the hot path, each async wrapper is one more promise and tick
+    let record: SessionRecord | undefined
+    try {
+      record = await this.store.get(key)
+    } catch (err) {
+      throw this.#storeError('get', err)
+    }
     if (record === undefined) {
       this.#events.emit('rejected', { reason: 'unknown', idHash: key })
       return this.#fresh(secure, true)
@@ -211,7 +225,8 @@ export class SessionManager<Data extends SessionData = SessionData> {
     for (const field of Object.keys(record.fields)) fields.set(field, record.fields[field]!)
     // the record is the caller's (see SessionStore.get): no copy of its meta
     const state = this.#state(secure, true, { id: verified.id, key, meta, fields })
-    return this.#checked(new Session<Data>(state), key, secure, 0)
+    const session = new Session<Data>(state)
+    return this.#schema === undefined ? session : this.#checked(session, key, secure, 0)
   }
 
   /** A loaded session, or a fresh one when the schema refuses its data. */
@@ -269,7 +284,10 @@ export class SessionManager<Data extends SessionData = SessionData> {
     }
     const state = this.#state(secure, true, { id, key, meta, fields })
     this.#present.set(state, opened.present)
-    return this.#checked(new Session<Data>(state), key, secure, opened.present)
+    const session = new Session<Data>(state)
+    return this.#schema === undefined
+      ? session
+      : this.#checked(session, key, secure, opened.present)
   }
 
   /**
@@ -583,20 +601,23 @@ export class SessionManager<Data extends SessionData = SessionData> {
     try {
       return await fn()
     } catch (err) {
-      const error =
-        err instanceof SessionStoreError
-          ? err
-          : new SessionStoreError(
-              this.store.name,
-              operation,
-              err instanceof Error ? err.message : String(err),
-              {
-                cause: err,
-              },
-            )
-      this.#events.emit('storeError', { error })
-      throw error
+      throw this.#storeError(operation, err)
     }
+  }
+
+  /** `err` from the store as a `SessionStoreError`, announced on the `storeError` event. */
+  #storeError(operation: StoreOperation, err: unknown): SessionStoreError {
+    const error =
+      err instanceof SessionStoreError
+        ? err
+        : new SessionStoreError(
+            this.store.name,
+            operation,
+            err instanceof Error ? err.message : String(err),
+            { cause: err },
+          )
+    this.#events.emit('storeError', { error })
+    return error
   }
 }
 
