@@ -378,6 +378,7 @@ const variants: Variant[] = [
     'sessions.load() / commit() called in the handler',
   ],
   ['express:none', 'no session', '-'],
+  ['express:middleware', 'no session, one empty middleware', 'calibration'],
   ['express:tessera-memory', 'Tessera, memory store', 'defaults'],
   ['express:tessera-redis', 'Tessera, Redis store', 'defaults, node-redis (as connect-redis)'],
   ['express:tessera-ioredis', 'Tessera, Redis store', 'defaults, ioredis'],
@@ -454,7 +455,7 @@ async function measureVariant(v: Variant, round: number, redis?: RedisHandle): P
   const server = await startServer(v.name, env)
   try {
     // the calibration variants keep no session either
-    const bare = v.name.endsWith(':none') || v.name.endsWith(':spin')
+    const bare = /:(none|spin|middleware)$/.test(v.name)
     let hot = bare ? '' : await newSession(server.port)
     const checked = await check(server.port, bare, hot)
     hot = checked.cookie

@@ -159,6 +159,18 @@ const expressBare: Handler = async (port) => {
   app.listen(port)
 }
 
+/**
+ * Calibration: bare Express plus one middleware that only calls `next()`, what any session
+ * middleware pays before it does anything.
+ */
+const expressMiddleware: Handler = async (port) => {
+  const app = await expressApp()
+  app.use((_req, _res, next) => next())
+  app.get('/write', (_req, res) => void send(res, '0'))
+  app.get('/read', (_req, res) => void send(res, '0'))
+  app.listen(port)
+}
+
 const expressTessera =
   (kind: 'memory' | 'redis' | 'ioredis'): Handler =>
   async (port) => {
@@ -413,6 +425,7 @@ export const servers: Record<string, Handler> = {
   'node:iron-session': nodeIron,
   'node:tessera-memory-core': nodeTesseraCore,
   'express:none': expressBare,
+  'express:middleware': expressMiddleware,
   'express:tessera-memory': expressTessera('memory'),
   'express:tessera-redis': expressTessera('redis'),
   'express:tessera-ioredis': expressTessera('ioredis'),
