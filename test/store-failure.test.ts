@@ -9,11 +9,11 @@ describe.each(ADAPTERS)('store failure (%s)', (adapter) => {
   let server: Running
   afterEach(() => server?.close())
 
-  async function setup() {
+  async function setup(options: { touchAfter?: number } = {}) {
     let down: 'all' | 'writes' | false = false
     const inner = memoryStore({ sweepInterval: 0 })
     const store = failingStore(inner, (op) => down === 'all' || (down === 'writes' && op !== 'get'))
-    const sessions = createSessions<AppData>({ secret: SECRET, store })
+    const sessions = createSessions<AppData>({ secret: SECRET, store, ...options })
     const errors: SessionStoreError[] = []
     sessions.on('storeError', (e) => errors.push(e.error))
     server = await serve(adapter, sessions, appRoutes)
@@ -47,6 +47,17 @@ describe.each(ADAPTERS)('store failure (%s)', (adapter) => {
     expect(res.status).toBe(500)
     expect(res.body).toBe('Internal Server Error')
     expect(errors.map((e) => e.operation)).toEqual(['patch'])
+    setDown(false)
+    expect((await client.get('/read')).body).toMatchObject({ count: 2 })
+  })
+
+  it('a store down on a touch gives a 500 that names the touch', async () => {
+    const { client, errors, setDown } = await setup({ touchAfter: 0 })
+    setDown('writes')
+    const res = await client.get('/read') // changes nothing, but a touch is due on every request
+    expect(res.status).toBe(500)
+    expect(errors.map((e) => e.operation)).toEqual(['touch'])
+    expect(errors[0]!.cause).toBeInstanceOf(Error)
     setDown(false)
     expect((await client.get('/read')).body).toMatchObject({ count: 2 })
   })

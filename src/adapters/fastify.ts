@@ -112,9 +112,12 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
   const property = options.property ?? 'session'
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   const commit = async (session: Session, reply: FastifyReply) => {
-    const cookies = await sessions.commit(session).catch((error: unknown) => {
+    let cookies: string[]
+    try {
+      cookies = await sessions.commit(session)
+    } catch (error) {
       throw opaque(error)
-    })
+    }
     if (cookies.length > 0 && reply.raw.headersSent) {
       throw new SessionStateError('session.save() was called after the response headers were sent')
     }

@@ -354,7 +354,13 @@ export class SessionManager<Data extends SessionData = SessionData> {
       const key = s.key!
       if (c.changed.size > 0 || c.cleared || c.metaChanged) {
         const meta = this.#activity(s.meta, now)
-        const ok = await this.#call('patch', () => this.store.patch(key, patchOf(s, c), meta))
+        // not through #call, as in #loadServer: one async wrapper less on every write
+        let ok: boolean
+        try {
+          ok = await this.store.patch(key, patchOf(s, c), meta)
+        } catch (err) {
+          throw this.#storeError('patch', err)
+        }
         if (ok) {
           s.meta = meta
         } else {
@@ -364,7 +370,11 @@ export class SessionManager<Data extends SessionData = SessionData> {
         }
       } else if (c.extend || now - s.meta.lastSeenAt >= this.touchAfter) {
         const meta = this.#activity(s.meta, now)
-        await this.#call('touch', () => this.store.touch(key, meta))
+        try {
+          await this.store.touch(key, meta)
+        } catch (err) {
+          throw this.#storeError('touch', err)
+        }
         s.meta = meta
       }
       if (s.persisted && c.cookieChanged) cookies.push(this.#cookieFor(s, now))
