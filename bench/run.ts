@@ -8,6 +8,7 @@
  * @module
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -24,8 +25,11 @@ const option = (name: string) => {
   return i >= 0 ? argv[i + 1] : undefined
 }
 const QUICK = flag('--quick')
-const ROUNDS = Number(option('--rounds') ?? (QUICK ? 1 : 3))
-const DURATION = Number(option('--duration') ?? (QUICK ? 2 : 5))
+// The same variant differs by up to 3 µs per request from one server process to the next,
+// while windows within one process agree within 0.5 µs: more processes (rounds) of shorter
+// windows resolve more than fewer, longer ones in the same time.
+const ROUNDS = Number(option('--rounds') ?? (QUICK ? 1 : 5))
+const DURATION = Number(option('--duration') ?? (QUICK ? 2 : 3))
 const WARMUP = QUICK ? 1 : 2
 // enough that the server always has a request waiting: with fewer, a virtual CPU goes idle
 // between requests and every wake-up is charged to the request, inflating CPU per request
@@ -274,6 +278,15 @@ async function check(port: number, bare: boolean, cookie: string) {
   return { cookie: header(jar), readSetsCookie }
 }
 
+/**
+ * A Cookie header of a Tessera cookie's shape and length that no server issued: what the
+ * no-session variants receive, so every variant gets the same request stream (the same
+ * bytes, and on the spread routes the same rotation in wrk) and the added figure is the
+ * session's own work.
+ */
+const strangerCookie = () =>
+  `sid=${randomBytes(32).toString('base64url')}.${randomBytes(32).toString('base64url')}`
+
 async function manySessions(port: number, n: number): Promise<string[]> {
   const out: string[] = []
   let made = 0
@@ -456,18 +469,20 @@ async function measureVariant(v: Variant, round: number, redis?: RedisHandle): P
   try {
     // the calibration variants keep no session either
     const bare = /:(none|spin|middleware)$/.test(v.name)
-    let hot = bare ? '' : await newSession(server.port)
+    let hot = bare ? strangerCookie() : await newSession(server.port)
     const checked = await check(server.port, bare, hot)
     hot = checked.cookie
-    const spread = bare ? [] : await manySessions(server.port, SPREAD)
+    const spread = bare
+      ? Array.from({ length: SPREAD }, strangerCookie)
+      : await manySessions(server.port, SPREAD)
     const r = v.redis ? redis : undefined
     // warm-up: let the JIT settle on both routes
-    await wrk(server.port, '/write', bare ? [] : [hot], WARMUP, server.pid, r)
-    await wrk(server.port, '/read', bare ? [] : [hot], WARMUP, server.pid, r)
+    await wrk(server.port, '/write', [hot], WARMUP, server.pid, r)
+    await wrk(server.port, '/read', [hot], WARMUP, server.pid, r)
     const results: Run['results'] = {}
     for (const s of SCENARIOS) {
       const path = s.startsWith('read') ? '/read' : '/write'
-      const cookies = bare ? [] : s.endsWith('hot') ? [hot] : spread
+      const cookies = s.endsWith('hot') ? [hot] : spread
       results[s] = await wrk(server.port, path, cookies, DURATION, server.pid, r)
     }
     return {
