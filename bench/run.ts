@@ -10,6 +10,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer as createProbe } from 'node:net'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -170,9 +171,25 @@ interface Server {
   stop(): Promise<void>
 }
 
+/** Whether nothing listens on `port` of the loopback address now. */
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const probe = createProbe()
+    probe.once('error', () => resolve(false))
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)))
+  })
+
+// Each server gets a port of its own from a range below the ephemeral ports (which wrk's
+// connections take), skipping any port another service on the machine listens on: a full run
+// starts a few hundred servers, and the range crosses well-known ports of other services.
 let nextPort = 4100
+async function takePort(): Promise<number> {
+  while (!(await portFree(nextPort))) nextPort++
+  return nextPort++
+}
+
 async function startServer(variant: string, env: NodeJS.ProcessEnv): Promise<Server> {
-  const port = nextPort++
+  const port = await takePort()
   const child = spawn(
     'taskset',
     [
