@@ -222,12 +222,13 @@ function middlewareSentence(agg: ReturnType<typeof aggregate>): string {
   const empty = agg.get('express:middleware')?.['read-hot']
   const other = agg.get('express:express-session')?.['read-hot']
   const ours = agg.get('express:tessera-memory')?.['read-hot']
+  const node = agg.get('node:tessera-memory')?.['read-hot']
   if (!empty || !other || !ours) return ''
   const budget = `a budget of ${f1(0.05 * other.added)} µs (one twentieth of express-session's ${f1(other.added)})`
   // on 60 to 70 µs requests, one run may not resolve a few µs
   return empty.added >= 1
     ? `On Express, one empty middleware adds ${f1(empty.added)} µs (${f1(empty.addedMin)}…${f1(empty.addedMax)}) to bare Express on read-hot, against ${f1(ours.added)} µs for Tessera and ${budget}: every session middleware pays it before doing anything. `
-    : `On Express, this run does not resolve what one empty middleware adds to bare Express on read-hot (${f1(empty.added)} µs, ${f1(empty.addedMin)}…${f1(empty.addedMax)}, on requests of ${f1(agg.get('express:none')?.['read-hot']?.cpu ?? Number.NaN)} µs); paired measurements put it at about 4.7 µs (docs/benchmark.md), above ${budget}. `
+    : `On Express, one empty middleware adds nothing this run resolves to bare Express on read-hot (${f1(empty.added)} µs, ${f1(empty.addedMin)}…${f1(empty.addedMax)}, on requests of ${f1(agg.get('express:none')?.['read-hot']?.cpu ?? Number.NaN)} µs), so the router's cost per middleware does not explain Tessera's ${f1(ours.added)} µs there, against ${budget}${node ? ` and ${f1(node.added)} µs through the node adapter` : ''}. `
 }
 
 /** Redis's own CPU per request with each client: mostly how the client writes commands. */

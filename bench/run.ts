@@ -213,11 +213,12 @@ async function startServer(variant: string, env: NodeJS.ProcessEnv): Promise<Ser
     stderr += d
   })
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  let last = 'no answer'
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`${variant} exited: ${stderr}`)
     try {
       const res = await fetch(`http://127.0.0.1:${port}/read`)
-      await res.arrayBuffer()
+      last = `${res.status} ${(await res.text()).slice(0, 200)}`
       if (res.ok) {
         return {
           pid: child.pid!,
@@ -229,11 +230,13 @@ async function startServer(variant: string, env: NodeJS.ProcessEnv): Promise<Ser
           },
         }
       }
-    } catch {}
+    } catch (error) {
+      last = String((error as Error).cause ?? error)
+    }
     await sleep(100)
   }
   child.kill('SIGKILL')
-  throw new Error(`${variant} did not start: ${stderr}`)
+  throw new Error(`${variant} did not start on port ${port} (last: ${last}): ${stderr}`)
 }
 
 /** name=value pairs of a response's Set-Cookie headers, merged into a jar. */
