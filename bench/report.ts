@@ -217,6 +217,9 @@ function cryptoFloors(data: Data): { server: Floors; cookie: Floors } {
   }
 }
 
+/** An added figure below this many µs is within the noise of one run. */
+const RESOLVED_US = 1
+
 /** What an empty Express middleware adds, next to the budget express-session's figure leaves. */
 function middlewareSentence(agg: ReturnType<typeof aggregate>): string {
   const empty = agg.get('express:middleware')?.['read-hot']
@@ -226,7 +229,7 @@ function middlewareSentence(agg: ReturnType<typeof aggregate>): string {
   if (!empty || !other || !ours) return ''
   const budget = `a budget of ${f1(0.05 * other.added)} µs (one twentieth of express-session's ${f1(other.added)})`
   // on 60 to 70 µs requests, one run may not resolve a few µs
-  return empty.added >= 1
+  return empty.added >= RESOLVED_US
     ? `On Express, one empty middleware adds ${f1(empty.added)} µs (${f1(empty.addedMin)}…${f1(empty.addedMax)}) to bare Express on read-hot, against ${f1(ours.added)} µs for Tessera and ${budget}: every session middleware pays it before doing anything. `
     : `On Express, one empty middleware adds nothing this run resolves to bare Express on read-hot (${f1(empty.added)} µs, ${f1(empty.addedMin)}…${f1(empty.addedMax)}, on requests of ${f1(agg.get('express:none')?.['read-hot']?.cpu ?? Number.NaN)} µs), so the router's cost per middleware does not explain Tessera's ${f1(ours.added)} µs there, against ${budget}${node ? ` and ${f1(node.added)} µs through the node adapter` : ''}. `
 }
@@ -338,14 +341,17 @@ export function report(data: Data): string {
   )
   const verdicts: { met: boolean; what: string }[] = []
   const floors = cryptoFloors(data)
-  // an Express session library is a middleware: what an empty one adds is under its figure too
+  // an Express session library is a middleware: what an empty one adds, when this run
+  // resolves it, is under its figure too
   const emptyMiddleware = agg.get('express:middleware')
-  const withMiddleware = (floor: Floors): Floors =>
-    emptyMiddleware === undefined
-      ? floor
-      : Object.fromEntries(
-          SCENARIOS.map((s) => [s, (floor[s] ?? 0) + Math.max(0, emptyMiddleware[s]?.added ?? 0)]),
-        )
+  const withMiddleware = (floor: Floors): Floors => {
+    const out: Floors = { ...floor }
+    for (const s of SCENARIOS) {
+      const added = emptyMiddleware?.[s]?.added ?? 0
+      if (added >= RESOLVED_US) out[s] = (floor[s] ?? 0) + added
+    }
+    return out
+  }
   const cpuTarget = (
     what: string,
     ours: string,

@@ -152,24 +152,19 @@ async function expressApp() {
   return app
 }
 
-const expressBare: Handler = async (port) => {
-  const app = await expressApp()
-  app.get('/write', (_req, res) => void send(res, '0'))
-  app.get('/read', (_req, res) => void send(res, '0'))
-  app.listen(port)
-}
-
 /**
- * Calibration: bare Express plus one middleware that only calls `next()`, what any session
- * middleware pays before it does anything.
+ * Express with no session; with `middleware`, the calibration variant: one middleware that
+ * only calls `next()`, what any session middleware pays before it does anything.
  */
-const expressMiddleware: Handler = async (port) => {
-  const app = await expressApp()
-  app.use((_req, _res, next) => next())
-  app.get('/write', (_req, res) => void send(res, '0'))
-  app.get('/read', (_req, res) => void send(res, '0'))
-  app.listen(port)
-}
+const expressBare =
+  (middleware: boolean): Handler =>
+  async (port) => {
+    const app = await expressApp()
+    if (middleware) app.use((_req, _res, next) => next())
+    app.get('/write', (_req, res) => void send(res, '0'))
+    app.get('/read', (_req, res) => void send(res, '0'))
+    app.listen(port)
+  }
 
 const expressTessera =
   (kind: 'memory' | 'redis' | 'ioredis'): Handler =>
@@ -424,8 +419,8 @@ export const servers: Record<string, Handler> = {
   'node:tessera-cookie': nodeTessera('cookie'),
   'node:iron-session': nodeIron,
   'node:tessera-memory-core': nodeTesseraCore,
-  'express:none': expressBare,
-  'express:middleware': expressMiddleware,
+  'express:none': expressBare(false),
+  'express:middleware': expressBare(true),
   'express:tessera-memory': expressTessera('memory'),
   'express:tessera-redis': expressTessera('redis'),
   'express:tessera-ioredis': expressTessera('ioredis'),
