@@ -105,20 +105,22 @@ export function sessionMiddleware<Data extends SessionData>(
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   const onError = options.onError ?? respondWithError
   return (req, res, next) => {
-    sessions.load(req.headers.cookie, { secure: isSecure(req, trustProxy) }).then(
-      (session) => {
-        ;(req as unknown as Record<string, unknown>)[property] = session
-        session[STATE].saver = saveInto(res, () => sessions.commit(session))
-        commitBeforeHeaders(
-          res,
-          () => sessions.commit(session),
-          (error) => onError(error, req, res),
-          () => sessions.needsCommit(session),
-        )
-        next()
-      },
-      (error: unknown) => onError(error, req, res),
-    )
+    const start = (session: Session<Data>) => {
+      ;(req as unknown as Record<string, unknown>)[property] = session
+      session[STATE].saver = saveInto(res, () => sessions.commit(session))
+      commitBeforeHeaders(
+        res,
+        () => sessions.commit(session),
+        (error) => onError(error, req, res),
+        () => sessions.needsCommit(session),
+      )
+      next()
+    }
+    const loaded = sessions.loadNow(req.headers.cookie, { secure: isSecure(req, trustProxy) })
+    // a session had at once goes on in this tick: resuming the router from a promise costs more
+    // than the session's own work on a read
+    if (loaded instanceof Promise) loaded.then(start, (error: unknown) => onError(error, req, res))
+    else start(loaded)
   }
 }
 

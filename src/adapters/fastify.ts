@@ -126,14 +126,17 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
   fastify.decorateRequest(property, null)
   // callback-style hooks: an async function per hook and request costs more than the work
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
-    sessions.load(request.headers.cookie, { secure: isSecure(request.raw, trustProxy) }).then(
-      (session) => {
-        session[STATE].saver = () => commit(session, reply)
-        ;(request as unknown as Bag)[property] = session
-        done()
-      },
-      (error: unknown) => done(opaque(error)),
-    )
+    const start = (session: Session) => {
+      session[STATE].saver = () => commit(session, reply)
+      ;(request as unknown as Bag)[property] = session
+      done()
+    }
+    const loaded = sessions.loadNow(request.headers.cookie, {
+      secure: isSecure(request.raw, trustProxy),
+    })
+    // a session had at once goes on in this tick (see SessionManager.loadNow)
+    if (loaded instanceof Promise) loaded.then(start, (error: unknown) => done(opaque(error)))
+    else start(loaded)
   })
   // a failed request (handler, hook or commit) commits nothing more
   fastify.addHook('onError', async (request: FastifyRequest) => {

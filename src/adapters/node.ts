@@ -200,16 +200,7 @@ export function withSession<Data extends SessionData>(
   options: NodeAdapterOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const onError = options.onError ?? respondWithError
-  return async (req, res) => {
-    let session: Session<Data>
-    try {
-      session = await sessions.load(req.headers.cookie, {
-        secure: isSecure(req, sessions.trustProxy),
-      })
-    } catch (error) {
-      onError(error, req, res)
-      return
-    }
+  const run = async (req: IncomingMessage, res: ServerResponse, session: Session<Data>) => {
     session[STATE].saver = saveInto(res, () => sessions.commit(session))
     const hold = commitBeforeHeaders(
       res,
@@ -225,5 +216,16 @@ export function withSession<Data extends SessionData>(
       // a failed request commits nothing it had not already started to send
       if (hold.abandon() || !res.writableEnded) onError(error, req, res)
     }
+  }
+  return (req, res) => {
+    const loaded = sessions.loadNow(req.headers.cookie, {
+      secure: isSecure(req, sessions.trustProxy),
+    })
+    // a session had at once runs the handler in this tick (see SessionManager.loadNow)
+    if (!(loaded instanceof Promise)) return run(req, res, loaded)
+    return loaded.then(
+      (session) => run(req, res, session),
+      (error: unknown) => onError(error, req, res),
+    )
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { memoryStore } from '../stores/memory.js'
 import { SessionConfigError, SessionValidationError } from './errors.js'
 import { SessionManager, type SessionsOptions } from './manager.js'
+import type { SessionData } from './session.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
 const secret = 'x'.repeat(32)
@@ -209,5 +210,81 @@ describe('schema validation on load', () => {
   it("'error': invalid data throws SessionValidationError", async () => {
     const m = make<{ count?: number }>({ schema: countSchema, onInvalidData: 'error' })
     await expect(m.load(await stored(m, 'seven'))).rejects.toThrow(SessionValidationError)
+  })
+})
+
+describe('loadNow: the session at once when nothing needs waiting for', () => {
+  const saved = async <D extends SessionData>(manager: SessionManager<D>) => {
+    const m = manager as unknown as SessionManager
+    const s = await m.load(undefined)
+    s.set('count', 1)
+    return cookieOf(await m.commit(s))!
+  }
+  /** The memory store without its synchronous read, as a networked store is. */
+  const asyncOnly = () => {
+    const { getNow: _, ...store } = memoryStore({ sweepInterval: 0 })
+    return store
+  }
+
+  it('gives the session itself for no cookie, a forged one, and a stored one', async () => {
+    const m = make()
+    const cookie = await saved(m)
+    const none = m.loadNow(undefined)
+    const forged = m.loadNow(`sid=${'a'.repeat(43)}.${'b'.repeat(43)}`)
+    const stored = m.loadNow(cookie)
+    for (const s of [none, forged, stored]) expect(s).not.toBeInstanceOf(Promise)
+    expect((stored as Awaited<typeof stored>).get('count')).toBe(1)
+    expect((forged as Awaited<typeof forged>).isNew).toBe(true)
+  })
+
+  it('gives a promise when the store has no getNow, and load agrees either way', async () => {
+    const m = make({ store: asyncOnly() })
+    const cookie = await saved(m)
+    const loaded = m.loadNow(cookie)
+    expect(loaded).toBeInstanceOf(Promise)
+    expect((await loaded).get('count')).toBe(1)
+    expect((await m.load(cookie)).get('count')).toBe(1)
+    expect(make().load(undefined)).toBeInstanceOf(Promise)
+  })
+
+  it('rejects, never throws, when getNow fails; the error names the get', async () => {
+    const store = memoryStore({ sweepInterval: 0 })
+    const m = make({ store })
+    const cookie = await saved(m)
+    store.getNow = () => {
+      throw new Error('disk on fire')
+    }
+    let loaded: unknown
+    expect(() => {
+      loaded = m.loadNow(cookie)
+    }).not.toThrow()
+    await expect(loaded).rejects.toMatchObject({ code: 'ERR_SESSION_STORE', operation: 'get' })
+  })
+
+  it('waits for the destroy of an expired session', async () => {
+    let now = 1_000_000
+    const store = memoryStore({ sweepInterval: 0, clock: () => now })
+    const m = make({ store, clock: () => now })
+    const cookie = await saved(m)
+    now += 31 * 60_000
+    const loaded = m.loadNow(cookie)
+    expect(loaded).toBeInstanceOf(Promise)
+    expect((await loaded).isNew).toBe(true)
+    expect(await store.count()).toBe(0)
+  })
+
+  it('stays synchronous with a synchronous schema and waits for an async one', async () => {
+    const sync = make({ schema: countSchema })
+    expect(sync.loadNow(await saved(sync))).not.toBeInstanceOf(Promise)
+    const asyncSchema: StandardSchemaV1<unknown, { count?: number }> = {
+      '~standard': {
+        ...countSchema['~standard'],
+        validate: async (v) => ({ value: v as { count?: number } }),
+      },
+    }
+    const slow = make({ schema: asyncSchema })
+    const loaded = slow.loadNow(await saved(slow))
+    expect(loaded).toBeInstanceOf(Promise)
+    expect((await loaded).get('count')).toBe(1)
   })
 })

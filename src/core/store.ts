@@ -70,6 +70,14 @@ export interface SessionStore {
    * record is the caller's to change: never one the store keeps using.
    */
   get(key: string): Promise<SessionRecord | undefined>
+  /**
+   * `get`, answered at once: for a store whose records are in this process (memory) or behind
+   * a synchronous driver (`better-sqlite3`). When a store has it, the manager reads through it
+   * instead of `get`, so a request whose session needs no other I/O is loaded without waiting
+   * for a promise, and the framework goes on in the same tick. It must return what `get`
+   * would; a throw is a store error, as a rejected `get` is.
+   */
+  getNow?(key: string): SessionRecord | undefined
   /** Write a whole record, replacing any there (new session, regenerate). */
   set(key: string, record: SessionRecord): Promise<void>
   /**

@@ -109,7 +109,7 @@ export interface FileStoreOptions {
  * await store.prune() // also runs every `sweepInterval`
  * ```
  */
-export interface FileStore extends Required<Omit<SessionStore, 'name'>> {
+export interface FileStore extends Required<Omit<SessionStore, 'name' | 'getNow'>> {
   readonly name: 'file'
   /** The absolute directory the store lives in. */
   readonly directory: string

@@ -122,6 +122,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     sessions.set(key, entry) // an existing key keeps its place in the ring
     index(key, before?.meta.userId, entry.meta.userId)
   }
+  const read = (key: string): SessionRecord | undefined => {
+    const entry = sessions.get(key)
+    if (!entry) return undefined
+    // an expired record is returned as it is: the manager destroys it and emits `expired`
+    entry.used = true
+    return { fields: { ...entry.fields }, meta: { ...entry.meta } }
+  }
   const prune = () => {
     const now = clock()
     let removed = 0
@@ -135,12 +142,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
   return {
     name: 'memory',
+    getNow: read,
     async get(key) {
-      const entry = sessions.get(key)
-      if (!entry) return undefined
-      // an expired record is returned as it is: the manager destroys it and emits `expired`
-      entry.used = true
-      return { fields: { ...entry.fields }, meta: { ...entry.meta } } satisfies SessionRecord
+      return read(key)
     },
     async set(key, record) {
       put(key, { fields: { ...record.fields }, meta: { ...record.meta }, used: sessions.has(key) })

@@ -76,7 +76,8 @@ export interface RedisStoreOptions {
 }
 
 /** The Redis store and the optional parts it has. */
-export interface RedisStore extends Required<Omit<SessionStore, 'name' | 'prune' | 'close'>> {
+export interface RedisStore
+  extends Required<Omit<SessionStore, 'name' | 'getNow' | 'prune' | 'close'>> {
   readonly name: 'redis'
 }
 

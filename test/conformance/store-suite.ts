@@ -26,8 +26,16 @@ export interface ConformanceOptions {
   concurrency?: number
 }
 
-export type Capability = 'listByUser' | 'destroyByUser' | 'count' | 'scan' | 'prune' | 'close'
+export type Capability =
+  | 'getNow'
+  | 'listByUser'
+  | 'destroyByUser'
+  | 'count'
+  | 'scan'
+  | 'prune'
+  | 'close'
 const CAPABILITIES: readonly Capability[] = [
+  'getNow',
   'listByUser',
   'destroyByUser',
   'count',
@@ -124,6 +132,25 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
       got.meta.idleExpiresAt = 2
       delete got.meta.userId
       expect(await store.get(key)).toEqual(expected)
+    })
+
+    when(has('getNow'), it)('getNow answers at once with what get gives', async () => {
+      const getNow = store.getNow!.bind(store)
+      const key = newKey()
+      expect(getNow(key)).toBeUndefined()
+      const record = { fields: { a: '1', b: '"two"' }, meta: meta({ userId: 'u-now' }) }
+      await store.set(key, record)
+      const now = getNow(key)
+      expect(now).not.toBeInstanceOf(Promise)
+      expect(now).toEqual(record)
+      expect(now).toEqual(await store.get(key))
+      // the caller's to change, as get's
+      now!.fields.a = 'changed by the caller'
+      await store.patch(key, { clear: false, set: { c: '3' }, delete: ['b'] }, meta())
+      expect(getNow(key)).toEqual(await store.get(key))
+      expect(getNow(key)?.fields).toEqual({ a: '1', c: '3' })
+      await store.destroy(key)
+      expect(getNow(key)).toBeUndefined()
     })
 
     it('keeps records apart by key', async () => {

@@ -14,6 +14,14 @@ export function countingStore(inner: SessionStore) {
       return fn.call(inner, key, ...rest)
     }
   }
+  const getNow = inner.getNow
+  if (getNow !== undefined) {
+    // the synchronous read is a read like any other
+    store.getNow = (key) => {
+      calls.push({ op: 'get', key })
+      return getNow.call(inner, key)
+    }
+  }
   return {
     store,
     calls,
@@ -33,6 +41,13 @@ export function failingStore(inner: SessionStore, failing: (op: Op) => boolean =
     ;(store as unknown as Record<Op, unknown>)[op] = async (...args: unknown[]) => {
       if (failing(op)) throw new Error('connect ECONNREFUSED 127.0.0.1:6379')
       return fn.apply(inner, args)
+    }
+  }
+  const getNow = inner.getNow
+  if (getNow !== undefined) {
+    store.getNow = (key) => {
+      if (failing('get')) throw new Error('connect ECONNREFUSED 127.0.0.1:6379')
+      return getNow.call(inner, key)
     }
   }
   return store

@@ -133,6 +133,33 @@ describe('manager with the cookie store', () => {
     await expect(request()).rejects.toBeInstanceOf(SessionStoreError)
   })
 
+  it('loadNow opens a cookie at once, unless isRevoked answers with a promise', async () => {
+    const plain = setup()
+    await plain.request((s) => s.set('a', 1))
+    const opened = plain.sessions.loadNow(headerOf(plain.jar))
+    expect(opened).not.toBeInstanceOf(Promise)
+    expect((opened as Awaited<typeof opened>).get('a')).toBe(1)
+    const revoking = setup({ isRevoked: () => true })
+    await revoking.request((s) => s.setUser('u1'))
+    const refused = revoking.sessions.loadNow(headerOf(revoking.jar))
+    expect(refused).not.toBeInstanceOf(Promise)
+    expect((refused as Awaited<typeof refused>).isNew).toBe(true)
+    expect(revoking.events.at(-1)).toEqual([
+      'rejected',
+      expect.objectContaining({ reason: 'revoked' }),
+    ])
+    const asking = setup({ isRevoked: async () => false })
+    await asking.request((s) => s.set('a', 2))
+    const waited = asking.sessions.loadNow(headerOf(asking.jar))
+    expect(waited).toBeInstanceOf(Promise)
+    expect((await waited).get('a')).toBe(2)
+    const failing = setup({ isRevoked: async () => Promise.reject(new Error('db down')) })
+    await failing.request((s) => s.set('a', 3))
+    await expect(failing.sessions.loadNow(headerOf(failing.jar))).rejects.toBeInstanceOf(
+      SessionStoreError,
+    )
+  })
+
   it('checks the schema on load, as for a server store', async () => {
     const schema: StandardSchemaV1<unknown, Record<string, unknown>> = {
       '~standard': {

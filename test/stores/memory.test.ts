@@ -6,7 +6,7 @@ describeStoreConformance('memory', {
   create: () => memoryStore({ sweepInterval: 0 }),
   cleanup: (store) => store.close?.(),
   expiry: 'prune',
-  capabilities: ['listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
+  capabilities: ['getNow', 'listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
 })
 
 describe('memory store', () => {

@@ -59,7 +59,7 @@ describeStoreConformance('sqlite', {
   create: () => sqliteStore({ db, table: tableFor(), createTable: true }),
   cleanup: (store) => store.close?.(),
   expiry: 'prune',
-  capabilities: ['listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
+  capabilities: ['getNow', 'listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
 })
 
 describe('sqlite store', () => {
