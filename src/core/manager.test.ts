@@ -286,5 +286,21 @@ describe('loadNow: the session at once when nothing needs waiting for', () => {
     const loaded = slow.loadNow(await saved(slow))
     expect(loaded).toBeInstanceOf(Promise)
     expect((await loaded).get('count')).toBe(1)
+    // a thenable of another promise library is waited for, and its issues count
+    const refusing: StandardSchemaV1<unknown, { count?: number }> = {
+      '~standard': {
+        ...countSchema['~standard'],
+        validate: () =>
+          ({
+            // biome-ignore lint/suspicious/noThenProperty: a thenable is what this test is about
+            then: (resolve: (r: StandardSchemaV1.Result<{ count?: number }>) => void) =>
+              resolve({ issues: [{ message: 'refused' }] }),
+          }) as unknown as Promise<StandardSchemaV1.Result<{ count?: number }>>,
+      },
+    }
+    const strict = make({ schema: refusing })
+    const refused = strict.loadNow(await saved(strict))
+    expect(refused).toBeInstanceOf(Promise)
+    expect((await refused).isNew).toBe(true)
   })
 })

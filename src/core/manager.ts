@@ -295,7 +295,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       return this.#fresh(secure, true, present)
     }
     const issues = this.#validate(session)
-    return issues instanceof Promise ? issues.then(settle) : settle(issues)
+    return isThenable(issues) ? Promise.resolve(issues).then(settle) : settle(issues)
   }
 
   /**
@@ -345,8 +345,8 @@ export class SessionManager<Data extends SessionData = SessionData> {
     } catch (err) {
       throw this.#storeError('get', err)
     }
-    if (!(revoked instanceof Promise)) return accept(revoked === true)
-    return revoked.then(
+    if (!isThenable(revoked)) return accept(revoked === true)
+    return Promise.resolve(revoked).then(
       (r) => accept(r === true),
       (err: unknown) => {
         throw this.#storeError('get', err)
@@ -674,7 +674,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       return [{ message: (err as Error).message }]
     }
     const result = this.#schema!['~standard'].validate(data)
-    return result instanceof Promise ? result.then((r) => r.issues) : result.issues
+    return isThenable(result) ? Promise.resolve(result).then((r) => r.issues) : result.issues
   }
 
   async #call<T>(operation: StoreOperation, fn: () => Promise<T>): Promise<T> {
@@ -712,6 +712,14 @@ function noServerStore(name: string): SessionStore {
     )
   }
   return { name, get: fail, set: fail, patch: fail, touch: fail, destroy: fail }
+}
+
+/**
+ * Whether an app's hook answered with a promise, or any thenable: an answer from another promise
+ * library must be waited for too, or `isRevoked` and the schema would see `[object Promise]`.
+ */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
 /** What one commit writes, taken from the session when the commit starts. */

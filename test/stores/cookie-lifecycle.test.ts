@@ -153,6 +153,16 @@ describe('manager with the cookie store', () => {
     const waited = asking.sessions.loadNow(headerOf(asking.jar))
     expect(waited).toBeInstanceOf(Promise)
     expect((await waited).get('a')).toBe(2)
+    // a thenable of another promise library is waited for as a promise is, never taken as false
+    const thenable = {
+      // biome-ignore lint/suspicious/noThenProperty: a thenable is what this test is about
+      then: (resolve: (r: boolean) => void) => resolve(true),
+    }
+    const other = setup({ isRevoked: () => thenable as unknown as Promise<boolean> })
+    await other.request((s) => s.setUser('u2'))
+    const refusedLater = other.sessions.loadNow(headerOf(other.jar))
+    expect(refusedLater).toBeInstanceOf(Promise)
+    expect((await refusedLater).isNew).toBe(true)
     const failing = setup({ isRevoked: async () => Promise.reject(new Error('db down')) })
     await failing.request((s) => s.set('a', 3))
     await expect(failing.sessions.loadNow(headerOf(failing.jar))).rejects.toBeInstanceOf(
