@@ -268,6 +268,48 @@ function calibrationSentence(
   )
 }
 
+/**
+ * `--compare REF`: each Tessera variant's server CPU per request in this tree and at REF, and
+ * what each adds to the same framework's no-session variant of the same round (medians over
+ * rounds, ranges in brackets). Plain text for the terminal.
+ */
+export function compareTable(runs: readonly Run[], ref: string): string {
+  const cpu = (run: Run | undefined, s: Scenario) =>
+    run?.results[s]?.serverCpuUsPerReq ?? Number.NaN
+  const span = (xs: number[]) => {
+    const ok = xs.filter(Number.isFinite)
+    return ok.length > 1 ? ` (${f1(Math.min(...ok))}…${f1(Math.max(...ok))})` : ''
+  }
+  const names = [...new Set(runs.map((r) => r.variant.split('@')[0]!))].filter((n) =>
+    n.includes(':tessera'),
+  )
+  const lines = [
+    `server CPU µs per request, this tree against ${ref}: medians over rounds (range); added = minus the framework's no-session variant of the same round`,
+  ]
+  for (const s of SCENARIOS) {
+    lines.push('', `${s}:`)
+    for (const name of names) {
+      const bare = `${name.split(':')[0]}:none`
+      const figures = (variant: string) => {
+        const own = runs.filter((r) => r.variant === variant)
+        const total = own.map((r) => cpu(r, s))
+        const added = own.map(
+          (r) =>
+            cpu(r, s) -
+            cpu(
+              runs.find((b) => b.variant === bare && b.round === r.round),
+              s,
+            ),
+        )
+        return `${f1(median(total))}${span(total)}, added ${f1(median(added))}${span(added)}`
+      }
+      lines.push(`  ${name.padEnd(28)} this tree ${figures(name)}`)
+      lines.push(`  ${''.padEnd(28)} ${ref.padEnd(9)} ${figures(`${name}@${ref}`)}`)
+    }
+  }
+  return lines.join('\n')
+}
+
 export function report(data: Data): string {
   const agg = aggregate(data)
   const lines: string[] = []

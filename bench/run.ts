@@ -4,12 +4,16 @@
  * `bench/RESULTS.md` (and `bench/results.json`). See docs/benchmark.md.
  *
  * node --import tsx bench/run.ts [--quick] [--rounds N] [--duration S] [--only REGEX]
- *                                [--no-micro] [--no-scale] [--no-http]
+ *                                [--no-micro] [--no-scale] [--no-http] [--compare REF]
+ *
+ * `--compare REF` (a git commit, tag or branch) also runs every chosen Tessera variant from
+ * `src/` as it was at REF, in the same rounds, and prints the two builds side by side instead
+ * of writing RESULTS.md: the A/B of a hot-path change, in fresh processes of each.
  * @module
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer as createProbe } from 'node:net'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -410,7 +414,12 @@ interface Variant {
   label: string
   config: string
   redis?: boolean
+  /** `--compare`: the git ref whose build this variant runs, and that build's directory. */
+  ref?: { name: string; dir: string }
 }
+
+/** How a variant is named in logs and results: `--compare`'s twins carry their ref. */
+const runName = (v: Variant) => (v.ref ? `${v.name}@${v.ref.name}` : v.name)
 
 const variants: Variant[] = [
   ['node:none', 'no session', '-'],
@@ -497,7 +506,10 @@ interface Run {
 }
 
 async function measureVariant(v: Variant, round: number, redis?: RedisHandle): Promise<Run> {
-  const env = redis ? { BENCH_REDIS_URL: redis.url, BENCH_REDIS_PREFIX: PREFIX } : {}
+  const env: NodeJS.ProcessEnv = redis
+    ? { BENCH_REDIS_URL: redis.url, BENCH_REDIS_PREFIX: PREFIX }
+    : {}
+  if (v.ref) env.BENCH_TESSERA_DIR = v.ref.dir
   const server = await startServer(v.name, env)
   try {
     // the calibration variants keep no session either
@@ -519,7 +531,7 @@ async function measureVariant(v: Variant, round: number, redis?: RedisHandle): P
       results[s] = await wrk(server.port, path, cookies, DURATION, server.pid, r)
     }
     return {
-      variant: v.name,
+      variant: runName(v),
       round,
       readSetsCookie: checked.readSetsCookie,
       results,
@@ -632,6 +644,50 @@ function build(): string | undefined {
     return undefined
   }
 }
+/**
+ * `src/` as it was at git `ref`, compiled like {@link build} into its own directory (beside
+ * node_modules/, so it finds the same dependencies).
+ */
+function buildAt(ref: string): string {
+  const tree = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'tessera-compare-'))
+  const archive = spawnSync(
+    'git',
+    ['archive', ref, 'src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+      maxBuffer: 1 << 28,
+    },
+  )
+  if (archive.status !== 0)
+    throw new Error(`git archive ${ref}: ${archive.stderr.toString().trim()}`)
+  execFileSync('tar', ['-x', '-C', tree], { input: archive.stdout })
+  // the same dependencies, for tsc's types and the servers' imports
+  symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'))
+  const out = join(tree, 'dist')
+  log(`compiling src/ at ${ref} into ${out}`)
+  spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      out,
+      '--declaration',
+      'false',
+      '--declarationMap',
+      'false',
+      '--sourceMap',
+      'false',
+      '--incremental',
+      'false',
+    ],
+    { cwd: tree, stdio: 'ignore' },
+  )
+  if (!existsSync(join(out, 'index.js'))) throw new Error(`tsc emitted nothing for ${ref}`)
+  writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
+  return out
+}
 const compiled = build()
 if (compiled) process.env.BENCH_TESSERA_DIR = compiled
 const redis = await startRedis()
@@ -641,8 +697,15 @@ const chosen = variants.filter(
 const skipped = chosen
   .map((v) => [v, available(v, redis)] as const)
   .filter(([, why]) => why !== undefined)
-const runnable = chosen.filter((v) => available(v, redis) === undefined)
+const available_ = chosen.filter((v) => available(v, redis) === undefined)
 for (const [v, why] of skipped) log(`skip ${v.name}: ${why}`)
+const COMPARE = option('--compare')
+const compareDir = COMPARE === undefined ? undefined : buildAt(COMPARE)
+const runnable = compareDir
+  ? available_.flatMap((v) =>
+      v.name.includes(':tessera') ? [v, { ...v, ref: { name: COMPARE!, dir: compareDir } }] : [v],
+    )
+  : available_
 
 const runs: Run[] = []
 const failures: { variant: string; error: string }[] = []
@@ -652,7 +715,7 @@ try {
       // interleaved: every variant once per round, the order reversed each round
       const order = round % 2 === 1 ? runnable : [...runnable].reverse()
       for (const v of order) {
-        log(`round ${round}: ${v.name}`)
+        log(`round ${round}: ${runName(v)}`)
         try {
           const run = await measureVariant(v, round, redis)
           runs.push(run)
@@ -662,11 +725,20 @@ try {
           )
         } catch (error) {
           log(`  FAILED: ${(error as Error).message}`)
-          failures.push({ variant: v.name, error: (error as Error).message })
+          failures.push({ variant: runName(v), error: (error as Error).message })
         }
         if (redis) await deletePrefix(redis.url)
       }
     }
+  }
+  if (compareDir) {
+    // the side by side is the whole answer: RESULTS.md stays the last full run's
+    const { compareTable } = await import('./report.js')
+    console.log(compareTable(runs, COMPARE!))
+    for (const f of failures) log(`failed: ${f.variant}: ${f.error}`)
+    await redis?.stop()
+    rmSync(dirname(compareDir), { recursive: true, force: true })
+    process.exit(failures.length > 0 ? 1 : 0)
   }
   let micro: unknown
   if (!flag('--no-micro')) {
