@@ -609,62 +609,11 @@ const started = new Date()
 const load0 = loadavg()
 log(`work dir ${work}; load average ${load0.map((x) => x.toFixed(2)).join(' ')}`)
 ensureWrk()
-/** Compile src/ privately (tsc emits even when another file has a type error). */
-function build(): string | undefined {
-  if (flag('--from-src')) return undefined
-  // under node_modules/ so the compiled code finds its dependencies, as dist/ would
-  const out = join(ROOT, 'node_modules', '.cache', 'tessera-bench', 'dist')
-  rmSync(out, { recursive: true, force: true })
-  log(`compiling src/ into ${out}`)
-  spawnSync(
-    process.execPath,
-    [
-      'node_modules/typescript/bin/tsc',
-      '-p',
-      'tsconfig.build.json',
-      '--outDir',
-      out,
-      '--declaration',
-      'false',
-      '--declarationMap',
-      'false',
-      '--sourceMap',
-      'false',
-      '--incremental',
-      'false',
-    ],
-    { cwd: ROOT, stdio: 'ignore' },
-  )
-  try {
-    readFileSync(join(out, 'index.js'))
-    writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
-    return out
-  } catch {
-    log('tsc emitted nothing: running from src/ through tsx')
-    return undefined
-  }
-}
 /**
- * `src/` as it was at git `ref`, compiled like {@link build} into its own directory (beside
- * node_modules/, so it finds the same dependencies).
+ * Compile the `src/` under `cwd` into `out` with tsc (which emits even when another file has a
+ * type error), as a module package; false when nothing was emitted.
  */
-function buildAt(ref: string): string {
-  const tree = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'tessera-compare-'))
-  const archive = spawnSync(
-    'git',
-    ['archive', ref, 'src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'],
-    {
-      cwd: ROOT,
-      maxBuffer: 1 << 28,
-    },
-  )
-  if (archive.status !== 0)
-    throw new Error(`git archive ${ref}: ${archive.stderr.toString().trim()}`)
-  execFileSync('tar', ['-x', '-C', tree], { input: archive.stdout })
-  // the same dependencies, for tsc's types and the servers' imports
-  symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'))
-  const out = join(tree, 'dist')
-  log(`compiling src/ at ${ref} into ${out}`)
+function compile(cwd: string, out: string): boolean {
   spawnSync(
     process.execPath,
     [
@@ -682,10 +631,44 @@ function buildAt(ref: string): string {
       '--incremental',
       'false',
     ],
-    { cwd: tree, stdio: 'ignore' },
+    { cwd, stdio: 'ignore' },
   )
-  if (!existsSync(join(out, 'index.js'))) throw new Error(`tsc emitted nothing for ${ref}`)
+  if (!existsSync(join(out, 'index.js'))) return false
   writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
+  return true
+}
+
+/** Compile src/ privately, so the servers run what users get from dist/. */
+function build(): string | undefined {
+  if (flag('--from-src')) return undefined
+  // under node_modules/ so the compiled code finds its dependencies, as dist/ would
+  const out = join(ROOT, 'node_modules', '.cache', 'tessera-bench', 'dist')
+  rmSync(out, { recursive: true, force: true })
+  log(`compiling src/ into ${out}`)
+  if (compile(ROOT, out)) return out
+  log('tsc emitted nothing: running from src/ through tsx')
+  return undefined
+}
+
+/**
+ * `src/` as it was at git `ref`, compiled like {@link build} into its own directory (beside
+ * node_modules/, so it finds the same dependencies).
+ */
+function buildAt(ref: string): string {
+  const tree = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'tessera-compare-'))
+  const archive = spawnSync(
+    'git',
+    ['archive', ref, 'src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'],
+    { cwd: ROOT, maxBuffer: 1 << 28 },
+  )
+  if (archive.status !== 0)
+    throw new Error(`git archive ${ref}: ${archive.stderr.toString().trim()}`)
+  execFileSync('tar', ['-x', '-C', tree], { input: archive.stdout })
+  // the same dependencies, for tsc's types and the servers' imports
+  symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'))
+  const out = join(tree, 'dist')
+  log(`compiling src/ at ${ref} into ${out}`)
+  if (!compile(tree, out)) throw new Error(`tsc emitted nothing for ${ref}`)
   return out
 }
 const compiled = build()
