@@ -1,5 +1,6 @@
-import { createHmac, createSecretKey, hkdfSync, type KeyObject, timingSafeEqual } from 'node:crypto'
+import { hkdfSync } from 'node:crypto'
 import { SessionConfigError } from './errors.js'
+import { hmacSha256 } from './hmac.js'
 import { ID_LENGTH } from './ids.js'
 import { RecentMap, randomTextSlot } from './recent.js'
 
@@ -30,8 +31,8 @@ export type CookieRejection = 'malformed' | 'bad-signature'
  */
 export class Keyring {
   readonly #secrets: readonly Buffer[]
-  /** Key objects, not buffers: an HMAC over a `KeyObject` skips importing the key each time. */
-  readonly #signingKeys: readonly KeyObject[]
+  /** HMAC-SHA256 under each secret's signing key, newest first. */
+  readonly #macs: readonly ((text: string) => string)[]
   /** id -> what verified for it (or what this keyring signed), newest generation. */
   readonly #verified = new RecentMap<string, Verified>(VERIFIED_CACHE_SIZE, randomTextSlot(0))
 
@@ -49,7 +50,7 @@ export class Keyring {
       }
       return Buffer.from(secret)
     })
-    this.#signingKeys = this.deriveKeys('cookie-signature').map((key) => createSecretKey(key))
+    this.#macs = this.deriveKeys('cookie-signature').map(hmacSha256)
   }
 
   /** The number of secrets. */
@@ -66,7 +67,7 @@ export class Keyring {
 
   /** `id.signature`, signed with the newest key. */
   sign(id: string): string {
-    const signature = mac(this.#signingKeys[0]!, id)
+    const signature = this.#macs[0]!(id)
     this.#remember(verified(id, signature))
     return `${id}.${signature}`
   }
@@ -99,11 +100,10 @@ export class Keyring {
     if (!SIGNED_VALUE.test(value)) return MALFORMED
     // compare the encoded text, not decoded bytes: base64url's last character carries two
     // spare bits, so a decoded comparison would accept a flipped final character
-    const given = Buffer.from(signature, 'latin1')
     let ok = false
-    for (const key of this.#signingKeys) {
+    for (const mac of this.#macs) {
       // every key is tried, so timing does not tell which one matched
-      if (timingSafeEqual(given, Buffer.from(mac(key, idPart), 'latin1'))) ok = true
+      if (equalText(mac(idPart), signature)) ok = true
     }
     if (!ok) return BAD_SIGNATURE
     // kept from the second request of a session on: one seen once in a long while costs no entry
@@ -145,8 +145,4 @@ function equalText(a: string, b: string): boolean {
 /** A copy of `s` that does not point into the string it was sliced from. */
 function flat(s: string): string {
   return (' ' + s).slice(1)
-}
-
-function mac(key: KeyObject, id: string): string {
-  return createHmac('sha256', key).update(id).digest('base64url')
 }
