@@ -454,6 +454,7 @@ const variants: Variant[] = [
   ],
   ['fastify:none', 'no session', '-'],
   ['fastify:spin', `no session, ${SPIN_NS / 1000} µs busy work`, 'calibration'],
+  ['fastify:hooks', 'no session, two empty hooks', 'calibration'],
   ['fastify:tessera-memory', 'Tessera, memory store', 'defaults'],
   ['fastify:tessera-cookie', 'Tessera, cookie store', 'defaults'],
   ['fastify:fastify-session', '@fastify/session, MemoryStore', 'saveUninitialized: false'],
@@ -513,7 +514,7 @@ async function measureVariant(v: Variant, round: number, redis?: RedisHandle): P
   const server = await startServer(v.name, env)
   try {
     // the calibration variants keep no session either
-    const bare = /:(none|spin|middleware)$/.test(v.name)
+    const bare = /:(none|spin|middleware|hooks)$/.test(v.name)
     let hot = bare ? strangerCookie() : await newSession(server.port)
     const checked = await check(server.port, bare, hot)
     hot = checked.cookie

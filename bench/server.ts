@@ -260,6 +260,25 @@ const fastifySpin: Handler = async (port) => {
   await app.listen({ port, host: '127.0.0.1' })
 }
 
+/**
+ * Calibration: bare Fastify plus what a session plugin registers before it does anything (as
+ * Tessera's, @fastify/session and @fastify/secure-session do): a request decoration set in an
+ * `onRequest` hook, and an `onSend` hook that passes the payload on, both callback-style.
+ */
+const fastifyHooks: Handler = async (port) => {
+  const app = await fastifyApp()
+  const placeholder = {}
+  app.decorateRequest('probe', null)
+  app.addHook('onRequest', (request, _reply, done) => {
+    ;(request as unknown as { probe: object }).probe = placeholder
+    done()
+  })
+  app.addHook('onSend', (_request, _reply, payload, done) => done(null, payload))
+  app.get('/write', async () => '0')
+  app.get('/read', async () => '0')
+  await app.listen({ port, host: '127.0.0.1' })
+}
+
 const fastifyTessera =
   (kind: 'memory' | 'cookie'): Handler =>
   async (port) => {
@@ -429,6 +448,7 @@ export const servers: Record<string, Handler> = {
   'express:express-session-redis': expressSession('redis', 'recommended'),
   'fastify:none': fastifyBare,
   'fastify:spin': fastifySpin,
+  'fastify:hooks': fastifyHooks,
   'fastify:tessera-memory': fastifyTessera('memory'),
   'fastify:tessera-cookie': fastifyTessera('cookie'),
   'fastify:fastify-session': fastifySession('recommended'),
