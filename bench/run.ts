@@ -434,6 +434,7 @@ const variants: Variant[] = [
   ],
   ['express:none', 'no session', '-'],
   ['express:middleware', 'no session, one empty middleware', 'calibration'],
+  ['express:redis-command', 'no session, one Redis GET (node-redis)', 'calibration'],
   ['express:tessera-memory', 'Tessera, memory store', 'defaults'],
   ['express:tessera-redis', 'Tessera, Redis store', 'defaults, node-redis (as connect-redis)'],
   ['express:tessera-ioredis', 'Tessera, Redis store', 'defaults, ioredis'],
@@ -514,7 +515,7 @@ async function measureVariant(v: Variant, round: number, redis?: RedisHandle): P
   const server = await startServer(v.name, env)
   try {
     // the calibration variants keep no session either
-    const bare = /:(none|spin|middleware|hooks)$/.test(v.name)
+    const bare = /:(none|spin|middleware|hooks|redis-command)$/.test(v.name)
     let hot = bare ? strangerCookie() : await newSession(server.port)
     const checked = await check(server.port, bare, hot)
     hot = checked.cookie

@@ -166,6 +166,26 @@ const expressBare =
     app.listen(port)
   }
 
+/**
+ * Calibration: bare Express plus one Redis command per request through node-redis (a `GET` of
+ * one key, in a middleware), the client connect-redis and the Redis targets use: what a
+ * command costs the server before any session work. A session `/read` needs one command, a
+ * `/write` two (the read and the write).
+ */
+const expressRedisCommand: Handler = async (port) => {
+  const app = await expressApp()
+  const { createClient } = await import('redis')
+  const client = createClient({ url: REDIS_URL })
+  await client.connect()
+  const key = `${REDIS_PREFIX}calibration`
+  app.use((_req, _res, next) => {
+    client.get(key).then(() => next(), next)
+  })
+  app.get('/write', (_req, res) => void send(res, '0'))
+  app.get('/read', (_req, res) => void send(res, '0'))
+  app.listen(port)
+}
+
 const expressTessera =
   (kind: 'memory' | 'redis' | 'ioredis'): Handler =>
   async (port) => {
@@ -440,6 +460,7 @@ export const servers: Record<string, Handler> = {
   'node:tessera-memory-core': nodeTesseraCore,
   'express:none': expressBare(false),
   'express:middleware': expressBare(true),
+  'express:redis-command': expressRedisCommand,
   'express:tessera-memory': expressTessera('memory'),
   'express:tessera-redis': expressTessera('redis'),
   'express:tessera-ioredis': expressTessera('ioredis'),
