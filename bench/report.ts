@@ -384,29 +384,21 @@ export function report(data: Data): string {
   const verdicts: { met: boolean; what: string }[] = []
   const floors = cryptoFloors(data)
   // an Express session library is a middleware, a Fastify one a pair of hooks: what an empty
-  // one adds, when this run resolves it, is under its figure too
+  // one adds, when this run resolves it, is under its figure too; a Redis session read needs
+  // one command and a write two (read, then write), whatever the library
   const plus =
-    (calibration: string) =>
+    (calibration: string, times: (s: Scenario) => number = () => 1) =>
     (floor: Floors): Floors => {
       const out: Floors = { ...floor }
       for (const s of SCENARIOS) {
         const added = agg.get(calibration)?.[s]?.added ?? 0
-        if (added >= RESOLVED_US) out[s] = (floor[s] ?? 0) + added
+        if (added >= RESOLVED_US) out[s] = (floor[s] ?? 0) + added * times(s)
       }
       return out
     }
   const withMiddleware = plus('express:middleware')
   const withHooks = plus('fastify:hooks')
-  // a Redis session read needs one command and a write two (read, then write), whatever the
-  // library: what one command through the same client adds to bare Express, that many times
-  const withCommands = (floor: Floors): Floors => {
-    const out: Floors = { ...floor }
-    for (const s of SCENARIOS) {
-      const added = agg.get('express:redis-command')?.[s]?.added ?? 0
-      if (added >= RESOLVED_US) out[s] = (floor[s] ?? 0) + added * (s.startsWith('write') ? 2 : 1)
-    }
-    return out
-  }
+  const withCommands = plus('express:redis-command', (s) => (s.startsWith('write') ? 2 : 1))
   const cpuTarget = (
     what: string,
     ours: string,
