@@ -124,8 +124,6 @@ export class SessionManager<Data extends SessionData = SessionData> {
   readonly #events = new Emitter()
   /** The client-side store, when sessions live in the browser. */
   readonly #client: ClientSideStore | undefined
-  /** Which of the client-side store's cookies each session's request carried. */
-  readonly #present = new WeakMap<SessionState, CookiePresence>()
 
   constructor(options: SessionsOptions<Data> & { store: SessionStore | ClientSideStore }) {
     if (options.secret !== undefined && options.secrets !== undefined) {
@@ -329,8 +327,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
         this.#events.emit('rejected', { reason: 'revoked', idHash: key })
         return this.#fresh(secure, true, opened.present)
       }
-      const state = this.#state(secure, true, { id, key, meta, fields })
-      this.#present.set(state, opened.present)
+      const state = this.#state(secure, true, { id, key, meta, fields }, opened.present)
       const session = new Session<Data>(state)
       return this.#schema === undefined
         ? session
@@ -378,12 +375,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
     if (c.changed.size > 0 || c.cleared || c.metaChanged || c.cookieChanged || c.extend) return true
     if (c.replaces !== undefined) return true
     if (s.persisted) return now - s.meta.lastSeenAt >= this.touchAfter
-    return (
-      s.fields.size > 0 ||
-      s.meta.userId !== undefined ||
-      s.hadCookie ||
-      (this.#present.get(s) ?? 0) !== 0
-    )
+    return s.fields.size > 0 || s.meta.userId !== undefined || s.hadCookie || s.present !== 0
   }
 
   /**
@@ -484,7 +476,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
    * valid until it expires if replayed (documented; `isRevoked` is the answer).
    */
   #writeClient(client: ClientSideStore, s: SessionState, c: Changes, now: number): string[] {
-    const present = this.#present.get(s) ?? 0
+    const present = s.present
     if (s.persisted) {
       if (this.#due(s, c, now)) {
         const meta = this.#activity(s.meta, now)
@@ -493,7 +485,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
           { secure: s.secure, now, present },
         )
         s.meta = meta
-        this.#present.set(s, sealed.present)
+        s.present = sealed.present
         return sealed.cookies
       }
       return []
@@ -505,11 +497,11 @@ export class SessionManager<Data extends SessionData = SessionData> {
       const sealed = client.seal({ id, fields: s.fields, meta }, { secure: s.secure, now, present })
       s.meta = meta
       s.persisted = true
-      this.#present.set(s, sealed.present)
+      s.present = sealed.present
       cookies = sealed.cookies
     } else if (present !== 0 || s.hadCookie || c.replaces !== undefined) {
       cookies = client.clear(s.secure, present)
-      this.#present.delete(s)
+      s.present = 0
     }
     this.#emitLifecycle(s, c)
     return cookies
@@ -582,13 +574,12 @@ export class SessionManager<Data extends SessionData = SessionData> {
 
   /** A new, empty session; `present` is which client-side cookies the request carried. */
   #fresh(secure: boolean, hadCookie: boolean, present: CookiePresence = 0): Session<Data> {
-    const state = this.#state(secure, hadCookie, {
-      id: undefined,
-      key: undefined,
-      meta: this.#freshMeta(),
-      fields: new Map(),
-    })
-    if (present !== 0) this.#present.set(state, present)
+    const state = this.#state(
+      secure,
+      hadCookie,
+      { id: undefined, key: undefined, meta: this.#freshMeta(), fields: new Map() },
+      present,
+    )
     return new Session<Data>(state)
   }
 
@@ -611,6 +602,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       meta: SessionMeta
       fields: Map<string, string>
     },
+    present: CookiePresence = 0,
   ): SessionState {
     const persisted = from.key !== undefined
     return {
@@ -633,6 +625,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       replaces: undefined,
       replacedBy: undefined,
       saver: undefined,
+      present,
     }
   }
 

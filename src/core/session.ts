@@ -3,7 +3,7 @@ import type { Duration } from './duration.js'
 import { toMs } from './duration.js'
 import { SessionImmutableError, SessionSerializeError, SessionStateError } from './errors.js'
 import { hashSessionId, newSessionId } from './ids.js'
-import type { SessionMeta } from './store.js'
+import type { CookiePresence, SessionMeta } from './store.js'
 
 /** The shape of session data: top-level keys to values. */
 export type SessionData = Record<string, unknown>
@@ -58,6 +58,11 @@ export interface SessionState {
   replacedBy: 'regenerate' | 'destroy' | undefined
   /** Set by an adapter: commit now and put the cookies on the response (`session.save()`). */
   saver: (() => Promise<void>) | undefined
+  /**
+   * Which of a client-side store's cookies the request carried, then which the last commit
+   * sent: the cookies a commit may have to clear. Always 0 with a server store.
+   */
+  present: CookiePresence
 }
 
 /** Options of {@link Session.set}. */

@@ -182,29 +182,30 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
         suffix.length -
         (i === 0 ? countWidth : 0)
 
-  // Sessions opened or sealed lately, by their token's exact text, in two generations (an
-  // approximate LRU, as the keyring's verified-signature cache): a session's later reads skip
-  // AES-GCM and JSON. Text equal to an authenticated token is as authentic; the manager still
-  // checks expiry and `isRevoked` on every load. The manager changes what it is given, so a
-  // hit hands out a copy. The doorkeeper reads a token's characters from the 8th on: its
-  // random IV.
-  const seen = new RecentMap<string, OpenedSession>(OPENED_CACHE_SIZE, randomTextSlot(8))
+  // Sessions opened or sealed lately, in two generations (an approximate LRU, as the keyring's
+  // verified-signature cache): a session's later reads skip AES-GCM and JSON. An entry is
+  // found by its token's random IV (see ivOf) and used only when the whole token is the same
+  // text: text equal to an authenticated token is as authentic. The manager still checks
+  // expiry and `isRevoked` on every load. It changes what it is given, so a hit hands out a copy.
+  const seen = new RecentMap<string, Remembered>(OPENED_CACHE_SIZE, randomTextSlot(0))
   const remember = (token: string, session: OpenedSession) => {
     // chunked sessions are rare and large
-    if (token.length <= COOKIE_SIZE_LIMIT) seen.set(token, copyOf(session))
+    if (token.length <= COOKIE_SIZE_LIMIT)
+      seen.set(ivOf(token), { token, session: copyOf(session) })
   }
 
   const opening = (b: Bound, token: string, present: number, now: number): OpenResult => {
-    const known = seen.get(token)
+    const iv = ivOf(token)
+    const known = seen.get(iv)
     let session: OpenedSession | undefined
-    if (known !== undefined) session = copyOf(known)
+    if (known !== undefined && known.token === token) session = copyOf(known.session)
     else {
       const opened = b.sealer.open(token, maxTokenLength)
       if ('rejected' in opened) return { rejected: opened.rejected, present }
       session = decodePayload(opened.plaintext)
       if (session === undefined) return { rejected: 'malformed', present }
       // from its second request on; a sealed token is kept at once (see seal)
-      if (seen.admits(token)) remember(token, session)
+      if (seen.admits(iv)) remember(token, session)
     }
     // sealed in the future beyond the tolerated skew: a server's clock is wrong
     if (session.issuedAt > now + clockSkew || session.meta.createdAt > now + clockSkew) {
@@ -354,6 +355,10 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
  * The plaintext: one JSON array `[format, id, issuedAt, createdAt, lastSeenAt, idleExpiresAt,
  * absoluteExpiresAt, userId, idleTimeout, persistent, field, text, field, text, ...]`. Field
  * texts stay as the codec made them; they are decoded only when the app reads them.
+ *
+ * The text is what `JSON.stringify` would make of that array (the tests check it), written
+ * piece by piece: `JSON.stringify` of an array holding timestamps takes 600 ns, five times as
+ * long, on every write of a cookie-store session.
  */
 function encodePayload(
   id: string,
@@ -361,24 +366,30 @@ function encodePayload(
   meta: SessionMeta,
   now: number,
 ): string {
-  const payload: unknown[] = [
-    FORMAT,
-    id,
-    now,
-    meta.createdAt,
-    meta.lastSeenAt,
-    meta.idleExpiresAt,
-    meta.absoluteExpiresAt,
-    meta.userId ?? null,
-    meta.idleTimeout ?? null,
-    meta.persistent === undefined ? null : meta.persistent ? 1 : 0,
-  ]
-  for (const [field, text] of fields) payload.push(field, text)
-  return JSON.stringify(payload)
+  let text = `[${FORMAT},${JSON.stringify(id)},${num(now)},${num(meta.createdAt)},${num(meta.lastSeenAt)},${num(meta.idleExpiresAt)},${num(meta.absoluteExpiresAt)},${meta.userId === undefined ? 'null' : JSON.stringify(meta.userId)},${meta.idleTimeout === undefined ? 'null' : num(meta.idleTimeout)},${meta.persistent === undefined ? 'null' : meta.persistent ? 1 : 0}`
+  for (const [field, value] of fields) text += `,${JSON.stringify(field)},${JSON.stringify(value)}`
+  return `${text}]`
 }
+
+/** A number as JSON writes it: `null` for NaN and the infinities, which JSON cannot hold. */
+const num = (n: number): string => (Number.isFinite(n) ? `${n}` : 'null')
 
 /** Opened sessions a cookie store remembers, per generation (see `remember`). */
 const OPENED_CACHE_SIZE = 1024
+
+/** A session the cookie store opened or sealed lately, and the token that holds it. */
+interface Remembered {
+  token: string
+  session: OpenedSession
+}
+
+/**
+ * The key of a token in the cache of sessions seen lately: its characters 7 to 22, which
+ * encode the random IV (a sealed value starts with 5 header bytes, then 12 of IV). Hashing
+ * these 16 characters instead of the whole token (200 and more) saves V8 about 0.2 µs a
+ * lookup; the entry's whole token is compared before it is used.
+ */
+const ivOf = (token: string): string => token.slice(7, 23)
 
 const copyOf = (o: OpenedSession): OpenedSession => ({
   id: o.id,

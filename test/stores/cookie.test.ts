@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { SessionConfigError } from '../../src/core/errors.js'
+import { Keyring } from '../../src/core/keyring.js'
 import { SessionManager } from '../../src/core/manager.js'
 import { Sealer } from '../../src/core/seal.js'
+import type { SessionMeta } from '../../src/core/store.js'
 import { cookieStore } from '../../src/stores/cookie.js'
 import { describeStoreConformance, meta } from '../conformance/store-suite.js'
 import { applyToJar, bindForTest, cookieJarStore, headerOf } from '../helpers/cookie-jar.js'
@@ -58,6 +60,52 @@ describe('cookie store', () => {
       'sid',
     )
     expect(c.open(token, 1000)).toEqual({ rejected: 'bad-signature' })
+  })
+
+  it('seals the documented JSON array, exactly as JSON.stringify writes it', () => {
+    const opener = Sealer.fromKeyring(new Keyring([SECRET]), 'cookie-store', 'sid')
+    const awkward = [
+      '',
+      '"',
+      '\\',
+      '\n\u0000\u001f',
+      '\u2028é😀',
+      '\ud800',
+      '__proto__',
+      '{"a":[1]}',
+    ]
+    const cases: [SessionMeta, Map<string, string>, number][] = [
+      [meta({}, 1e12), new Map(), 1e12],
+      [meta({}, 1_796_067_685_080), new Map([['count', '42']]), 1_796_067_685_081],
+      [
+        { ...meta({}, 1.5), userId: 'u"\\\u2028😀', idleTimeout: 60_000, persistent: true },
+        new Map(awkward.map((text, i) => [awkward[awkward.length - 1 - i]!, text])),
+        -0,
+      ],
+      [{ ...meta({}, 0), idleTimeout: 0.25, persistent: false }, new Map([['a', 'b']]), 0],
+    ]
+    for (const [m, fields, now] of cases) {
+      const store = bindForTest(cookieStore())
+      const { cookies } = store.seal(
+        { id: ID, fields, meta: m },
+        { secure: false, now, present: 0 },
+      )
+      const token = cookies[0]!.slice('sid='.length, cookies[0]!.indexOf(';'))
+      const expected = JSON.stringify([
+        1,
+        ID,
+        now,
+        m.createdAt,
+        m.lastSeenAt,
+        m.idleExpiresAt,
+        m.absoluteExpiresAt,
+        m.userId ?? null,
+        m.idleTimeout ?? null,
+        m.persistent === undefined ? null : m.persistent ? 1 : 0,
+        ...[...fields].flat(),
+      ])
+      expect(opener.open(token, 4096)).toEqual({ plaintext: expected })
+    }
   })
 
   it('checks the length before any decoding: an over-long genuine-looking value is malformed', () => {
