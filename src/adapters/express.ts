@@ -110,7 +110,7 @@ export function sessionMiddleware<Data extends SessionData>(
       session[STATE].saver = saveInto(res, () => sessions.commit(session))
       commitBeforeHeaders(
         res,
-        () => sessions.commit(session),
+        () => sessions.commitNow(session),
         (error) => onError(error, req, res),
         () => sessions.needsCommit(session),
       )

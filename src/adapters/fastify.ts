@@ -111,7 +111,8 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
   const { sessions } = options
   const property = options.property ?? 'session'
   const trustProxy = options.trustProxy ?? sessions.trustProxy
-  const commit = async (session: Session, reply: FastifyReply) => {
+  // session.save()
+  const save = async (session: Session, reply: FastifyReply) => {
     let cookies: string[]
     try {
       cookies = await sessions.commit(session)
@@ -127,7 +128,7 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
   // callback-style hooks: an async function per hook and request costs more than the work
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
     const start = (session: Session) => {
-      session[STATE].saver = () => commit(session, reply)
+      session[STATE].saver = () => save(session, reply)
       ;(request as unknown as Bag)[property] = session
       done()
     }
@@ -148,10 +149,20 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
       done(null, payload)
       return
     }
-    commit(session, reply).then(
-      () => done(null, payload),
-      (error: unknown) => done(error as Error),
-    )
+    // before the headers go out, so the cookies always fit; at once where the store allows
+    const committed = sessions.commitNow(session)
+    if (committed instanceof Promise) {
+      committed.then(
+        (cookies) => {
+          applySetCookies(replyHeaders(reply), cookies)
+          done(null, payload)
+        },
+        (error: unknown) => done(opaque(error)),
+      )
+    } else {
+      applySetCookies(replyHeaders(reply), committed)
+      done(null, payload)
+    }
   })
 }
 

@@ -88,7 +88,8 @@ const HELD: readonly Held[] = ['writeHead', 'write', 'end', 'flushHeaders']
  * Holds the response's first write until `commit` resolves, then puts its cookies on the
  * headers and replays the writes in order. On failure the writes are dropped and `onFailure`
  * answers instead. When `due()` says at the first write that there is nothing to commit (most
- * reads), the write goes straight through and nothing is committed. `abandon()` lets the
+ * reads), the write goes straight through and nothing is committed; so does it, after the
+ * cookies, when `commit` answers at once (`SessionManager.commitNow`). `abandon()` lets the
  * response go out uncommitted (the handler failed before writing anything); it returns false
  * when the commit had already started.
  *
@@ -97,7 +98,7 @@ const HELD: readonly Held[] = ['writeHead', 'write', 'end', 'flushHeaders']
  */
 export function commitBeforeHeaders(
   res: ServerResponse,
-  commit: () => Promise<readonly string[]>,
+  commit: () => readonly string[] | Promise<readonly string[]>,
   onFailure: (error: unknown) => void,
   due: () => boolean = () => true,
 ): { abandon(): boolean } {
@@ -141,7 +142,14 @@ export function commitBeforeHeaders(
           restore()
           return original[i]!.apply(res, args)
         }
-        commit().then(
+        const committed = commit()
+        if (!(committed instanceof Promise)) {
+          state = 'done'
+          restore()
+          if (!res.headersSent) applySetCookies(nodeHeaders(res), committed)
+          return original[i]!.apply(res, args)
+        }
+        committed.then(
           (cookies) => {
             state = 'done'
             restore()
@@ -204,7 +212,7 @@ export function withSession<Data extends SessionData>(
     session[STATE].saver = saveInto(res, () => sessions.commit(session))
     const hold = commitBeforeHeaders(
       res,
-      () => sessions.commit(session),
+      () => sessions.commitNow(session),
       (error) => onError(error, req, res),
       () => sessions.needsCommit(session),
     )

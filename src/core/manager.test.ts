@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest'
+import { cookieStore } from '../stores/cookie.js'
 import { memoryStore } from '../stores/memory.js'
 import { SessionConfigError, SessionValidationError } from './errors.js'
 import { SessionManager, type SessionsOptions } from './manager.js'
 import type { SessionData } from './session.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
+import type { SessionStore } from './store.js'
 
 const secret = 'x'.repeat(32)
 const make = <D extends Record<string, unknown> = Record<string, unknown>>(
@@ -128,28 +130,50 @@ describe('SessionManager lifecycle', () => {
     expect((await m.load(cookie)).toJSON()).toEqual({ a: 1, b: 2, c: 3 })
   })
 
-  it('a failed commit keeps its changes, so a retry writes them', async () => {
-    const store = memoryStore({ sweepInterval: 0 })
-    let fail = true
-    const flaky = {
-      ...store,
-      patch: (...a: Parameters<typeof store.patch>) =>
-        fail ? Promise.reject(new Error('down')) : store.patch(...a),
-    }
-    const m = new SessionManager({ secret, store: flaky })
-    const s = await m.load(undefined)
-    s.set('a', 1)
-    const cookie = cookieOf(await m.commit(s))
-    const s2 = await m.load(cookie)
-    s2.set('b', 2)
-    await expect(m.commit(s2)).rejects.toMatchObject({
-      code: 'ERR_SESSION_STORE',
-      operation: 'patch',
-    })
-    fail = false
-    await m.commit(s2)
-    expect((await m.load(cookie)).toJSON()).toEqual({ a: 1, b: 2 })
-  })
+  it.each([
+    ['patch', 'patch'],
+    ['patchNow', 'patch'],
+    ['touch', 'touch'],
+    ['touchNow', 'touch'],
+  ] as const)(
+    'a failed commit (%s) keeps its changes, so a retry writes them',
+    async (method, operation) => {
+      let now = 1_000_000
+      const store = memoryStore({ sweepInterval: 0, clock: () => now })
+      let fail = true
+      const down = () => {
+        throw new Error('down')
+      }
+      const atOnce = method.endsWith('Now')
+      const flaky: SessionStore = { ...store }
+      // the manager writes through patchNow and touchNow together, or through neither
+      if (!atOnce) {
+        delete flaky.patchNow
+        delete flaky.touchNow
+      }
+      ;(flaky as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => {
+        if (fail) return atOnce ? down() : Promise.reject(new Error('down'))
+        return (store[method] as (...a: unknown[]) => unknown)(...a)
+      }
+      const m = new SessionManager({ secret, store: flaky, clock: () => now })
+      const s = await m.load(undefined)
+      s.set('a', 1)
+      const cookie = cookieOf(await m.commit(s))
+      const s2 = await m.load(cookie)
+      if (operation === 'patch') s2.set('b', 2)
+      else now += 60_000 // a touch is due
+      const committed = m.commitNow(s2)
+      expect(committed).toBeInstanceOf(Promise)
+      await expect(committed).rejects.toMatchObject({ code: 'ERR_SESSION_STORE', operation })
+      expect(m.needsCommit(s2)).toBe(true)
+      fail = false
+      await m.commit(s2)
+      expect(m.needsCommit(s2)).toBe(false)
+      const after = await m.load(cookie)
+      expect(after.toJSON()).toEqual(operation === 'patch' ? { a: 1, b: 2 } : { a: 1 })
+      expect(after.expiresAt).toBe(now + 30 * 60_000)
+    },
+  )
 
   it('commit twice writes only once', async () => {
     const m = make()
@@ -302,5 +326,65 @@ describe('loadNow: the session at once when nothing needs waiting for', () => {
     const refused = strict.loadNow(await saved(strict))
     expect(refused).toBeInstanceOf(Promise)
     expect((await refused).isNew).toBe(true)
+  })
+})
+
+describe('commitNow: the cookies at once when the store can write at once', () => {
+  const saved = async (m: SessionManager) => {
+    const s = await m.load(undefined)
+    s.set('count', 1)
+    return cookieOf(await m.commit(s))!
+  }
+
+  it('answers at once for a stored session with patchNow and touchNow, and for no change', async () => {
+    let now = 1_000_000
+    const m = make({ store: memoryStore({ sweepInterval: 0, clock: () => now }), clock: () => now })
+    const cookie = await saved(m)
+    const s = await m.load(cookie)
+    expect(m.commitNow(s)).toEqual([]) // nothing changed, no touch due
+    s.set('count', 2)
+    expect(m.commitNow(s)).toEqual([])
+    now += 60_000
+    const t = await m.load(cookie)
+    expect(m.commitNow(t)).toEqual([]) // a touch
+    expect(t.expiresAt).toBe(now + 30 * 60_000)
+    t.regenerate()
+    // a new id is stored through set(), which has no synchronous form
+    const moved = m.commitNow(t)
+    expect(moved).toBeInstanceOf(Promise)
+    const fresh = cookieOf(await moved)!
+    expect((await m.load(fresh)).get('count')).toBe(2)
+    expect((await m.load(cookie)).isNew).toBe(true)
+  })
+
+  it('gives a promise when the store cannot write at once, and writes the same', async () => {
+    const { patchNow: _p, touchNow: _t, ...waiting } = memoryStore({ sweepInterval: 0 })
+    for (const store of [waiting, memoryStore({ sweepInterval: 0 })]) {
+      const m = make({ store })
+      const cookie = await saved(m)
+      const s = await m.load(cookie)
+      s.set('count', 5)
+      const committed = m.commitNow(s)
+      expect(committed instanceof Promise).toBe(store === waiting)
+      expect(await committed).toEqual([])
+      expect((await m.load(cookie)).get('count')).toBe(5)
+    }
+  })
+})
+
+describe('commitNow with the cookie store', () => {
+  it('answers at once: the session is sealed into the cookie, nothing waits', async () => {
+    const m = make({ store: cookieStore() })
+    const s = await m.load(undefined)
+    s.set('count', 1)
+    const first = m.commitNow(s)
+    if (first instanceof Promise) throw new Error('expected the cookies at once')
+    const s2 = m.loadNow(cookieOf(first))
+    if (s2 instanceof Promise) throw new Error('expected the session at once')
+    expect(s2.get('count')).toBe(1)
+    s2.set('count', 2)
+    const second = m.commitNow(s2)
+    expect(second).not.toBeInstanceOf(Promise)
+    expect((await m.load(cookieOf(second as string[]))).get('count')).toBe(2)
   })
 })

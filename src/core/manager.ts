@@ -383,59 +383,61 @@ export class SessionManager<Data extends SessionData = SessionData> {
    * Call it once, before the response headers go out; a failure throws and the response must
    * not claim success. Calling it again writes only what changed since.
    */
-  async commit(session: Session<Data>): Promise<string[]> {
+  commit(session: Session<Data>): Promise<string[]> {
+    const done = this.commitNow(session)
+    return done instanceof Promise ? done : Promise.resolve(done)
+  }
+
+  /**
+   * {@link commit}, but the `Set-Cookie` values themselves when the commit could be done
+   * without waiting: nothing to write, the cookie store, or a store with `patchNow` and
+   * `touchNow` (memory, SQLite) writing a session it already holds. Otherwise a promise, as
+   * `commit` gives. Failures always come as a rejected promise, never as a throw. For adapters,
+   * as {@link loadNow}: the response goes out in the same tick.
+   * @example
+   * ```ts
+   * const done = sessions.commitNow(session)
+   * if (done instanceof Promise) done.then(send, fail)
+   * else send(done)
+   * ```
+   */
+  commitNow(session: Session<Data>): string[] | Promise<string[]> {
     const s = session[STATE]
     // Take this commit's changes now: changes made while it runs belong to the next commit.
     const taken = takeChanges(s)
+    const now = this.#clock()
+    const store = this.store
     try {
-      return await this.#write(s, taken, this.#clock())
+      if (this.#client !== undefined) return this.#writeClient(this.#client, s, taken, now)
+      if (s.persisted && writesAtOnce(store)) {
+        return this.#writePersistedNow(store, s, taken, now)
+      }
     } catch (error) {
-      // put them back, so a retry writes them
-      for (const field of s.changed) taken.changed.add(field)
-      s.changed = taken.changed
-      s.cleared ||= taken.cleared
-      s.metaChanged ||= taken.metaChanged
-      s.cookieChanged ||= taken.cookieChanged
-      s.extend ||= taken.extend
-      s.replaces ??= taken.replaces
-      s.replacedBy ??= taken.replacedBy
-      throw error
+      giveBack(s, taken)
+      return Promise.reject(error)
     }
+    return this.#write(s, taken, now).then(undefined, (error: unknown) => {
+      giveBack(s, taken)
+      throw error
+    })
   }
 
+  /** A server store's commit, waiting for the store. */
   async #write(s: SessionState, c: Changes, now: number): Promise<string[]> {
-    if (this.#client !== undefined) return this.#writeClient(this.#client, s, c, now)
-    const cookies: string[] = []
     if (s.persisted) {
-      const key = s.key!
-      if (c.changed.size > 0 || c.cleared || c.metaChanged) {
-        const meta = this.#activity(s.meta, now)
-        // not through #call, as in #loadServer: one async wrapper less on every write
-        let ok: boolean
-        try {
-          ok = await this.store.patch(key, patchOf(s, c), meta)
-        } catch (err) {
-          throw this.#storeError('patch', err)
-        }
-        if (ok) {
-          s.meta = meta
-        } else {
-          // destroyed by another request meanwhile (logout elsewhere): never resurrect it
-          s.persisted = false
-          cookies.push(this.cookie.clear(s.secure))
-        }
-      } else if (c.extend || now - s.meta.lastSeenAt >= this.touchAfter) {
-        const meta = this.#activity(s.meta, now)
-        try {
-          await this.store.touch(key, meta)
-        } catch (err) {
-          throw this.#storeError('touch', err)
-        }
-        s.meta = meta
+      const write = this.#storeWrite(s, c, now)
+      if (write === undefined) return this.#written(s, c, now, undefined, true)
+      // not through #call, as in #loadServer: one async wrapper less on every write
+      let ok = true
+      try {
+        if (write.op === 'patch') ok = await this.store.patch(s.key!, write.patch, write.meta)
+        else await this.store.touch(s.key!, write.meta)
+      } catch (err) {
+        throw this.#storeError(write.op, err)
       }
-      if (s.persisted && c.cookieChanged) cookies.push(this.#cookieFor(s, now))
-      return cookies
+      return this.#written(s, c, now, write.meta, ok)
     }
+    const cookies: string[] = []
     if (s.fields.size > 0 || s.meta.userId !== undefined) {
       const { key } = ensureId(s)
       const meta = this.#activity(s.meta, now)
@@ -452,6 +454,54 @@ export class SessionManager<Data extends SessionData = SessionData> {
     if (previous !== undefined) await this.#call('destroy', () => this.store.destroy(previous))
     this.#emitLifecycle(s, c)
     return cookies
+  }
+
+  /** {@link #write} of a persisted session, through the store's `patchNow` and `touchNow`. */
+  #writePersistedNow(store: AtOnceStore, s: SessionState, c: Changes, now: number): string[] {
+    const write = this.#storeWrite(s, c, now)
+    if (write === undefined) return this.#written(s, c, now, undefined, true)
+    let ok = true
+    try {
+      if (write.op === 'patch') ok = store.patchNow(s.key!, write.patch, write.meta)
+      else store.touchNow(s.key!, write.meta)
+    } catch (err) {
+      throw this.#storeError(write.op, err)
+    }
+    return this.#written(s, c, now, write.meta, ok)
+  }
+
+  /**
+   * What the commit of a persisted session writes to the store: a patch of what changed, a
+   * touch when the idle expiry is due to move, or nothing.
+   */
+  #storeWrite(s: SessionState, c: Changes, now: number): StoreWrite | undefined {
+    if (c.changed.size > 0 || c.cleared || c.metaChanged) {
+      return { op: 'patch', patch: patchOf(s, c), meta: this.#activity(s.meta, now) }
+    }
+    if (c.extend || now - s.meta.lastSeenAt >= this.touchAfter) {
+      return { op: 'touch', meta: this.#activity(s.meta, now) }
+    }
+    return undefined
+  }
+
+  /**
+   * The cookies of a persisted session's commit, once the store holds `meta` (when anything was
+   * written); `ok` false means the record was gone.
+   */
+  #written(
+    s: SessionState,
+    c: Changes,
+    now: number,
+    meta: SessionMeta | undefined,
+    ok: boolean,
+  ): string[] {
+    if (!ok) {
+      // destroyed by another request meanwhile (logout elsewhere): never resurrect it
+      s.persisted = false
+      return [this.cookie.clear(s.secure)]
+    }
+    if (meta !== undefined) s.meta = meta
+    return c.cookieChanged ? [this.#cookieFor(s, now)] : []
   }
 
   /** Emits created, regenerated or destroyed for what this commit did; notes the cookie is out. */
@@ -715,6 +765,18 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
+/** A store that writes at once: the memory and SQLite stores. */
+type AtOnceStore = SessionStore & Required<Pick<SessionStore, 'patchNow' | 'touchNow'>>
+
+function writesAtOnce(store: SessionStore): store is AtOnceStore {
+  return store.patchNow !== undefined && store.touchNow !== undefined
+}
+
+/** The store write of a persisted session's commit (see `#storeWrite`). */
+type StoreWrite =
+  | { op: 'patch'; patch: SessionPatch; meta: SessionMeta }
+  | { op: 'touch'; meta: SessionMeta }
+
 /** What one commit writes, taken from the session when the commit starts. */
 interface Changes {
   changed: Set<string>
@@ -744,6 +806,18 @@ function takeChanges(s: SessionState): Changes {
   s.replaces = undefined
   s.replacedBy = undefined
   return taken
+}
+
+/** Puts back changes a failed commit took, so a retry writes them. */
+function giveBack(s: SessionState, taken: Changes): void {
+  for (const field of s.changed) taken.changed.add(field)
+  s.changed = taken.changed
+  s.cleared ||= taken.cleared
+  s.metaChanged ||= taken.metaChanged
+  s.cookieChanged ||= taken.cookieChanged
+  s.extend ||= taken.extend
+  s.replaces ??= taken.replaces
+  s.replacedBy ??= taken.replacedBy
 }
 
 /** The store patch for `c`: only the fields that changed, or every field after a clear. */

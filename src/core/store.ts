@@ -86,8 +86,17 @@ export interface SessionStore {
    * record exists (destroyed meanwhile: a patch never resurrects a session).
    */
   patch(key: string, patch: SessionPatch, meta: SessionMeta): Promise<boolean>
+  /**
+   * `patch`, done before returning, as `getNow` is `get`. When a store has both `patchNow` and
+   * `touchNow`, the manager writes a session the store already holds through them, so a
+   * request that changed its session is answered in the same tick. It must do what `patch`
+   * would; a throw is a store error, as a rejected `patch` is.
+   */
+  patchNow?(key: string, patch: SessionPatch, meta: SessionMeta): boolean
   /** Replace the meta (extend the idle expiry). No-op when no record exists. */
   touch(key: string, meta: SessionMeta): Promise<void>
+  /** `touch`, done before returning; see `patchNow`. */
+  touchNow?(key: string, meta: SessionMeta): void
   /** Remove the record. No-op when none exists. */
   destroy(key: string): Promise<void>
   /** Sessions bound to `userId`, unexpired, in no particular order. */

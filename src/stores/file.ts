@@ -109,7 +109,8 @@ export interface FileStoreOptions {
  * await store.prune() // also runs every `sweepInterval`
  * ```
  */
-export interface FileStore extends Required<Omit<SessionStore, 'name' | 'getNow'>> {
+export interface FileStore
+  extends Required<Omit<SessionStore, 'name' | 'getNow' | 'patchNow' | 'touchNow'>> {
   readonly name: 'file'
   /** The absolute directory the store lives in. */
   readonly directory: string

@@ -58,7 +58,12 @@ export interface MemcachedStoreOptions {
 
 /** The Memcached store: the contract plus the user index; no `count`, `scan` or `prune`. */
 export interface MemcachedStore
-  extends Required<Omit<SessionStore, 'name' | 'getNow' | 'count' | 'scan' | 'prune' | 'close'>> {
+  extends Required<
+    Omit<
+      SessionStore,
+      'name' | 'getNow' | 'patchNow' | 'touchNow' | 'count' | 'scan' | 'prune' | 'close'
+    >
+  > {
   readonly name: 'memcached'
 }
 

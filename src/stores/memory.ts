@@ -129,6 +129,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     entry.used = true
     return { fields: { ...entry.fields }, meta: { ...entry.meta } }
   }
+  const patch = (key: string, changes: SessionPatch, meta: SessionMeta): boolean => {
+    const entry = sessions.get(key)
+    if (!entry) return false
+    if (changes.clear) entry.fields = {}
+    for (const field in changes.set) setField(entry.fields, field, changes.set[field]!)
+    for (const field of changes.delete) delete entry.fields[field]
+    index(key, entry.meta.userId, meta.userId)
+    entry.meta = { ...meta }
+    entry.used = true
+    return true
+  }
+  const touch = (key: string, meta: SessionMeta): void => {
+    const entry = sessions.get(key)
+    if (!entry) return
+    index(key, entry.meta.userId, meta.userId)
+    entry.meta = { ...meta }
+    entry.used = true
+  }
   const prune = () => {
     const now = clock()
     let removed = 0
@@ -149,23 +167,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     async set(key, record) {
       put(key, { fields: { ...record.fields }, meta: { ...record.meta }, used: sessions.has(key) })
     },
-    async patch(key, patch: SessionPatch, meta) {
-      const entry = sessions.get(key)
-      if (!entry) return false
-      if (patch.clear) entry.fields = {}
-      for (const field in patch.set) setField(entry.fields, field, patch.set[field]!)
-      for (const field of patch.delete) delete entry.fields[field]
-      index(key, entry.meta.userId, meta.userId)
-      entry.meta = { ...meta }
-      entry.used = true
-      return true
+    patchNow: patch,
+    async patch(key, changes, meta) {
+      return patch(key, changes, meta)
     },
+    touchNow: touch,
     async touch(key, meta) {
-      const entry = sessions.get(key)
-      if (!entry) return
-      index(key, entry.meta.userId, meta.userId)
-      entry.meta = { ...meta }
-      entry.used = true
+      touch(key, meta)
     },
     async destroy(key) {
       drop(key)

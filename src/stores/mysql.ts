@@ -45,7 +45,8 @@ export interface MysqlStoreOptions extends SqlStoreOptions {
 }
 
 /** The MySQL / MariaDB store and what it adds to the contract. */
-export interface MysqlStore extends Required<Omit<SessionStore, 'name' | 'getNow'>> {
+export interface MysqlStore
+  extends Required<Omit<SessionStore, 'name' | 'getNow' | 'patchNow' | 'touchNow'>> {
   readonly name: 'mysql'
   /** The table, quoted, as the store's statements use it. */
   readonly table: string

@@ -45,7 +45,8 @@ export interface PostgresStoreOptions extends SqlStoreOptions {
 }
 
 /** The PostgreSQL store and what it adds to the contract. */
-export interface PostgresStore extends Required<Omit<SessionStore, 'name' | 'getNow'>> {
+export interface PostgresStore
+  extends Required<Omit<SessionStore, 'name' | 'getNow' | 'patchNow' | 'touchNow'>> {
   readonly name: 'postgres'
   /** The table, quoted, as the store's statements use it. */
   readonly table: string

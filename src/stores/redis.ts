@@ -77,7 +77,9 @@ export interface RedisStoreOptions {
 
 /** The Redis store and the optional parts it has. */
 export interface RedisStore
-  extends Required<Omit<SessionStore, 'name' | 'getNow' | 'prune' | 'close'>> {
+  extends Required<
+    Omit<SessionStore, 'name' | 'getNow' | 'patchNow' | 'touchNow' | 'prune' | 'close'>
+  > {
   readonly name: 'redis'
 }
 

@@ -15,7 +15,14 @@
  * ```
  * @module
  */
-import type { SessionRecord, SessionStore, StoredSession } from '../core/store.js'
+import type { StoreOperation } from '../core/errors.js'
+import type {
+  SessionMeta,
+  SessionPatch,
+  SessionRecord,
+  SessionStore,
+  StoredSession,
+} from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import {
   type DataRow,
@@ -137,10 +144,35 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     return made
   }
 
-  // better-sqlite3 answers at once: `getNow` lets a request load without waiting for a promise
+  // better-sqlite3 answers at once: `getNow`, `patchNow` and `touchNow` let a request load and
+  // commit without waiting for a promise
   const read = (key: string): SessionRecord | undefined => {
     const row = prepared().get.get(key) as DataRow | undefined
     return row && recordOf(row)
+  }
+  const patch = (key: string, changes: SessionPatch, meta: SessionMeta): boolean => {
+    const merge: Record<string, string | null> = { ...changes.set }
+    for (const field of changes.delete) merge[field] = null
+    const result = prepared().patch.run(
+      changes.clear ? 1 : 0,
+      JSON.stringify(merge),
+      JSON.stringify(meta),
+      meta.userId ?? null,
+      expiresAt(meta),
+      key,
+    )
+    return Number(result.changes) > 0
+  }
+  const touch = (key: string, meta: SessionMeta): void => {
+    prepared().touch.run(JSON.stringify(meta), meta.userId ?? null, expiresAt(meta), key)
+  }
+  /** `fn` done now, its failure a store error, as `guard` does for the promise-returning methods. */
+  const atOnce = <T>(operation: StoreOperation, fn: () => T): T => {
+    try {
+      return fn()
+    } catch (err) {
+      throw storeError('sqlite', operation, err)
+    }
   }
   const prune = () =>
     guard('sqlite', 'prune', async () => {
@@ -157,13 +189,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   return {
     name: 'sqlite',
     table: t,
-    getNow(key) {
-      try {
-        return read(key)
-      } catch (err) {
-        throw storeError('sqlite', 'get', err)
-      }
-    },
+    getNow: (key) => atOnce('get', () => read(key)),
     get: (key) => guard('sqlite', 'get', () => read(key)),
     set: (key, record) =>
       guard('sqlite', 'set', () => {
@@ -175,24 +201,10 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
           expiresAt(record.meta),
         )
       }),
-    patch: (key, patch, meta) =>
-      guard('sqlite', 'patch', () => {
-        const merge: Record<string, string | null> = { ...patch.set }
-        for (const field of patch.delete) merge[field] = null
-        const { changes } = prepared().patch.run(
-          patch.clear ? 1 : 0,
-          JSON.stringify(merge),
-          JSON.stringify(meta),
-          meta.userId ?? null,
-          expiresAt(meta),
-          key,
-        )
-        return Number(changes) > 0
-      }),
-    touch: (key, meta) =>
-      guard('sqlite', 'touch', () => {
-        prepared().touch.run(JSON.stringify(meta), meta.userId ?? null, expiresAt(meta), key)
-      }),
+    patchNow: (key, changes, meta) => atOnce('patch', () => patch(key, changes, meta)),
+    patch: (key, changes, meta) => guard('sqlite', 'patch', () => patch(key, changes, meta)),
+    touchNow: (key, meta) => atOnce('touch', () => touch(key, meta)),
+    touch: (key, meta) => guard('sqlite', 'touch', () => touch(key, meta)),
     destroy: (key) =>
       guard('sqlite', 'destroy', () => {
         prepared().destroy.run(key)

@@ -28,6 +28,8 @@ export interface ConformanceOptions {
 
 export type Capability =
   | 'getNow'
+  | 'patchNow'
+  | 'touchNow'
   | 'listByUser'
   | 'destroyByUser'
   | 'count'
@@ -36,6 +38,8 @@ export type Capability =
   | 'close'
 const CAPABILITIES: readonly Capability[] = [
   'getNow',
+  'patchNow',
+  'touchNow',
   'listByUser',
   'destroyByUser',
   'count',
@@ -152,6 +156,30 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
       await store.destroy(key)
       expect(getNow(key)).toBeUndefined()
     })
+
+    when(has('patchNow') && has('touchNow'), it)(
+      'patchNow and touchNow write at once what patch and touch write',
+      async () => {
+        const patchNow = store.patchNow!.bind(store)
+        const touchNow = store.touchNow!.bind(store)
+        const key = newKey()
+        expect(patchNow(key, { clear: false, set: { a: '1' }, delete: [] }, meta())).toBe(false)
+        touchNow(key, meta())
+        expect(await store.get(key)).toBeUndefined() // neither resurrects a session
+        await store.set(key, { fields: { a: '1', b: '"two"' }, meta: meta() })
+        const patched = meta({ userId: 'u-now', lastSeenAt: 5 })
+        const answer = patchNow(key, { clear: false, set: { c: '3' }, delete: ['b'] }, patched)
+        expect(answer).toBe(true)
+        // done on return: no promise, nothing left to wait for
+        expect(await store.get(key)).toEqual({ fields: { a: '1', c: '3' }, meta: patched })
+        expect(patchNow(key, { clear: true, set: { d: '4' }, delete: [] }, patched)).toBe(true)
+        expect((await store.get(key))?.fields).toEqual({ d: '4' })
+        const touched = meta({ userId: 'u-now', lastSeenAt: 9 })
+        expect(touchNow(key, touched)).toBeUndefined()
+        expect(await store.get(key)).toEqual({ fields: { d: '4' }, meta: touched })
+        await store.destroy(key)
+      },
+    )
 
     it('keeps records apart by key', async () => {
       const [a, b] = [newKey(), newKey()]

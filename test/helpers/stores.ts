@@ -14,12 +14,24 @@ export function countingStore(inner: SessionStore) {
       return fn.call(inner, key, ...rest)
     }
   }
-  const getNow = inner.getNow
+  // the synchronous methods are calls like the others
+  const { getNow, patchNow, touchNow } = inner
   if (getNow !== undefined) {
-    // the synchronous read is a read like any other
     store.getNow = (key) => {
       calls.push({ op: 'get', key })
       return getNow.call(inner, key)
+    }
+  }
+  if (patchNow !== undefined) {
+    store.patchNow = (key, patch, meta) => {
+      calls.push({ op: 'patch', key })
+      return patchNow.call(inner, key, patch, meta)
+    }
+  }
+  if (touchNow !== undefined) {
+    store.touchNow = (key, meta) => {
+      calls.push({ op: 'touch', key })
+      touchNow.call(inner, key, meta)
     }
   }
   return {
@@ -43,11 +55,23 @@ export function failingStore(inner: SessionStore, failing: (op: Op) => boolean =
       return fn.apply(inner, args)
     }
   }
-  const getNow = inner.getNow
+  const { getNow, patchNow, touchNow } = inner
   if (getNow !== undefined) {
     store.getNow = (key) => {
       if (failing('get')) throw new Error('connect ECONNREFUSED 127.0.0.1:6379')
       return getNow.call(inner, key)
+    }
+  }
+  if (patchNow !== undefined) {
+    store.patchNow = (key, patch, meta) => {
+      if (failing('patch')) throw new Error('connect ECONNREFUSED 127.0.0.1:6379')
+      return patchNow.call(inner, key, patch, meta)
+    }
+  }
+  if (touchNow !== undefined) {
+    store.touchNow = (key, meta) => {
+      if (failing('touch')) throw new Error('connect ECONNREFUSED 127.0.0.1:6379')
+      touchNow.call(inner, key, meta)
     }
   }
   return store
@@ -55,7 +79,9 @@ export function failingStore(inner: SessionStore, failing: (op: Op) => boolean =
 
 /** A store whose writes take `ms` longer. */
 export function slowWritesStore(inner: SessionStore, ms: number): SessionStore {
-  const store: SessionStore = { ...inner, name: inner.name }
+  // a store that makes writes wait cannot write at once
+  const { patchNow: _p, touchNow: _t, ...rest } = inner
+  const store: SessionStore = { ...rest, name: inner.name }
   for (const op of ['set', 'patch', 'touch', 'destroy'] as const) {
     const fn = inner[op] as (...args: unknown[]) => Promise<unknown>
     ;(store as unknown as Record<string, unknown>)[op] = async (...args: unknown[]) => {

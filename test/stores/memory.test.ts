@@ -6,7 +6,17 @@ describeStoreConformance('memory', {
   create: () => memoryStore({ sweepInterval: 0 }),
   cleanup: (store) => store.close?.(),
   expiry: 'prune',
-  capabilities: ['getNow', 'listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
+  capabilities: [
+    'getNow',
+    'patchNow',
+    'touchNow',
+    'listByUser',
+    'destroyByUser',
+    'count',
+    'scan',
+    'prune',
+    'close',
+  ],
 })
 
 describe('memory store', () => {

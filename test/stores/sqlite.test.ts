@@ -59,7 +59,17 @@ describeStoreConformance('sqlite', {
   create: () => sqliteStore({ db, table: tableFor(), createTable: true }),
   cleanup: (store) => store.close?.(),
   expiry: 'prune',
-  capabilities: ['getNow', 'listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
+  capabilities: [
+    'getNow',
+    'patchNow',
+    'touchNow',
+    'listByUser',
+    'destroyByUser',
+    'count',
+    'scan',
+    'prune',
+    'close',
+  ],
 })
 
 describe('sqlite store', () => {
