@@ -120,7 +120,11 @@ export function commitBeforeHeaders(
   const held: ((...args: unknown[]) => unknown)[] = []
   const restore = () => {
     // in reverse order of addition: V8 then undoes each property's map transition, where any
-    // other order drops the response object into slow dictionary mode
+    // other order drops the response object into slow dictionary mode. On a response whose
+    // prototype was changed (Express's), even this order does, yet it is still the cheaper
+    // way: putting the methods back as own properties instead keeps the shape fast but
+    // measured 121 µs against 107 µs of server CPU per Express request (median of five
+    // processes each; a hold left in place, passing calls through, cost more still)
     for (let i = HELD.length - 1; i >= 0; i--) {
       // a wrapper installed over the hold (compression, say) stays: it calls the hold, which
       // now passes straight through to what was below it

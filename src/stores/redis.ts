@@ -185,17 +185,26 @@ const text = (value: unknown): string | undefined =>
       ? value.toString('utf8')
       : String(value)
 
-/** HGETALL's reply as pairs: a flat array (RESP2), or a Map or object (RESP3). */
-function pairs(reply: unknown): [string, string][] {
-  if (Array.isArray(reply)) {
-    const out: [string, string][] = []
-    for (let i = 0; i + 1 < reply.length; i += 2) out.push([text(reply[i])!, text(reply[i + 1])!])
-    return out
+/**
+ * The record in HGETALL's reply: a flat array of names and values (RESP2), or a Map or object
+ * (RESP3); `undefined` when the hash is gone or has no meta.
+ */
+function recordOf(reply: unknown): SessionRecord | undefined {
+  let meta: SessionMeta | undefined
+  const fields: Record<string, string> = {}
+  const take = (name: string, value: string) => {
+    if (name === 'm') meta = JSON.parse(value) as SessionMeta
+    else if (name.startsWith('d:')) fields[name.slice(2)] = value
   }
-  if (reply instanceof Map) return [...reply].map(([k, v]) => [text(k)!, text(v)!])
-  if (reply !== null && typeof reply === 'object')
-    return Object.entries(reply).map(([k, v]) => [k, text(v)!])
-  return []
+  if (Array.isArray(reply)) {
+    for (let i = 0; i + 1 < reply.length; i += 2) take(text(reply[i])!, text(reply[i + 1])!)
+  } else if (reply instanceof Map) {
+    for (const [name, value] of reply) take(text(name)!, text(value)!)
+  } else if (reply !== null && typeof reply === 'object') {
+    const object = reply as Record<string, unknown>
+    for (const name in object) take(name, text(object[name])!)
+  }
+  return meta === undefined ? undefined : { fields, meta }
 }
 
 const escapeGlob = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&')
@@ -228,16 +237,19 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const userKey = (userId: string) => `${prefix}u:${userId}`
 
   async function run(s: Script, key: string, args: (string | number)[]): Promise<unknown> {
-    const tail = [key, ...args.map(String)]
+    const command = ['EVALSHA', s.sha, '1', key]
+    for (const arg of args) command.push(typeof arg === 'string' ? arg : String(arg))
     try {
-      return await redis.send(['EVALSHA', s.sha, '1', ...tail], key)
+      return await redis.send(command, key)
     } catch (err) {
       if (!isNoScript(err)) throw err
-      return redis.send(['EVAL', s.source, '1', ...tail], key)
+      command[0] = 'EVAL'
+      command[1] = s.source
+      return redis.send(command, key)
     }
   }
 
-  const head = (meta: SessionMeta) => [
+  const head = (meta: SessionMeta): (string | number)[] => [
     Math.ceil(expiresAt(meta)),
     JSON.stringify(meta),
     meta.userId === undefined ? '0' : '1',
@@ -247,11 +259,11 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   /**
    * Bind the session in its user's index before the session itself is written: a failure in
    * between leaves a member that lists nothing (it is checked against the hash), never a
-   * bound session the index misses.
+   * bound session the index misses. Callers skip it for an anonymous session rather than
+   * await a call that does nothing: one tick less on every write.
    */
-  async function index(key: string, meta: SessionMeta) {
-    if (meta.userId === undefined) return
-    await run(INDEX_ADD, userKey(meta.userId), [Date.now(), key, Math.ceil(meta.absoluteExpiresAt)])
+  function index(key: string, userId: string, meta: SessionMeta): Promise<unknown> {
+    return run(INDEX_ADD, userKey(userId), [Date.now(), key, Math.ceil(meta.absoluteExpiresAt)])
   }
 
   async function members(userId: string): Promise<string[]> {
@@ -289,32 +301,34 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   return {
     name: 'redis',
     async get(key) {
-      const all = pairs(await redis.send(['HGETALL', sessionKey(key)], sessionKey(key)))
-      let meta: SessionMeta | undefined
-      const fields: Record<string, string> = {}
-      for (const [name, value] of all) {
-        if (name === 'm') meta = JSON.parse(value) as SessionMeta
-        else if (name.startsWith('d:')) fields[name.slice(2)] = value
-      }
-      return meta === undefined ? undefined : ({ fields, meta } satisfies SessionRecord)
+      const hash = sessionKey(key)
+      return recordOf(await redis.send(['HGETALL', hash], hash))
     },
     async set(key, record) {
-      await index(key, record.meta)
+      const { userId } = record.meta
+      if (userId !== undefined) await index(key, userId, record.meta)
       const args: (string | number)[] = head(record.meta)
       for (const name in record.fields) args.push(`d:${name}`, record.fields[name]!)
       await run(SET, sessionKey(key), args)
     },
     async patch(key, patch: SessionPatch, meta) {
-      await index(key, meta)
-      const set = Object.entries(patch.set)
-      const args = [...head(meta), patch.clear ? '1' : '0', set.length]
-      for (const [name, value] of set) args.push(`d:${name}`, value)
+      if (meta.userId !== undefined) await index(key, meta.userId, meta)
+      const args = head(meta)
+      args.push(patch.clear ? '1' : '0', 0)
+      let pairs = 0
+      for (const name in patch.set) {
+        args.push(`d:${name}`, patch.set[name]!)
+        pairs++
+      }
+      args[5] = pairs
       for (const name of patch.delete) args.push(`d:${name}`)
       return Number(await run(PATCH, sessionKey(key), args)) === 1
     },
     async touch(key, meta) {
-      await index(key, meta)
-      await run(PATCH, sessionKey(key), [...head(meta), '0', 0])
+      if (meta.userId !== undefined) await index(key, meta.userId, meta)
+      const args = head(meta)
+      args.push('0', 0)
+      await run(PATCH, sessionKey(key), args)
     },
     async destroy(key) {
       const userId = text(await run(DESTROY, sessionKey(key), []))
