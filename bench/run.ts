@@ -434,6 +434,7 @@ const variants: Variant[] = [
   ],
   ['express:none', 'no session', '-'],
   ['express:middleware', 'no session, one empty middleware', 'calibration'],
+  ['express:hooks', 'no session, a req property and a writeHead hook', 'calibration'],
   ['express:redis-command', 'no session, one Redis GET (node-redis)', 'calibration'],
   ['express:tessera-memory', 'Tessera, memory store', 'defaults'],
   ['express:tessera-redis', 'Tessera, Redis store', 'defaults, node-redis (as connect-redis)'],

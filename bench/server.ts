@@ -167,6 +167,28 @@ const expressBare =
   }
 
 /**
+ * Calibration: bare Express plus what an Express session middleware does before anything
+ * else, as `fastify:hooks` is for Fastify: it puts a value on `req`, and takes over
+ * `res.writeHead` so that a cookie can still be set when the headers go out, the way
+ * `on-headers` (which express-session uses) does it: the wrapper stays on the response.
+ */
+const expressHooks: Handler = async (port) => {
+  const app = await expressApp()
+  const placeholder = {}
+  app.use((req, res, next) => {
+    ;(req as unknown as { probe: object }).probe = placeholder
+    const writeHead = res.writeHead
+    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args)
+    } as typeof res.writeHead
+    next()
+  })
+  app.get('/write', (_req, res) => void send(res, '0'))
+  app.get('/read', (_req, res) => void send(res, '0'))
+  app.listen(port)
+}
+
+/**
  * Calibration: bare Express plus one Redis command per request through node-redis (a `GET` of
  * one key, in a middleware), the client connect-redis and the Redis targets use: what a
  * command costs the server before any session work. A session `/read` needs one command, a
@@ -460,6 +482,7 @@ export const servers: Record<string, Handler> = {
   'node:tessera-memory-core': nodeTesseraCore,
   'express:none': expressBare(false),
   'express:middleware': expressBare(true),
+  'express:hooks': expressHooks,
   'express:redis-command': expressRedisCommand,
   'express:tessera-memory': expressTessera('memory'),
   'express:tessera-redis': expressTessera('redis'),
