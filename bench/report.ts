@@ -232,7 +232,7 @@ function middlewareSentence(agg: ReturnType<typeof aggregate>): string {
   const range = (x: { added: number; addedMin: number; addedMax: number }) =>
     `${f1(x.added)} µs (${f1(x.addedMin)}…${f1(x.addedMax)})`
   const hooked = hooks
-    ? `; one that also puts a value on \`req\` and wraps \`res.writeHead\`, as every session middleware must to set its cookie, adds ${range(hooks)}`
+    ? `; one that also puts a value on \`req\` and wraps \`res.writeHead\`, which a session middleware must do to set its cookie, adds ${range(hooks)}`
     : ''
   // on 60 to 70 µs requests, one run may not resolve a few µs
   return empty.added >= RESOLVED_US || (hooks?.added ?? 0) >= RESOLVED_US
