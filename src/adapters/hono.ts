@@ -80,19 +80,16 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
   const name = (options.name ?? 'session') as Name
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   return async (c, next) => {
-    const loaded = sessions.loadNow(c.req.header('cookie'), {
+    const session = await sessions.load(c.req.header('cookie'), {
       secure: isSecure(c.req.raw, trustProxy),
     })
-    // `await` of a session had at once would still cost a tick: only a promise is awaited
-    const session = loaded instanceof Promise ? await loaded : loaded
     session[STATE].saver = async () => {
       applySetCookies(contextHeaders(c), await sessions.commit(session))
     }
     c.set(name, session as SessionEnv<Data, Name>['Variables'][Name])
     await next()
     if (c.error !== undefined || !sessions.needsCommit(session)) return
-    const committed = sessions.commitNow(session)
-    const cookies = committed instanceof Promise ? await committed : committed
+    const cookies = await sessions.commit(session)
     try {
       // in place: after the handler, each `c.header()` would copy the whole response (on
       // @hono/node-server, leaving its fast path), three times for one commit

@@ -85,9 +85,9 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
   const property = options.property ?? 'session'
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   return async (ctx, next) => {
-    const loaded = sessions.loadNow(ctx.get('cookie'), { secure: isSecure(ctx.req, trustProxy) })
-    // `await` of a session had at once would still cost a tick: only a promise is awaited
-    const session = loaded instanceof Promise ? await loaded : loaded
+    const session = await sessions.load(ctx.get('cookie'), {
+      secure: isSecure(ctx.req, trustProxy),
+    })
     const save = async () => {
       const cookies = await sessions.commit(session)
       if (cookies.length > 0 && ctx.headerSent) {

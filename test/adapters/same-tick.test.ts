@@ -6,21 +6,14 @@
  * server marks the request when it arrives and queues a microtask that would clear the mark;
  * the handler answers whether the mark survived. After a write, each server notes whether the
  * response went out at once (node, Express: `res.writableEnded` right after `res.end()`;
- * Fastify: the mark, in an `onSend` hook that runs after the session's). The Hono and Koa
- * adapters load with `loadNow` too: their handlers run in the request's tick when the store
- * answers at once.
+ * Fastify: the mark, in an `onSend` hook that runs after the session's).
  */
 import { createServer, type IncomingMessage } from 'node:http'
-import { getRequestListener } from '@hono/node-server'
 import express from 'express'
 import Fastify from 'fastify'
-import { Hono } from 'hono'
-import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sessionMiddleware } from '../../src/adapters/express.js'
 import { sessionPlugin } from '../../src/adapters/fastify.js'
-import { sessionMiddleware as honoSession, type SessionEnv } from '../../src/adapters/hono.js'
-import { sessionMiddleware as koaSession } from '../../src/adapters/koa.js'
 import { withSession } from '../../src/adapters/node.js'
 import type { Session } from '../../src/core/session.js'
 import type { SessionStore } from '../../src/core/store.js'
@@ -141,69 +134,3 @@ describe.each(Object.keys(SERVERS) as (keyof typeof SERVERS)[])('same tick (%s)'
     expect(sentAtOnce).toEqual([false, false])
   })
 })
-
-/** Hono and Koa: the handler's tick only (their middleware sends the response after it). */
-const ASYNC_SERVERS = {
-  async hono(sessions: Sessions<Data>) {
-    const app = new Hono<SessionEnv<Data>>()
-    const arrived = new WeakMap<Request, IncomingMessage>()
-    app.use(async (c, next) => {
-      const req = {} as IncomingMessage
-      mark(req)
-      arrived.set(c.req.raw, req)
-      await next()
-    })
-    app.use(honoSession(sessions))
-    app.get('/:route', (c) => {
-      const session = c.get('session')
-      if (c.req.param('route') === 'write') session.set('count', (session.get('count') ?? 0) + 1)
-      return c.json({
-        sameTick: sameTick(arrived.get(c.req.raw)!),
-        count: session.get('count') ?? null,
-      })
-    })
-    return listen(createServer(getRequestListener(app.fetch)))
-  },
-  async koa(sessions: Sessions<Data>) {
-    const app = new Koa()
-    app.use(async (ctx, next) => {
-      mark(ctx.req)
-      await next()
-    })
-    app.use(koaSession(sessions))
-    app.use((ctx) => {
-      const session = (ctx as unknown as { session: Session<Data> }).session
-      if (ctx.path === '/write') session.set('count', (session.get('count') ?? 0) + 1)
-      ctx.body = { sameTick: sameTick(ctx.req), count: session.get('count') ?? null }
-    })
-    return listen(createServer(app.callback()))
-  },
-}
-
-describe.each(Object.keys(ASYNC_SERVERS) as (keyof typeof ASYNC_SERVERS)[])(
-  'same tick (%s)',
-  (adapter) => {
-    let running: Running | undefined
-    afterEach(async () => {
-      await running?.close()
-      running = undefined
-    })
-
-    const visit = async (store: SessionStore | undefined) => {
-      const sessions = createSessions<Data>({ secret: SECRET, ...(store ? { store } : {}) })
-      running = await ASYNC_SERVERS[adapter](sessions)
-      const first = await fetch(`${running.url}/write`)
-      const cookie = first.headers.get('set-cookie')!.split(';')[0]!
-      const read = await fetch(`${running.url}/read`, { headers: { cookie } })
-      return (await read.json()) as { sameTick: boolean; count: number | null }
-    }
-
-    it('runs the handler in the request’s tick when the store answers at once', async () => {
-      expect(await visit(undefined)).toEqual({ sameTick: true, count: 1 })
-    })
-
-    it('waits for a store that cannot answer at once', async () => {
-      expect(await visit(waitingStore())).toEqual({ sameTick: false, count: 1 })
-    })
-  },
-)
