@@ -262,8 +262,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
    * bound session the index misses. Callers skip it for an anonymous session rather than
    * await a call that does nothing: one tick less on every write.
    */
-  function index(key: string, userId: string, meta: SessionMeta): Promise<unknown> {
-    return run(INDEX_ADD, userKey(userId), [Date.now(), key, Math.ceil(meta.absoluteExpiresAt)])
+  function index(key: string, userId: string, absoluteExpiresAt: number): Promise<unknown> {
+    return run(INDEX_ADD, userKey(userId), [Date.now(), key, Math.ceil(absoluteExpiresAt)])
   }
 
   async function members(userId: string): Promise<string[]> {
@@ -305,27 +305,23 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       return recordOf(await redis.send(['HGETALL', hash], hash))
     },
     async set(key, record) {
-      const { userId } = record.meta
-      if (userId !== undefined) await index(key, userId, record.meta)
+      const { userId, absoluteExpiresAt } = record.meta
+      if (userId !== undefined) await index(key, userId, absoluteExpiresAt)
       const args: (string | number)[] = head(record.meta)
       for (const name in record.fields) args.push(`d:${name}`, record.fields[name]!)
       await run(SET, sessionKey(key), args)
     },
     async patch(key, patch: SessionPatch, meta) {
-      if (meta.userId !== undefined) await index(key, meta.userId, meta)
+      if (meta.userId !== undefined) await index(key, meta.userId, meta.absoluteExpiresAt)
+      const names = Object.keys(patch.set)
       const args = head(meta)
-      args.push(patch.clear ? '1' : '0', 0)
-      let pairs = 0
-      for (const name in patch.set) {
-        args.push(`d:${name}`, patch.set[name]!)
-        pairs++
-      }
-      args[5] = pairs
+      args.push(patch.clear ? '1' : '0', names.length)
+      for (const name of names) args.push(`d:${name}`, patch.set[name]!)
       for (const name of patch.delete) args.push(`d:${name}`)
       return Number(await run(PATCH, sessionKey(key), args)) === 1
     },
     async touch(key, meta) {
-      if (meta.userId !== undefined) await index(key, meta.userId, meta)
+      if (meta.userId !== undefined) await index(key, meta.userId, meta.absoluteExpiresAt)
       const args = head(meta)
       args.push('0', 0)
       await run(PATCH, sessionKey(key), args)
