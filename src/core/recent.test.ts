@@ -26,6 +26,14 @@ describe('RecentMap', () => {
     expect(new RecentMap<string, number>(4).admits('abcdefgh')).toBe(true)
   })
 
+  it('mark() lets a key in at its first asking, and keeps nothing', () => {
+    const m = new RecentMap<string, number>(4, randomTextSlot(0))
+    m.mark('abcdefgh')
+    expect(m.get('abcdefgh')).toBeUndefined()
+    expect(m.admits('abcdefgh')).toBe(true)
+    expect(m.admits('zyxwvuts')).toBe(false)
+  })
+
   it('forgets its marks after `size` first askings', () => {
     const m = new RecentMap<string, number>(3, randomTextSlot(0))
     expect(m.admits('AAAAxx')).toBe(false)

@@ -63,8 +63,20 @@ export class RecentMap<K, V> {
    * ```
    */
   admits(key: K): boolean {
-    const door = this.#door
-    if (door === undefined) return true
+    return this.#door === undefined || this.#mark(this.#door, key)
+  }
+
+  /**
+   * Marks `key` as asked about once, so that its next {@link admits} is true, without keeping
+   * anything: for a key known to come back soon (a cookie just sent), whose entry would only
+   * be worth its cost if it does.
+   */
+  mark(key: K): void {
+    if (this.#door !== undefined) this.#mark(this.#door, key)
+  }
+
+  /** Whether `key` was marked already; marks it if not. */
+  #mark(door: { slot: (key: K) => number; bits: Uint32Array }, key: K): boolean {
     const slot = door.slot(key) & (DOOR_SLOTS - 1)
     const word = slot >>> 5
     const bit = 1 << (slot & 31)

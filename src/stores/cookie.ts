@@ -182,7 +182,7 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
         suffix.length -
         (i === 0 ? countWidth : 0)
 
-  // Sessions opened or sealed lately, in two generations (an approximate LRU, as the keyring's
+  // Sessions opened lately, in two generations (an approximate LRU, as the keyring's
   // verified-signature cache): a session's later reads skip AES-GCM and JSON. An entry is
   // found by its token's random IV (see ivOf) and used only when the whole token is the same
   // text: text equal to an authenticated token is as authentic. The manager still checks
@@ -204,7 +204,7 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
       if ('rejected' in opened) return { rejected: opened.rejected, present }
       session = decodePayload(opened.plaintext)
       if (session === undefined) return { rejected: 'malformed', present }
-      // from its second request on; a sealed token is kept at once (see seal)
+      // from its second request on (a token this store sealed: from its first, see seal)
       if (seen.admits(iv)) remember(token, session)
     }
     // sealed in the future beyond the tolerated skew: a server's clock is wrong
@@ -304,8 +304,11 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
     seal({ id, fields, meta }, { secure, now, present }) {
       const b = use()
       const token = b.sealer.seal(encodePayload(id, fields, meta, now))
-      // the browser sends it back on its next request
-      remember(token, { id, fields: fields as Map<string, string>, meta, issuedAt: now })
+      // the browser sends it back on its next request, which opens it once and keeps it for
+      // the requests after. Keeping it here, at once, copied every sealed session into the
+      // cache, most of them only to be dropped unused by a busy server a generation later, by
+      // then in the old space: a major collection's work on every write (see docs/benchmark.md)
+      seen.mark(ivOf(token))
       // a persistent cookie lives until the absolute expiry, as with a server store
       const suffix =
         meta.persistent === true

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { SessionConfigError } from '../../src/core/errors.js'
 import { Keyring } from '../../src/core/keyring.js'
 import { SessionManager } from '../../src/core/manager.js'
@@ -146,6 +146,24 @@ describe('cookie store', () => {
     const [name, value] = [...jar][0]!
     const flipped = `${value.slice(0, 20)}${value[20] === 'A' ? 'B' : 'A'}${value.slice(21)}`
     expect(store.open(`${name}=${flipped}`, clock.now())).toHaveProperty('rejected')
+  })
+
+  it('keeps nothing when it seals; keeps a token it sealed from its first opening on', () => {
+    const clock = fakeClock()
+    const store = bindForTest(cookieStore())
+    const jar = new Map<string, string>()
+    applyToJar(jar, sealed(store, new Map([['a', '1']]), clock.now()).cookies)
+    const decrypt = vi.spyOn(Sealer.prototype, 'open')
+    try {
+      for (let i = 0; i < 3; i++) {
+        const opened = store.open(headerOf(jar), clock.now())
+        expect(opened).toMatchObject({ session: { fields: new Map([['a', '1']]) } })
+      }
+      // the first opening decrypts (sealing kept no copy), the next two are hits
+      expect(decrypt).toHaveBeenCalledTimes(1)
+    } finally {
+      decrypt.mockRestore()
+    }
   })
 
   it('opens a token sealed elsewhere alike each time, kept or not, and copies what it keeps', () => {
