@@ -18,7 +18,7 @@ import { createServer as createProbe } from 'node:net'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { SPIN_NS, servers } from './server.js'
+import { SPIN_NS, SPREAD, servers } from './server.js'
 import { hasSource } from './tessera.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -39,7 +39,6 @@ const WARMUP = QUICK ? 1 : 2
 // enough that the server always has a request waiting: with fewer, a virtual CPU goes idle
 // between requests and every wake-up is charged to the request, inflating CPU per request
 const CONNECTIONS = 128
-const SPREAD = 10_000
 const SCALE_BIG = QUICK ? 100_000 : 1_000_000
 const ONLY = option('--only') ? new RegExp(option('--only')!) : undefined
 const SERVER_CORE = '0'
@@ -424,6 +423,7 @@ const runName = (v: Variant) => (v.ref ? `${v.name}@${v.ref.name}` : v.name)
 const variants: Variant[] = [
   ['node:none', 'no session', '-'],
   ['node:spin', `no session, ${SPIN_NS / 1000} µs busy work`, 'calibration'],
+  ['node:floor', 'no session, a cookie HMAC + id SHA-256 + record read', 'calibration'],
   ['node:tessera-memory', 'Tessera, memory store', 'defaults (touchAfter 1m)'],
   ['node:tessera-cookie', 'Tessera, cookie store', 'defaults'],
   ['node:iron-session', 'iron-session', 'getIronSession, save() on write'],
@@ -457,6 +457,7 @@ const variants: Variant[] = [
   ['fastify:none', 'no session', '-'],
   ['fastify:spin', `no session, ${SPIN_NS / 1000} µs busy work`, 'calibration'],
   ['fastify:hooks', 'no session, two empty hooks', 'calibration'],
+  ['fastify:floor', 'no session, a cookie HMAC + id SHA-256 + record read', 'calibration'],
   ['fastify:tessera-memory', 'Tessera, memory store', 'defaults'],
   ['fastify:tessera-cookie', 'Tessera, cookie store', 'defaults'],
   ['fastify:fastify-session', '@fastify/session, MemoryStore', 'saveUninitialized: false'],

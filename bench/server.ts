@@ -11,6 +11,7 @@
  * (`sessions.load()` / `sessions.commit()`) the way an adapter would be.
  * @module
  */
+import { hash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import type { Session, SessionStore, Sessions } from '../src/index.js'
@@ -88,6 +89,47 @@ const nodeSpin: Handler = async (port) => {
   createServer((req, res) => {
     if (req.url === '/write' || req.url === '/read') {
       spin(SPIN_NS)
+      send(res, '0')
+    } else res.writeHead(404).end()
+  }).listen(port)
+}
+
+/** Sessions in the spread scenarios. */
+export const SPREAD = 10_000
+
+/**
+ * Calibration: the work no cache can spare a signed, hashed-at-rest server session on a
+ * cookie it has not seen lately, with no session library around it: the HMAC-SHA256 of the
+ * cookie's id (Tessera's own, two one-shot `crypto.hash` calls, the fastest node:crypto
+ * offers), the SHA-256 of the id (the at-rest key), and a read of that key's record from a
+ * `Map` of up to {@link SPREAD} records, made on first sight, so that once the spread has gone
+ * round every read finds one. The variant receives cookies of Tessera's shape that no server
+ * signed (as every calibration variant does) and answers 0 whatever the signature: it
+ * measures the work of a valid cookie, not a refusal. Its added CPU on the spread routes is the
+ * floor of the server-store targets there, the cost of the cache misses included.
+ */
+async function floorWork(): Promise<(cookieHeader: string | undefined) => void> {
+  const { hmacSha256 } = await fromTessera<typeof import('../src/core/hmac.js')>('core/hmac.js')
+  const mac = hmacSha256(randomBytes(32))
+  const records = new Map<string, { count: number }>()
+  return (cookieHeader) => {
+    const at = cookieHeader?.indexOf('sid=') ?? -1
+    if (at < 0) return
+    const id = cookieHeader!.slice(at + 4, at + 47)
+    const valid = mac(id) === cookieHeader!.slice(at + 48, at + 91)
+    const key = hash('sha256', id, 'hex')
+    const record = records.get(key)
+    if (record === undefined && records.size < SPREAD) records.set(key, { count: 0 })
+    // what a library would go on with; the answer stays 0, as every calibration variant's
+    if (valid && record !== undefined) record.count++
+  }
+}
+
+const nodeFloor: Handler = async (port) => {
+  const work = await floorWork()
+  createServer((req, res) => {
+    if (req.url === '/write' || req.url === '/read') {
+      work(req.headers.cookie)
       send(res, '0')
     } else res.writeHead(404).end()
   }).listen(port)
@@ -321,6 +363,19 @@ const fastifyHooks: Handler = async (port) => {
   await app.listen({ port, host: '127.0.0.1' })
 }
 
+/** Calibration: bare Fastify plus the floor's work in the route (see {@link floorWork}). */
+const fastifyFloor: Handler = async (port) => {
+  const app = await fastifyApp()
+  const work = await floorWork()
+  const answer = async (request: { headers: IncomingMessage['headers'] }) => {
+    work(request.headers.cookie)
+    return '0'
+  }
+  app.get('/write', answer)
+  app.get('/read', answer)
+  await app.listen({ port, host: '127.0.0.1' })
+}
+
 const fastifyTessera =
   (kind: 'memory' | 'cookie'): Handler =>
   async (port) => {
@@ -476,6 +531,7 @@ const honoSessions =
 export const servers: Record<string, Handler> = {
   'node:none': nodeBare,
   'node:spin': nodeSpin,
+  'node:floor': nodeFloor,
   'node:tessera-memory': nodeTessera('memory'),
   'node:tessera-cookie': nodeTessera('cookie'),
   'node:iron-session': nodeIron,
@@ -493,6 +549,7 @@ export const servers: Record<string, Handler> = {
   'fastify:none': fastifyBare,
   'fastify:spin': fastifySpin,
   'fastify:hooks': fastifyHooks,
+  'fastify:floor': fastifyFloor,
   'fastify:tessera-memory': fastifyTessera('memory'),
   'fastify:tessera-cookie': fastifyTessera('cookie'),
   'fastify:fastify-session': fastifySession('recommended'),
