@@ -380,7 +380,7 @@ const num = (n: number): string => (Number.isFinite(n) ? `${n}` : 'null')
 /** Opened sessions a cookie store remembers, per generation (see `remember`). */
 const OPENED_CACHE_SIZE = 1024
 
-/** A session the cookie store opened or sealed lately, and the token that holds it. */
+/** A session the cookie store opened lately, and the token that holds it. */
 interface Remembered {
   token: string
   session: OpenedSession
