@@ -1,3 +1,4 @@
+import { parseCookie } from 'cookie'
 import { describe, expect, it } from 'vitest'
 import { resolveCookie, varyCookie } from './cookies.js'
 import { SessionConfigError } from './errors.js'
@@ -47,6 +48,25 @@ describe('resolveCookie', () => {
     expect(c.read('xsid=1; sidx=2')).toBeUndefined()
     expect(c.read(undefined)).toBeUndefined()
     expect(c.read('')).toBeUndefined()
+  })
+
+  it('reads a header holding only its cookie as parseCookie does', () => {
+    const c = resolveCookie()
+    for (const header of [
+      'sid=abc.def',
+      'sid=',
+      'sid= abc',
+      'sid=abc\t',
+      'sid=a b',
+      'sid="abc"',
+      'sid=a%20b',
+      'sid=a=b',
+      'sid=\u00e9',
+      'sidx=1',
+      ' sid=abc',
+    ]) {
+      expect(c.read(header), header).toBe(parseCookie(header, { decode: (s) => s }).sid)
+    }
   })
 })
 

@@ -42,11 +42,9 @@ export interface ResolvedCookie {
 
 /** RFC 6265 section 4.1.1: a cookie-name is an RFC 7230 token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-/**
- * A cookie value that parseCookie would return as it is: no surrounding whitespace or quotes
- * (which it trims), nothing that needs decoding. Session values (base64url, `.`) always are.
- */
-const PLAIN_VALUE = /^[A-Za-z0-9._~-]+$/
+/** Space and tab: what parseCookie trims from both ends of a value. */
+const SP = 0x20
+const HTAB = 0x09
 /** RFC 6265bis: user agents cap Max-Age at 400 days. */
 const MAX_AGE_CAP_S = 400 * 24 * 3600
 
@@ -125,10 +123,15 @@ export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
     name,
     read(header) {
       if (!header || !header.includes(name)) return undefined
-      // the common case, a header holding only this cookie, without building a record
+      // the common case, a header holding only this cookie, without building a record: the
+      // value parseCookie would give (it decodes nothing here, and trims only spaces and tabs
+      // at the ends), with no scan of the value
       if (header.startsWith(prefix) && !header.includes(';', prefix.length)) {
-        const value = header.slice(prefix.length)
-        if (PLAIN_VALUE.test(value)) return value
+        const first = header.charCodeAt(prefix.length)
+        const last = header.charCodeAt(header.length - 1)
+        if (first !== SP && first !== HTAB && last !== SP && last !== HTAB) {
+          return header.slice(prefix.length)
+        }
       }
       return parseCookie(header, { decode: identity })[name]
     },
