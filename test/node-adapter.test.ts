@@ -65,4 +65,31 @@ describe('node adapter', () => {
       console.error = original
     }
   })
+
+  it('the listener gives a promise only when it has to wait: none for a synchronous handler', async () => {
+    const sessions = createSessions({ secret: SECRET, store: memoryStore({ sweepInterval: 0 }) })
+    const returned: unknown[] = []
+    const sync = withSession(sessions, (_req, res, session) => {
+      session.set('n', 1)
+      res.end('sync')
+    })
+    const async_ = withSession(sessions, async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 1))
+      res.end('async')
+    })
+    const server = createServer((req, res) => {
+      const result = (req.url === '/async' ? async_ : sync)(req, res)
+      returned.push(result)
+    })
+    servers.push(server)
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const client = new Client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+    expect((await client.get('/')).body).toBe('sync')
+    expect((await client.get('/')).body).toBe('sync')
+    expect((await client.get('/async')).body).toBe('async')
+    expect(returned[0]).toBeUndefined()
+    expect(returned[1]).toBeUndefined()
+    expect(returned[2]).toBeInstanceOf(Promise)
+    await expect(returned[2]).resolves.toBeUndefined()
+  })
 })

@@ -82,6 +82,21 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof (value as { then?: unknown } | null)?.then === 'function'
 
 type Held = 'writeHead' | 'write' | 'end' | 'flushHeaders'
+
+/** Options of {@link commitBeforeHeaders}. */
+export interface HoldOptions {
+  /**
+   * Once the hold lets go, put back the methods it replaced (`true`), or leave it in place,
+   * passing every later call straight through (`false`). Either way the response's calls do the
+   * same. A failed commit always takes the hold off, so that `onFailure`'s answer goes out;
+   * so does a hold over another one (two sessions in one request), so that the one below can. Which is cheaper depends on the response object: on a plain `ServerResponse`,
+   * leaving it (a response is dropped after its request, and removing four own properties
+   * costs more than the few calls that pass through); on Express's response, whose prototype
+   * was changed, putting back.
+   * @default true
+   */
+  restore?: boolean
+}
 const HELD: readonly Held[] = ['writeHead', 'write', 'end', 'flushHeaders']
 
 /**
@@ -101,6 +116,7 @@ export function commitBeforeHeaders(
   commit: () => readonly string[] | Promise<readonly string[]>,
   onFailure: (error: unknown) => void,
   due: () => boolean = () => true,
+  options: HoldOptions = {},
 ): { abandon(): boolean } {
   const target = res as unknown as Record<Held, (...args: unknown[]) => unknown>
   const queue: [number, unknown[]][] = []
@@ -117,14 +133,18 @@ export function commitBeforeHeaders(
       break
     }
   }
+  // a hold over another (two sessions in one request) always comes off: the one below must be
+  // able to take itself off if its commit fails, so that onFailure's answer gets through
+  const restores = (options.restore ?? true) || own !== undefined
   const held: ((...args: unknown[]) => unknown)[] = []
-  const restore = () => {
+  const takeOff = () => {
     // in reverse order of addition: V8 then undoes each property's map transition, where any
     // other order drops the response object into slow dictionary mode. On a response whose
     // prototype was changed (Express's), even this order does, yet it is still the cheaper
     // way: putting the methods back as own properties instead keeps the shape fast but
     // measured 121 µs against 107 µs of server CPU per Express request (median of five
-    // processes each; a hold left in place, passing calls through, cost more still)
+    // processes each; a hold left in place, passing calls through, cost more still). On a
+    // plain ServerResponse, leaving the hold in place is the cheaper way (HoldOptions)
     for (let i = HELD.length - 1; i >= 0; i--) {
       // a wrapper installed over the hold (compression, say) stays: it calls the hold, which
       // now passes straight through to what was below it
@@ -134,6 +154,11 @@ export function commitBeforeHeaders(
       else delete target[HELD[i]!]
     }
   }
+  /** The hold is done with: off, or left to pass calls through (see {@link HoldOptions}). */
+  const letGo = () => {
+    if (restores) takeOff()
+  }
+
   HELD.forEach((name, i) => {
     held[i] = (...args: unknown[]) => {
       // a reference taken before the commit finished (`res.end(await render())`) still works
@@ -143,27 +168,29 @@ export function commitBeforeHeaders(
         started = true
         if (!due()) {
           state = 'done'
-          restore()
+          letGo()
           return original[i]!.apply(res, args)
         }
         const committed = commit()
         if (!(committed instanceof Promise)) {
           state = 'done'
-          restore()
+          letGo()
           if (!res.headersSent) applySetCookies(nodeHeaders(res), committed)
           return original[i]!.apply(res, args)
         }
         committed.then(
           (cookies) => {
             state = 'done'
-            restore()
+            letGo()
             if (!res.headersSent) applySetCookies(nodeHeaders(res), cookies)
             // the calls came through the hold, past any wrapper above it: on to what is below
             for (const [at, params] of queue) original[at]!.apply(res, params)
           },
           (error: unknown) => {
             state = 'failed'
-            restore()
+            // always off: onFailure's answer (which may come later) must go out, while calls
+            // through references the handler took before stay dropped
+            takeOff()
             queue.length = 0
             onFailure(error)
           },
@@ -178,7 +205,7 @@ export function commitBeforeHeaders(
     abandon() {
       if (started) return false
       state = 'done'
-      restore()
+      letGo()
       return true
     },
   }
@@ -205,29 +232,52 @@ export function saveInto(
   }
 }
 
-/** Wrap a `(req, res, session)` handler into a Node `http` request listener. */
+/** A plain `ServerResponse`'s hold: leaving it costs less than taking it off (see {@link HoldOptions}). */
+const LEAVE_HOLD: HoldOptions = { restore: false }
+
+/**
+ * Wrap a `(req, res, session)` handler into a Node `http` request listener. The listener
+ * returns a promise only when it has to wait (an async handler, or a store without `getNow`);
+ * it settles once the handler has, and never rejects: failures go to `onError`.
+ */
 export function withSession<Data extends SessionData>(
   sessions: SessionManager<Data>,
   handler: NodeSessionHandler<Data>,
   options: NodeAdapterOptions = {},
-): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+): (req: IncomingMessage, res: ServerResponse) => undefined | Promise<void> {
   const onError = options.onError ?? respondWithError
-  const run = async (req: IncomingMessage, res: ServerResponse, session: Session<Data>) => {
+  // a failed request commits nothing it had not already started to send
+  const failed = (
+    hold: { abandon(): boolean },
+    req: IncomingMessage,
+    res: ServerResponse,
+    error: unknown,
+  ) => {
+    if (hold.abandon() || !res.writableEnded) onError(error, req, res)
+  }
+  const run = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    session: Session<Data>,
+  ): undefined | Promise<void> => {
     session[STATE].saver = saveInto(res, () => sessions.commit(session))
     const hold = commitBeforeHeaders(
       res,
       () => sessions.commitNow(session),
       (error) => onError(error, req, res),
       () => sessions.needsCommit(session),
+      LEAVE_HOLD,
     )
+    let done: unknown
     try {
-      const done = handler(req, res, session)
-      // a synchronous handler's result is not awaited: one tick less per request
-      if (isThenable(done)) await done
+      done = handler(req, res, session)
     } catch (error) {
-      // a failed request commits nothing it had not already started to send
-      if (hold.abandon() || !res.writableEnded) onError(error, req, res)
+      failed(hold, req, res, error)
+      return undefined
     }
+    // a synchronous handler's result is not awaited: no promise and no tick per request
+    if (!isThenable(done)) return undefined
+    return Promise.resolve(done).then(undefined, (error: unknown) => failed(hold, req, res, error))
   }
   return (req, res) => {
     const loaded = sessions.loadNow(req.headers.cookie, {
