@@ -51,7 +51,7 @@ export interface StoredSession {
 }
 
 /** When a record expires in the store: the earlier of its idle and absolute expiry. */
-export function expiresAt(meta: SessionMeta): number {
+export function expiresAt(meta: Pick<SessionMeta, 'idleExpiresAt' | 'absoluteExpiresAt'>): number {
   return Math.min(meta.idleExpiresAt, meta.absoluteExpiresAt)
 }
 
