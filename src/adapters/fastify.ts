@@ -160,7 +160,8 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
         (error: unknown) => done(opaque(error)),
       )
     } else {
-      applySetCookies(replyHeaders(reply), committed)
+      // most writes of a stored session send no cookie: no header helper for them
+      if (committed.length > 0) applySetCookies(replyHeaders(reply), committed)
       done(null, payload)
     }
   })

@@ -175,7 +175,8 @@ export function commitBeforeHeaders(
         if (!(committed instanceof Promise)) {
           state = 'done'
           letGo()
-          if (!res.headersSent) applySetCookies(nodeHeaders(res), committed)
+          // most writes of a stored session send no cookie: no header helper for them
+          if (committed.length > 0 && !res.headersSent) applySetCookies(nodeHeaders(res), committed)
           return original[i]!.apply(res, args)
         }
         committed.then(
