@@ -87,16 +87,18 @@ type Held = 'writeHead' | 'write' | 'end' | 'flushHeaders'
 export interface HoldOptions {
   /**
    * Once the hold lets go, put back the methods it replaced (`true`), or leave it in place,
-   * passing every later call straight through (`false`). Either way the response's calls do the
-   * same. A failed commit always takes the hold off, so that `onFailure`'s answer goes out;
-   * so does a hold over another one (two sessions in one request), so that the one below can. Which is cheaper depends on the response object: on a plain `ServerResponse`,
+   * passing every later call straight through (`false`). Either way the response's calls do
+   * the same. Which is cheaper depends on the response object: on a plain `ServerResponse`,
    * leaving it (a response is dropped after its request, and removing four own properties
    * costs more than the few calls that pass through); on Express's response, whose prototype
-   * was changed, putting back.
+   * was changed, putting back. A failed commit always takes the hold off, so that
+   * `onFailure`'s answer goes out; so does a hold over another one (two sessions in one
+   * request), so that the one below can.
    * @default true
    */
   restore?: boolean
 }
+
 const HELD: readonly Held[] = ['writeHead', 'write', 'end', 'flushHeaders']
 
 /**

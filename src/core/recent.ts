@@ -5,8 +5,8 @@
  * per-entry bookkeeping. The keyring's verified signatures, the id hashes and the cookie
  * store's opened tokens use it.
  *
- * With a `slot` function (a number from the key's own random characters), two tables of bits
- * work beside the maps:
+ * With a `slot` function (a number from the key's own random characters), two kinds of bits
+ * work beside the maps, in one table:
  * - **held**, one bit per slot and generation: set when a key goes into that generation, and
  *   moved along when the generations turn over. A key whose bit is clear in both is in neither
  *   map, so {@link get} answers at once. On a busy site most lookups miss (a session comes back
@@ -33,8 +33,8 @@ const HELD_NEWER = 0
 const HELD_OLDER = 1
 const DOOR = 2
 
-interface Bits {
-  readonly slot: (key: unknown) => number
+interface Bits<K> {
+  readonly slot: (key: K) => number
   /** {@link STRIDE} words for each 32 slots. */
   readonly words: Uint32Array
 }
@@ -44,7 +44,7 @@ export class RecentMap<K, V> {
   #recent = new Map<K, V>()
   #older = new Map<K, V>()
   /** The held and doorkeeper bits; only with a `slot` function. */
-  readonly #bits: Bits | undefined
+  readonly #bits: Bits<K> | undefined
   #marks = 0
 
   /**
@@ -56,9 +56,7 @@ export class RecentMap<K, V> {
   constructor(size: number, slot?: (key: K) => number) {
     this.size = size
     this.#bits =
-      slot === undefined
-        ? undefined
-        : { slot: slot as (key: unknown) => number, words: new Uint32Array((SLOTS >>> 5) * STRIDE) }
+      slot === undefined ? undefined : { slot, words: new Uint32Array((SLOTS >>> 5) * STRIDE) }
   }
 
   /** The value under `key`, if still kept; one found in the older generation moves up. */
@@ -67,11 +65,8 @@ export class RecentMap<K, V> {
     if (bits !== undefined) {
       const slot = bits.slot(key) & (SLOTS - 1)
       const at = (slot >>> 5) * STRIDE
-      if (
-        ((bits.words[at + HELD_NEWER]! | bits.words[at + HELD_OLDER]!) & (1 << (slot & 31))) ===
-        0
-      )
-        return undefined
+      const held = bits.words[at + HELD_NEWER]! | bits.words[at + HELD_OLDER]!
+      if ((held & (1 << (slot & 31))) === 0) return undefined
     }
     const hit = this.#recent.get(key)
     if (hit !== undefined) return hit
@@ -124,7 +119,7 @@ export class RecentMap<K, V> {
   }
 
   /** Whether `key` was marked already; marks it if not. */
-  #mark(bits: Bits, key: K): boolean {
+  #mark(bits: Bits<K>, key: K): boolean {
     const slot = bits.slot(key) & (SLOTS - 1)
     const at = (slot >>> 5) * STRIDE + DOOR
     const bit = 1 << (slot & 31)
