@@ -26,6 +26,12 @@ describe('jsonCodec', () => {
     ['a bigint', 1n, /bigint/],
     ['NaN', Number.NaN, /NaN/],
     ['Infinity nested', { a: [Number.POSITIVE_INFINITY] }, /value\.a\[0\] is Infinity/],
+    [
+      'undefined deep inside',
+      { a: { b: [1, { c: undefined }] } },
+      /^value\.a\.b\[1\]\.c is undefined \(use delete\(\)/,
+    ],
+    ['a Date in an array', [0, new Date()], /^value\[1\] is a Date, which JSON would not keep/],
   ])('refuses %s, saying why', (_what, value, message) => {
     expect(() => jsonCodec.encode(value)).toThrow(message)
   })

@@ -64,43 +64,72 @@ function rejectDangerousKeys(value: unknown, depth = 0): void {
 const mayHoldDangerousKey = (text: string) =>
   text.includes('__proto__') || text.includes('constructor') || text.includes('prototype')
 
-/** Checks that JSON.stringify would keep `value` exactly; throws saying what it would lose. */
-function assertJsonSafe(value: unknown, path: string, seen: Set<object>, depth: number): void {
+/**
+ * What {@link assertJsonSafe} found: why, and where, as the path's pieces from the value that
+ * is wrong up to the top (`[0]`, `.a`). The path is built only on the way out of a failure:
+ * made on the way in, it cost a string per array element and object key of every value
+ * encoded.
+ */
+class Unsafe extends Error {
+  readonly pieces: string[] = []
+}
+
+/** `error`, with `piece` added to its path when it is an {@link Unsafe}. */
+function inside(error: unknown, piece: string): unknown {
+  if (error instanceof Unsafe) error.pieces.push(piece)
+  return error
+}
+
+/**
+ * Checks that JSON.stringify would keep `value` exactly; throws an {@link Unsafe} whose message
+ * is the rest of a sentence that starts with the value's path ("is NaN, which ...").
+ */
+function assertJsonSafe(value: unknown, seen: Set<object> | undefined, depth: number): void {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return
     case 'number':
-      if (!Number.isFinite(value)) throw new Error(`${path} is ${value}, which JSON cannot hold`)
+      if (!Number.isFinite(value)) throw new Unsafe(`is ${value}, which JSON cannot hold`)
       return
     case 'object': {
       if (value === null) return
-      if (depth > 64) throw new Error(`${path} is nested more than 64 levels deep`)
-      if (seen.has(value)) throw new Error(`${path} is a circular reference`)
+      if (depth > 64) throw new Unsafe('is nested more than 64 levels deep')
+      // made at the first object: a value that is a number or a string needs none
+      seen ??= new Set()
+      if (seen.has(value)) throw new Unsafe('is a circular reference')
       seen.add(value)
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
-          assertJsonSafe(value[i], `${path}[${i}]`, seen, depth + 1)
+          try {
+            assertJsonSafe(value[i], seen, depth + 1)
+          } catch (error) {
+            throw inside(error, `[${i}]`)
+          }
         }
       } else {
         const proto = Object.getPrototypeOf(value)
         if (proto !== Object.prototype && proto !== null) {
           const kind = (proto?.constructor?.name as string | undefined) ?? 'object'
-          throw new Error(
-            `${path} is a ${kind}, which JSON would not keep; use plain data, or turn on rich types (codec: 'rich') and register the class`,
+          throw new Unsafe(
+            `is a ${kind}, which JSON would not keep; use plain data, or turn on rich types (codec: 'rich') and register the class`,
           )
         }
         for (const key of Object.keys(value)) {
           if (FORBIDDEN_KEYS.has(key)) throw new Error(`object key "${key}" is not allowed`)
-          assertJsonSafe((value as Record<string, unknown>)[key], `${path}.${key}`, seen, depth + 1)
+          try {
+            assertJsonSafe((value as Record<string, unknown>)[key], seen, depth + 1)
+          } catch (error) {
+            throw inside(error, `.${key}`)
+          }
         }
       }
       seen.delete(value)
       return
     }
     default:
-      throw new Error(
-        `${path} is ${value === undefined ? 'undefined (use delete() to remove a key)' : `a ${typeof value}`}, which JSON cannot hold`,
+      throw new Unsafe(
+        `is ${value === undefined ? 'undefined (use delete() to remove a key)' : `a ${typeof value}`}, which JSON cannot hold`,
       )
   }
 }
@@ -109,7 +138,12 @@ function assertJsonSafe(value: unknown, path: string, seen: Set<object>, depth: 
 export const jsonCodec: Codec = {
   name: 'json',
   encode(value) {
-    assertJsonSafe(value, 'value', new Set(), 0)
+    try {
+      assertJsonSafe(value, undefined, 0)
+    } catch (error) {
+      if (!(error instanceof Unsafe)) throw error
+      throw new Error(`value${error.pieces.reverse().join('')} ${error.message}`)
+    }
     return JSON.stringify(value)
   },
   decode(text) {
