@@ -250,7 +250,7 @@ export function sessionMiddleware<Data extends SessionData>(
           configurable: true,
           enumerable: true,
         })
-        commitBeforeHeaders(res, commit, onSaveError)
+        commitBeforeHeaders(res, commit, onSaveError, undefined, { prototype: true })
         next()
       },
       (error: unknown) => onError(error, req, res),

@@ -87,6 +87,9 @@ export interface ExpressSessionOptions {
 
 type Next = (error?: unknown) => void
 
+/** Express gives each response its prototype: the hold goes there (see `HoldOptions`). */
+const THROUGH_PROTOTYPE = { prototype: true } as const
+
 /**
  * The Express middleware. It loads the session before the next handler and commits it when
  * the response is first written (`res.send`, `res.redirect`, `res.end`, `res.write`).
@@ -113,6 +116,7 @@ export function sessionMiddleware<Data extends SessionData>(
         () => sessions.commitNow(session),
         (error) => onError(error, req, res),
         () => sessions.needsCommit(session),
+        THROUGH_PROTOTYPE,
       )
       next()
     }

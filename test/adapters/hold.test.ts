@@ -117,3 +117,98 @@ describe('a wrapper installed over the hold (compression, say) stays in place', 
     }
   })
 })
+
+describe('Express: the hold goes through the response prototype', () => {
+  // Express gives every response its own prototype chain; the hold's methods go on it once
+  // (HoldOptions.prototype), and each response carries only its hold
+  const listen = async (app: express.Express) => {
+    const server = createServer(app)
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    servers.push(server)
+    const port = (server.address() as AddressInfo).port
+    return async (path: string, cookie?: string) => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+        headers: cookie ? { cookie } : {},
+      })
+      return { body: await res.text(), setCookie: res.headers.get('set-cookie') }
+    }
+  }
+  const servers: ReturnType<typeof createServer>[] = []
+  afterAll(() => {
+    for (const server of servers) server.close()
+  })
+  const HELD = ['writeHead', 'write', 'end', 'flushHeaders']
+
+  it('commits with no method of its own on the response', async () => {
+    const own: string[][] = []
+    const get = await listen(
+      express()
+        .use(sessionMiddleware(sessions))
+        .get('/write', (req, res) => {
+          bump(req.session as unknown as Session<Data>)
+          own.push(HELD.filter((name) => Object.hasOwn(res, name)))
+          res.end('ok')
+        }),
+    )
+    const first = await get('/write')
+    const second = await get('/write', first.setCookie!.split(';')[0])
+    expect(first.setCookie).toMatch(/^sid=/)
+    expect(second.setCookie).toBeNull() // the same session, stored, no new cookie
+    expect(own).toEqual([[], []])
+  })
+
+  it('holds a response that the parent app sends after a sub-app with the session passed it on', async () => {
+    const sub = express()
+      .use(sessionMiddleware(sessions))
+      .use((req, _res, next) => {
+        bump(req.session as unknown as Session<Data>)
+        next() // no route here: back to the parent app, which restores its own prototypes
+      })
+    const get = await listen(
+      express()
+        .use('/sub', sub)
+        .get('/sub/count', (req, res) => {
+          res.end(String((req.session as unknown as Session<Data>).get('n')))
+        }),
+    )
+    const first = await get('/sub/count')
+    expect(first.body).toBe('1')
+    expect(first.setCookie).toMatch(/^sid=/)
+    const second = await get('/sub/count', first.setCookie!.split(';')[0])
+    expect(second.body).toBe('2')
+  })
+
+  it('holds with its own methods when a wrapper came first (compression before the session)', async () => {
+    const upper = (_req: unknown, res: ServerResponse, next: () => void) => {
+      const end = res.end
+      res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+        const loud = chunk === undefined ? chunk : String(chunk).toUpperCase()
+        return (end as (...a: unknown[]) => ServerResponse).call(this, loud, ...rest)
+      } as ServerResponse['end']
+      next()
+    }
+    const get = await listen(
+      express()
+        .use(upper)
+        .use(sessionMiddleware(sessions))
+        .get('/write', (req, res) => {
+          res.end(`count ${bump(req.session as unknown as Session<Data>)}`)
+        }),
+    )
+    const first = await get('/write')
+    expect(first.body).toBe('COUNT 1')
+    const second = await get('/write', first.setCookie!.split(';')[0])
+    expect(second.body).toBe('COUNT 2')
+  })
+
+  it('leaves the responses of an app without sessions as they were', async () => {
+    const get = await listen(
+      express().get('/stream', (_req, res) => {
+        res.writeHead(201, { 'content-type': 'text/plain' })
+        res.write('a')
+        setTimeout(() => res.end('b'), 5)
+      }),
+    )
+    expect(await get('/stream')).toEqual({ body: 'ab', setCookie: null })
+  })
+})
