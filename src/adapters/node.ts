@@ -90,8 +90,9 @@ export interface HoldOptions {
    * passing every later call straight through (`false`). Either way the response's calls do
    * the same. Which is cheaper depends on the response object: on a plain `ServerResponse`,
    * leaving it (a response is dropped after its request, and removing four own properties
-   * costs more than the few calls that pass through); on Express's response, whose prototype
-   * was changed, putting back. A failed commit always takes the hold off, so that
+   * costs more than the few calls that pass through); on a response whose prototype was
+   * changed (Express's, when the hold cannot go through the prototype: see `prototype`),
+   * putting back. A failed commit always takes the hold off, so that
    * `onFailure`'s answer goes out; so does a hold over another one (two sessions in one
    * request), so that the one below can.
    * @default true
