@@ -106,10 +106,12 @@ export interface HoldOptions {
    * chain, ending in its `response` object, which is where the methods go, so that sub-apps
    * share them) and nothing has wrapped the response's methods yet (a wrapper installed
    * before the hold could bypass one installed below it); otherwise the own properties, as
-   * without it. On Express with the Redis store this took 15 to 17 µs of server CPU off
-   * every request (of about 125; with the memory store the two measured the same), where
-   * V8 otherwise adds four properties to each response and deletes them again, which leaves
-   * the response in its slow dictionary mode. `restore` then does not apply.
+   * without it. Otherwise V8 adds four properties to each response and deletes them again,
+   * which leaves the response in its slow dictionary mode: on Express with the Redis store,
+   * holding through the prototype took 15 to 17 µs of server CPU off every request (of about
+   * 125). With the memory store the two cost the same, unless a node-redis client was
+   * connected in the same process: then the own properties cost 19 µs more. `restore` then
+   * does not apply.
    * @default false
    */
   prototype?: boolean
