@@ -21,6 +21,9 @@ import { commitBeforeHeaders, isSecure, respondWithError, saveInto } from './nod
 
 type Callback = (error?: unknown) => void
 
+/** Express gives each response its prototype: the hold goes there (see `HoldOptions`). */
+const THROUGH_PROTOTYPE = { prototype: true } as const
+
 /**
  * `req.session.cookie`: the session's expiry as express-session's `Cookie` shows it.
  * @example
@@ -250,7 +253,7 @@ export function sessionMiddleware<Data extends SessionData>(
           configurable: true,
           enumerable: true,
         })
-        commitBeforeHeaders(res, commit, onSaveError, undefined, { prototype: true })
+        commitBeforeHeaders(res, commit, onSaveError, undefined, THROUGH_PROTOTYPE)
         next()
       },
       (error: unknown) => onError(error, req, res),
