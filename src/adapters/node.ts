@@ -185,69 +185,169 @@ function dispatches(res: ServerResponse): boolean {
 }
 
 /**
- * The hold of {@link commitBeforeHeaders} through the prototype: one object per response and
- * no closures. (A first version kept the own-property hold's closures, one per method, and
- * saved nothing on Express: it is the allocation that costs there.) Its calls arrive through
- * {@link dispatch}; once it lets go (`passes`), dispatch skips it, so calling on is a dispatch.
+ * What every hold of {@link commitBeforeHeaders} does with the calls it gets, whichever way
+ * they reach it: the first decides (nothing due: let go; a commit: hold until it is done),
+ * the held ones are replayed in order once the cookies are on, and dropped if it fails.
+ * {@link OwnHold} and {@link SharedHold} say how calls are passed on and how the hold lets go.
  */
-class SharedHold {
-  passes = false
-  #started = false
+abstract class Hold {
+  #state: 'waiting' | 'committing' | 'done' | 'failed' = 'waiting'
   #queue: [number, unknown[]][] | undefined
 
   constructor(
-    readonly res: Carrier,
-    readonly below: SharedHold | undefined,
+    readonly res: ServerResponse,
     readonly commit: () => readonly string[] | Promise<readonly string[]>,
     readonly onFailure: (error: unknown) => void,
     readonly due: () => boolean,
   ) {}
 
+  /** Passes a call of `HELD[i]` on to what is below the hold. */
+  protected abstract forward(i: number, args: unknown[]): unknown
+
+  /** The hold is done with; `failed`: its commit failed, so it must come off whatever else. */
+  protected abstract letGo(failed: boolean): void
+
   call(i: number, args: unknown[]): unknown {
     const res = this.res
-    if (!this.#started) {
-      this.#started = true
+    // a reference taken before the commit finished (`res.end(await render())`) still works
+    if (this.#state === 'done') return this.forward(i, args)
+    if (this.#state === 'failed') return HELD[i] === 'write' ? false : res
+    if (this.#state === 'waiting') {
       if (!this.due()) {
-        this.letGo()
-        return dispatch(res, i, args)
+        this.#done()
+        return this.forward(i, args)
       }
       const committed = this.commit()
       if (!(committed instanceof Promise)) {
-        this.letGo()
+        this.#done()
+        // most writes of a stored session send no cookie: no header helper for them
         if (committed.length > 0 && !res.headersSent) applySetCookies(nodeHeaders(res), committed)
-        return dispatch(res, i, args)
+        return this.forward(i, args)
       }
+      this.#state = 'committing'
       this.#queue = []
       committed.then(
         (cookies) => {
-          this.letGo()
+          this.#done()
           if (!res.headersSent) applySetCookies(nodeHeaders(res), cookies)
-          for (const [at, params] of this.#queue!) dispatch(res, at, params)
+          // the calls came through the hold, past any wrapper above it: on to what is below
+          for (const [at, params] of this.#queue!) this.forward(at, params)
           this.#queue = undefined
         },
         (error: unknown) => {
-          // the held calls are dropped; onFailure's answer (which may come later) goes out
+          this.#state = 'failed'
+          // always off: onFailure's answer (which may come later) must go out, while calls
+          // through references the handler took before stay dropped
+          this.letGo(true)
           this.#queue = undefined
-          this.letGo()
           this.onFailure(error)
         },
       )
     }
-    this.#queue?.push([i, args])
+    this.#queue!.push([i, args])
     return HELD[i] === 'write' ? true : res
   }
 
-  letGo(): void {
+  /** Lets the response go out uncommitted; false when the commit had already started. */
+  abandon(): boolean {
+    if (this.#state !== 'waiting') return false
+    this.#done()
+    return true
+  }
+
+  #done(): void {
+    this.#state = 'done'
+    this.letGo(false)
+  }
+}
+
+/**
+ * The hold as four own methods on the response, each passing its calls to the hold: over
+ * whatever was there before (the prototype's, a wrapper's, another session's hold).
+ */
+class OwnHold extends Hold {
+  readonly #original: Method[]
+  readonly #held: Method[]
+  /** Own properties to put back when the hold comes off. */
+  readonly #own: (PropertyDescriptor | undefined)[] | undefined
+  readonly #restores: boolean
+
+  constructor(
+    res: ServerResponse,
+    commit: () => readonly string[] | Promise<readonly string[]>,
+    onFailure: (error: unknown) => void,
+    due: () => boolean,
+    own: (PropertyDescriptor | undefined)[] | undefined,
+    restore: boolean,
+  ) {
+    super(res, commit, onFailure, due)
+    const target = res as unknown as Record<Held, Method>
+    this.#own = own
+    // a hold over another (two sessions in one request) always comes off: the one below must
+    // be able to take itself off if its commit fails, so that onFailure's answer gets through
+    this.#restores = restore || own !== undefined
+    this.#original = HELD.map((name) => target[name])
+    this.#held = HELD.map(
+      (_, i) =>
+        (...args: unknown[]) =>
+          this.call(i, args),
+    )
+    HELD.forEach((name, i) => {
+      target[name] = this.#held[i]!
+    })
+  }
+
+  protected forward(i: number, args: unknown[]): unknown {
+    return this.#original[i]!.apply(this.res, args)
+  }
+
+  protected letGo(failed: boolean): void {
+    if (!failed && !this.#restores) return
+    const target = this.res as unknown as Record<Held, Method>
+    // in reverse order of addition: V8 then undoes each property's map transition, where any
+    // other order drops the response object into slow dictionary mode. On a response whose
+    // prototype was changed (Express's), even this order does: there the hold goes through the
+    // prototype instead (HoldOptions.prototype). On a plain ServerResponse, leaving the hold
+    // in place is the cheaper way (HoldOptions.restore)
+    for (let i = HELD.length - 1; i >= 0; i--) {
+      // a wrapper installed over the hold (compression, say) stays: it calls the hold, which
+      // now passes straight through to what was below it
+      if (target[HELD[i]!] !== this.#held[i]) continue
+      const descriptor = this.#own?.[i]
+      if (descriptor) Object.defineProperty(this.res, HELD[i]!, descriptor)
+      else delete target[HELD[i]!]
+    }
+  }
+}
+
+/**
+ * The hold through the prototype: one object per response and no closures. (A first version
+ * kept the own-property hold's closures, one per method, and saved nothing on Express: it is
+ * the allocation that costs there.) Its calls arrive through {@link dispatch}; once it lets go
+ * (`passes`), dispatch skips it, so passing a call on is a dispatch.
+ */
+class SharedHold extends Hold {
+  passes = false
+
+  constructor(
+    res: Carrier,
+    readonly below: SharedHold | undefined,
+    commit: () => readonly string[] | Promise<readonly string[]>,
+    onFailure: (error: unknown) => void,
+    due: () => boolean,
+  ) {
+    super(res, commit, onFailure, due)
+  }
+
+  protected forward(i: number, args: unknown[]): unknown {
+    return dispatch(this.res as Carrier, i, args)
+  }
+
+  protected letGo(): void {
     this.passes = true
     if (holds.get(this.res) !== this) return
     if (this.below === undefined) holds.delete(this.res)
     else holds.set(this.res, this.below)
-  }
-
-  abandon(): boolean {
-    if (this.#started) return false
-    this.letGo()
-    return true
   }
 }
 
@@ -270,11 +370,6 @@ export function commitBeforeHeaders(
   due: () => boolean = () => true,
   options: HoldOptions = {},
 ): { abandon(): boolean } {
-  const target = res as unknown as Carrier
-  const queue: [number, unknown[]][] = []
-  let started = false
-  let state: 'holding' | 'done' | 'failed' = 'holding'
-  // own properties to put back when the hold lets go
   let own: (PropertyDescriptor | undefined)[] | undefined
   for (const name of HELD) {
     if (Object.hasOwn(res, name)) {
@@ -283,88 +378,11 @@ export function commitBeforeHeaders(
     }
   }
   if (options.prototype === true && own === undefined && dispatches(res)) {
-    const hold = new SharedHold(target, holds.get(target), commit, onFailure, due)
-    holds.set(target, hold)
+    const hold = new SharedHold(res as Carrier, holds.get(res), commit, onFailure, due)
+    holds.set(res, hold)
     return hold
   }
-  // what each method was before the hold: the prototype's, another session's
-  // hold (two sessions per request) or a wrapper installed earlier; the hold passes on to it
-  const original = HELD.map((name) => target[name])
-  // a hold over another (two sessions in one request) always comes off: the one below must be
-  // able to take itself off if its commit fails, so that onFailure's answer gets through
-  const restores = (options.restore ?? true) || own !== undefined
-  const held: Method[] = []
-  const takeOff = () => {
-    // in reverse order of addition: V8 then undoes each property's map transition, where any
-    // other order drops the response object into slow dictionary mode. On a response whose
-    // prototype was changed (Express's), even this order does: there the hold goes through the
-    // prototype instead (HoldOptions.prototype). On a plain ServerResponse, leaving the hold
-    // in place is the cheaper way (HoldOptions.restore)
-    for (let i = HELD.length - 1; i >= 0; i--) {
-      // a wrapper installed over the hold (compression, say) stays: it calls the hold, which
-      // now passes straight through to what was below it
-      if (target[HELD[i]!] !== held[i]) continue
-      const descriptor = own?.[i]
-      if (descriptor) Object.defineProperty(res, HELD[i]!, descriptor)
-      else delete target[HELD[i]!]
-    }
-  }
-  /** The hold is done with: off, or left to pass calls through (see {@link HoldOptions}). */
-  const letGo = () => {
-    if (restores) takeOff()
-  }
-
-  HELD.forEach((name, i) => {
-    held[i] = (...args: unknown[]) => {
-      // a reference taken before the commit finished (`res.end(await render())`) still works
-      if (state === 'done') return original[i]!.apply(res, args)
-      if (state === 'failed') return name === 'write' ? false : res
-      if (!started) {
-        started = true
-        if (!due()) {
-          state = 'done'
-          letGo()
-          return original[i]!.apply(res, args)
-        }
-        const committed = commit()
-        if (!(committed instanceof Promise)) {
-          state = 'done'
-          letGo()
-          // most writes of a stored session send no cookie: no header helper for them
-          if (committed.length > 0 && !res.headersSent) applySetCookies(nodeHeaders(res), committed)
-          return original[i]!.apply(res, args)
-        }
-        committed.then(
-          (cookies) => {
-            state = 'done'
-            letGo()
-            if (!res.headersSent) applySetCookies(nodeHeaders(res), cookies)
-            // the calls came through the hold, past any wrapper above it: on to what is below
-            for (const [at, params] of queue) original[at]!.apply(res, params)
-          },
-          (error: unknown) => {
-            state = 'failed'
-            // always off: onFailure's answer (which may come later) must go out, while calls
-            // through references the handler took before stay dropped
-            takeOff()
-            queue.length = 0
-            onFailure(error)
-          },
-        )
-      }
-      queue.push([i, args])
-      return name === 'write' ? true : res
-    }
-    ;(target as Record<Held, Method>)[name] = held[i]!
-  })
-  return {
-    abandon() {
-      if (started) return false
-      state = 'done'
-      letGo()
-      return true
-    },
-  }
+  return new OwnHold(res, commit, onFailure, due, own, options.restore ?? true)
 }
 
 /**
