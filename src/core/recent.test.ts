@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { RecentMap, randomTextSlot } from './recent.js'
 
@@ -43,9 +44,36 @@ describe('RecentMap', () => {
     expect(m.admits('AAAAxx')).toBe(true)
   })
 
+  it('finds the same entries with the tables of bits as without them', () => {
+    // random keys, many reused: every get must answer as the maps alone would
+    const keys = Array.from({ length: 300 }, () => randomBytes(12).toString('base64url'))
+    const filtered = new RecentMap<string, number>(64, randomTextSlot(0))
+    const plain = new RecentMap<string, number>(64)
+    let hits = 0
+    for (let i = 0; i < 20_000; i++) {
+      const key = keys[Math.floor(Math.random() * (i % 2 === 0 ? 300 : 80))]!
+      const found = filtered.get(key)
+      expect(found).toBe(plain.get(key))
+      if (found !== undefined) hits++
+      else if (i % 3 !== 0) {
+        filtered.set(key, i)
+        plain.set(key, i)
+      }
+    }
+    expect(hits).toBeGreaterThan(1000)
+  })
+
   it('reads the random characters at the offset given', () => {
     const slot = randomTextSlot(2)
     expect(slot('xxABCD')).toBe(slot('yyABCD'))
     expect(slot('xxABCD')).not.toBe(slot('xxABCE'))
+  })
+
+  it('spreads random keys evenly over the slots', () => {
+    // 8192 keys thrown at random into 65,536 slots fill about 7,700 of them
+    const slot = randomTextSlot(0)
+    const used = new Set<number>()
+    for (let i = 0; i < 8192; i++) used.add(slot(randomBytes(32).toString('base64url')) & 0xffff)
+    expect(used.size).toBeGreaterThan(7550)
   })
 })
