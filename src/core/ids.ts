@@ -1,6 +1,6 @@
 // a namespace import: `crypto.hash` is missing before Node 20.12, and a named import would not link
 import * as crypto from 'node:crypto'
-import { RecentMap, randomTextSlot } from './recent.js'
+import { RecentMap } from './recent.js'
 
 /** Bytes of CSPRNG output in a session id (256 bits). */
 export const ID_BYTES = 32
@@ -24,7 +24,7 @@ const sha256Hex: (text: string) => string =
 /** How many recent ids keep their hash at hand, per generation (see {@link hashSessionId}). */
 export const HASH_CACHE_SIZE = 4096
 
-const hashes = new RecentMap<string, string>(HASH_CACHE_SIZE, randomTextSlot(0))
+const hashes = new RecentMap<string>(HASH_CACHE_SIZE, 0)
 
 /**
  * The at-rest key of a session: SHA-256 of its id, hex (64 characters of `[0-9a-f]`).
@@ -44,6 +44,13 @@ export function hashSessionId(id: string): string {
   }
   return hash
 }
+
+/**
+ * @internal {@link hashSessionId} without its cache: for a caller that keeps the hash itself
+ * (the keyring, with each signature it remembers), so that the two caches do not hold the
+ * same id.
+ */
+export const hashSessionIdUncached = (id: string): string => sha256Hex(id)
 
 const STORE_KEY = /^[0-9a-f]{64}$/
 

@@ -1,8 +1,8 @@
 import { hkdfSync } from 'node:crypto'
 import { SessionConfigError } from './errors.js'
 import { hmacSha256 } from './hmac.js'
-import { ID_LENGTH } from './ids.js'
-import { RecentMap, randomTextSlot } from './recent.js'
+import { hashSessionIdUncached, ID_LENGTH } from './ids.js'
+import { RecentMap } from './recent.js'
 
 /** Minimum length of a secret, in bytes. */
 export const MIN_SECRET_BYTES = 32
@@ -34,7 +34,7 @@ export class Keyring {
   /** HMAC-SHA256 under each secret's signing key, newest first. */
   readonly #macs: readonly ((text: string) => string)[]
   /** id -> what verified for it (or what this keyring signed), newest generation. */
-  readonly #verified = new RecentMap<string, Verified>(VERIFIED_CACHE_SIZE, randomTextSlot(0))
+  readonly #verified = new RecentMap<Verified>(VERIFIED_CACHE_SIZE, 0)
 
   constructor(secrets: readonly string[]) {
     if (secrets.length === 0) {
@@ -65,10 +65,13 @@ export class Keyring {
     )
   }
 
-  /** `id.signature`, signed with the newest key. */
-  sign(id: string): string {
+  /**
+   * `id.signature`, signed with the newest key. `key`, the id's store key
+   * ({@link hashSessionId}), saves hashing it again when the caller has it.
+   */
+  sign(id: string, key?: string): string {
     const signature = this.#macs[0]!(id)
-    this.#remember(verified(id, signature))
+    this.#remember(verified(id, signature, key ?? hashSessionIdUncached(id)))
     return `${id}.${signature}`
   }
 
@@ -82,8 +85,11 @@ export class Keyring {
    * session's later requests skip it. Anything else (a new id, or a known id with
    * another signature) takes the full path, so the cache can never make a forged value verify:
    * it only holds signatures this keyring's keys produced, and keys never change.
+   *
+   * A remembered id comes with its store `key` ({@link hashSessionId}), so a session's later
+   * requests look in one cache, not two; without `key`, hash the id.
    */
-  verify(value: string): { id: string } | { rejected: CookieRejection } {
+  verify(value: string): { id: string; key?: string } | { rejected: CookieRejection } {
     if (value.length !== SIGNED_LENGTH) return MALFORMED
     const idPart = value.slice(0, ID_LENGTH)
     const signature = value.slice(ID_LENGTH + 1)
@@ -107,7 +113,10 @@ export class Keyring {
     }
     if (!ok) return BAD_SIGNATURE
     // kept from the second request of a session on: one seen once in a long while costs no entry
-    if (this.#verified.admits(idPart)) return this.#remember(verified(idPart, signature)).result
+    if (this.#verified.admits(idPart)) {
+      const id = flat(idPart)
+      return this.#remember(verified(id, signature, hashSessionIdUncached(id))).result
+    }
     return { id: idPart }
   }
 
@@ -117,10 +126,13 @@ export class Keyring {
   }
 }
 
-/** A verified value, as cached: its signature and the (shared, frozen) result of `verify`. */
+/**
+ * A verified value, as cached: its signature and the (shared, frozen) result of `verify`,
+ * with the id's store key.
+ */
 interface Verified {
   readonly signature: string
-  readonly result: { readonly id: string }
+  readonly result: { readonly id: string; readonly key: string }
 }
 
 const DOT = 46
@@ -128,8 +140,8 @@ const MALFORMED = Object.freeze({ rejected: 'malformed' as const })
 const BAD_SIGNATURE = Object.freeze({ rejected: 'bad-signature' as const })
 
 /** Flattened copies: a slice would keep the whole Cookie header alive in the cache. */
-function verified(id: string, signature: string): Verified {
-  return { signature: flat(signature), result: Object.freeze({ id: flat(id) }) }
+function verified(id: string, signature: string, key: string): Verified {
+  return { signature: flat(signature), result: Object.freeze({ id: flat(id), key }) }
 }
 
 /**

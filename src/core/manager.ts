@@ -220,7 +220,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       this.#events.emit('rejected', { reason: verified.rejected })
       return this.#fresh(secure, true)
     }
-    const key = hashSessionId(verified.id)
+    const key = verified.key ?? hashSessionId(verified.id)
     const store = this.store
     if (store.getNow === undefined) return this.#loadAsync(store, verified.id, key, secure)
     let record: SessionRecord | undefined
@@ -695,7 +695,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
   }
 
   #cookieFor(s: SessionState, now: number): string {
-    const value = this.#keyring.sign(s.id!)
+    const value = this.#keyring.sign(s.id!, s.key)
     return this.cookie.serialize(
       value,
       s.secure,

@@ -12,7 +12,7 @@
  * dropped unused, and that churn costs more than the cache saves; with the doorkeeper a miss
  * allocates nothing, while a key used twice in a row is kept from its second use.
  *
- * With a `slot` function each generation also keeps a table of bits, one set for every key it
+ * With `randomFrom` each generation also keeps a table of bits, one set for every key it
  * holds, so a {@link get} for a key in neither generation usually ends at one bit, read from
  * a table small enough to stay in the CPU's caches, instead of two lookups in large maps
  * whose every step is a cache miss (the spread's case: keys seen once in a long while).
@@ -21,53 +21,62 @@
 
 /** Bits in each table (a power of two): 8 KB a table. */
 const DOOR_SLOTS = 1 << 16
+const WORDS = DOOR_SLOTS >>> 5
 
-/** The tables of bits, all indexed by the same slot of a key. */
-interface Tables<K> {
-  readonly slot: (key: K) => number
-  /** The doorkeeper's marks. */
-  readonly marks: Uint32Array
-  /** A bit for every key in the newer generation; none set for a key it lacks. */
-  recent: Uint32Array
-  /** The same for the older generation. */
-  older: Uint32Array
-}
+/**
+ * A key's slot in the tables: four of its characters from `from` on (24 random bits of
+ * base64url), mixed by a multiplicative hash so that each of the 16 bits kept is evenly
+ * spread. (An XOR of the shifted character codes reached only 45,824 of the 65,536 slots.) A
+ * plain function, not one given per cache: a call site that saw several closures would no
+ * longer inline it.
+ */
+export const slotOf = (key: string, from: number): number =>
+  Math.imul(
+    key.charCodeAt(from) |
+      (key.charCodeAt(from + 1) << 8) |
+      (key.charCodeAt(from + 2) << 16) |
+      (key.charCodeAt(from + 3) << 24),
+    0x9e3779b1,
+  ) >>> 16
 
-export class RecentMap<K, V> {
+const NO_BITS = new Uint32Array(0)
+
+export class RecentMap<V> {
   readonly size: number
-  #recent = new Map<K, V>()
-  #older = new Map<K, V>()
-  /** Where a key's bit goes, the doorkeeper's marks and each generation's bits; only with a `slot` function. */
-  readonly #door: Tables<K> | undefined
-  #marks = 0
+  #recent = new Map<string, V>()
+  #older = new Map<string, V>()
+  /** Where keys' random characters start; -1: no doorkeeper and no tables. */
+  readonly #from: number
+  /** The doorkeeper's marks. */
+  readonly #marks: Uint32Array
+  #marked = 0
+  /** A bit for every key in the newer generation; none set for a key it lacks. */
+  #recentBits: Uint32Array
+  /** The same for the older generation. */
+  #olderBits: Uint32Array
 
   /**
    * @param size entries per generation
-   * @param slot for {@link admits}: a number from the key that is well spread (the key's own
-   * random characters, say); only its low 16 bits are used
+   * @param randomFrom where the keys' random characters start (base64url of CSPRNG bytes, four
+   * at least), for the doorkeeper ({@link admits}) and the tables that answer most misses;
+   * without it, every key is admitted and every miss looks in both maps
    */
-  constructor(size: number, slot?: (key: K) => number) {
+  constructor(size: number, randomFrom?: number) {
     this.size = size
-    this.#door =
-      slot === undefined
-        ? undefined
-        : {
-            slot,
-            marks: new Uint32Array(DOOR_SLOTS >>> 5),
-            recent: new Uint32Array(DOOR_SLOTS >>> 5),
-            older: new Uint32Array(DOOR_SLOTS >>> 5),
-          }
+    this.#from = randomFrom ?? -1
+    const words = randomFrom === undefined ? 0 : WORDS
+    this.#marks = words === 0 ? NO_BITS : new Uint32Array(words)
+    this.#recentBits = words === 0 ? NO_BITS : new Uint32Array(words)
+    this.#olderBits = words === 0 ? NO_BITS : new Uint32Array(words)
   }
 
   /** The value under `key`, if still kept; one found in the older generation moves up. */
-  get(key: K): V | undefined {
-    const door = this.#door
-    if (door !== undefined) {
-      const slot = door.slot(key) & (DOOR_SLOTS - 1)
+  get(key: string): V | undefined {
+    if (this.#from >= 0) {
+      const slot = slotOf(key, this.#from)
       // in neither generation: no map lookup needed
-      if (((door.recent[slot >>> 5]! | door.older[slot >>> 5]!) & (1 << (slot & 31))) === 0) {
-        return undefined
-      }
+      const word = this.#recentBits[slot >>> 5]! | this.#olderBits[slot >>> 5]!
+      if ((word & (1 << (slot & 31))) === 0) return undefined
     }
     const hit = this.#recent.get(key)
     if (hit !== undefined) return hit
@@ -77,35 +86,32 @@ export class RecentMap<K, V> {
   }
 
   /** Keep `value` under `key`. */
-  set(key: K, value: V): void {
-    const door = this.#door
+  set(key: string, value: V): void {
     if (this.#recent.size >= this.size) {
       this.#older = this.#recent
       this.#recent = new Map()
-      if (door !== undefined) {
-        const dropped = door.older
-        door.older = door.recent
-        door.recent = dropped.fill(0)
-      }
+      const dropped = this.#olderBits
+      this.#olderBits = this.#recentBits
+      this.#recentBits = dropped.fill(0)
     }
     this.#recent.set(key, value)
-    if (door !== undefined) {
-      const slot = door.slot(key) & (DOOR_SLOTS - 1)
-      door.recent[slot >>> 5]! |= 1 << (slot & 31)
+    if (this.#from >= 0) {
+      const slot = slotOf(key, this.#from)
+      this.#recentBits[slot >>> 5]! |= 1 << (slot & 31)
     }
   }
 
   /**
    * Whether to keep an entry for `key` now, one that {@link get} missed: true when `key` was
    * asked about before, since the last `size` first askings; otherwise `key` is marked and the
-   * answer is false. Always true without a `slot` function.
+   * answer is false. Always true without `randomFrom`.
    * @example
    * ```ts
    * if (cache.admits(key)) cache.set(key, value)
    * ```
    */
-  admits(key: K): boolean {
-    return this.#door === undefined || this.#mark(this.#door, key)
+  admits(key: string): boolean {
+    return this.#from < 0 || this.#mark(key)
   }
 
   /**
@@ -113,39 +119,23 @@ export class RecentMap<K, V> {
    * anything: for a key known to come back soon (a cookie just sent), whose entry would only
    * be worth its cost if it does.
    */
-  mark(key: K): void {
-    if (this.#door !== undefined) this.#mark(this.#door, key)
+  mark(key: string): void {
+    if (this.#from >= 0) this.#mark(key)
   }
 
   /** Whether `key` was marked already; marks it if not. */
-  #mark(door: Tables<K>, key: K): boolean {
-    const slot = door.slot(key) & (DOOR_SLOTS - 1)
+  #mark(key: string): boolean {
+    const slot = slotOf(key, this.#from)
     const word = slot >>> 5
     const bit = 1 << (slot & 31)
-    if ((door.marks[word]! & bit) !== 0) return true
-    door.marks[word]! |= bit
+    if ((this.#marks[word]! & bit) !== 0) return true
+    this.#marks[word]! |= bit
     // forget the marks as often as a generation fills: a key asked about again only after
     // that many others would not have stayed long anyway
-    if (++this.#marks >= this.size) {
-      door.marks.fill(0)
-      this.#marks = 0
+    if (++this.#marked >= this.size) {
+      this.#marks.fill(0)
+      this.#marked = 0
     }
     return false
   }
-}
-
-/**
- * A {@link RecentMap} `slot` for keys whose characters from `offset` on are random (base64url
- * of CSPRNG bytes): four of them (24 random bits), mixed by a multiplicative hash so that every
- * one of the 16 bits used is evenly spread.
- */
-export function randomTextSlot(offset: number): (key: string) => number {
-  return (key) =>
-    Math.imul(
-      key.charCodeAt(offset) |
-        (key.charCodeAt(offset + 1) << 8) |
-        (key.charCodeAt(offset + 2) << 16) |
-        (key.charCodeAt(offset + 3) << 24),
-      0x9e3779b1,
-    ) >>> 16
 }

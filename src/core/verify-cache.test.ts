@@ -21,6 +21,20 @@ function forgeries(signed: string): string[] {
 }
 
 describe('the verified-cookie cache', () => {
+  it("gives a remembered id's store key with it, and that key is the id's SHA-256", () => {
+    const sha = (id: string) => createHash('sha256').update(id).digest('hex')
+    const k = new Keyring([A])
+    const id = newSessionId()
+    const signed = new Keyring([A]).sign(id)
+    expect(k.verify(signed)).toEqual({ id }) // first sight: not kept, no key
+    expect(k.verify(signed)).toEqual({ id, key: sha(id) }) // kept from the second
+    expect(k.verify(signed)).toEqual({ id, key: sha(id) }) // a hit
+    const own = newSessionId()
+    expect(k.verify(k.sign(own))).toEqual({ id: own, key: sha(own) }) // what it signed
+    const given = newSessionId()
+    expect(k.verify(k.sign(given, hashSessionId(given)))).toEqual({ id: given, key: sha(given) })
+  })
+
   it('never makes a forged signature verify, for an id it has just verified', () => {
     const k = new Keyring([A])
     const signed = new Keyring([A]).sign(newSessionId())
@@ -30,13 +44,13 @@ describe('the verified-cookie cache', () => {
       expect(k.verify(forged)).toEqual({ rejected: 'bad-signature' })
     }
     // and the genuine value still verifies after all those misses
-    expect(k.verify(signed)).toEqual({ id: signed.slice(0, signed.indexOf('.')) })
+    expect(k.verify(signed)).toMatchObject({ id: signed.slice(0, signed.indexOf('.')) })
   })
 
   it('does not let a value signed with another secret through for a cached id', () => {
     const id = newSessionId()
     const k = new Keyring([A])
-    expect(k.verify(k.sign(id))).toEqual({ id })
+    expect(k.verify(k.sign(id))).toMatchObject({ id })
     expect(k.verify(new Keyring([B]).sign(id))).toEqual({ rejected: 'bad-signature' })
   })
 
@@ -44,9 +58,9 @@ describe('the verified-cookie cache', () => {
     const id = newSessionId()
     const old = new Keyring([A])
     const signed = old.sign(id)
-    expect(old.verify(signed)).toEqual({ id })
+    expect(old.verify(signed)).toMatchObject({ id })
     expect(new Keyring([B]).verify(signed)).toEqual({ rejected: 'bad-signature' })
-    expect(new Keyring([B, A]).verify(signed)).toEqual({ id })
+    expect(new Keyring([B, A]).verify(signed)).toMatchObject({ id })
   })
 
   it('stays bounded and still verifies values it has forgotten', () => {
@@ -60,7 +74,7 @@ describe('the verified-cookie cache', () => {
       k.verify(value)
       k.verify(value)
     }
-    expect(k.verify(first)).toEqual({ id: first.slice(0, first.indexOf('.')) })
+    expect(k.verify(first)).toMatchObject({ id: first.slice(0, first.indexOf('.')) })
     expect(k.verify(`${first.slice(0, -1)}${first.endsWith('A') ? 'B' : 'A'}`)).toEqual({
       rejected: 'bad-signature',
     })

@@ -16,7 +16,7 @@
 import { parseCookie } from 'cookie'
 import type { ResolvedCookie } from '../core/cookies.js'
 import { SessionConfigError, SessionCookieTooLargeError } from '../core/errors.js'
-import { RecentMap, randomTextSlot } from '../core/recent.js'
+import { RecentMap } from '../core/recent.js'
 import { Sealer } from '../core/seal.js'
 import type {
   ClientSideBinding,
@@ -187,7 +187,7 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
   // found by its token's random IV (see ivOf) and used only when the whole token is the same
   // text: text equal to an authenticated token is as authentic. The manager still checks
   // expiry and `isRevoked` on every load. It changes what it is given, so a hit hands out a copy.
-  const seen = new RecentMap<string, Remembered>(OPENED_CACHE_SIZE, randomTextSlot(0))
+  const seen = new RecentMap<Remembered>(OPENED_CACHE_SIZE, 0)
   const remember = (token: string, session: OpenedSession) => {
     // chunked sessions are rare and large
     if (token.length <= COOKIE_SIZE_LIMIT)
