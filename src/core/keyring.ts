@@ -66,12 +66,13 @@ export class Keyring {
   }
 
   /**
-   * `id.signature`, signed with the newest key. `key`, the id's store key
-   * ({@link hashSessionId}), saves hashing it again when the caller has it.
+   * `id.signature`, signed with the newest key. The id is remembered with its store key, so the
+   * cookie's first request back needs neither the HMAC nor the SHA-256. (The key is hashed
+   * here, not taken from the caller: a wrong one would send the session's reads elsewhere.)
    */
-  sign(id: string, key?: string): string {
+  sign(id: string): string {
     const signature = this.#macs[0]!(id)
-    this.#remember(verified(id, signature, key ?? hashSessionIdUncached(id)))
+    this.#remember(verified(id, signature, hashSessionIdUncached(id)))
     return `${id}.${signature}`
   }
 
@@ -114,8 +115,7 @@ export class Keyring {
     if (!ok) return BAD_SIGNATURE
     // kept from the second request of a session on: one seen once in a long while costs no entry
     if (this.#verified.admits(idPart)) {
-      const id = flat(idPart)
-      return this.#remember(verified(id, signature, hashSessionIdUncached(id))).result
+      return this.#remember(verified(idPart, signature, hashSessionIdUncached(idPart))).result
     }
     return { id: idPart }
   }

@@ -695,7 +695,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
   }
 
   #cookieFor(s: SessionState, now: number): string {
-    const value = this.#keyring.sign(s.id!, s.key)
+    const value = this.#keyring.sign(s.id!)
     return this.cookie.serialize(
       value,
       s.secure,
