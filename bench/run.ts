@@ -454,6 +454,12 @@ const variants: Variant[] = [
     'express-session + connect-redis',
     'resave: false, saveUninitialized: false, node-redis',
   ],
+  ['express:tessera-redis-untimed', 'Tessera, Redis store', 'node-redis, commandOptions.timeout 0'],
+  [
+    'express:express-session-redis-untimed',
+    'express-session + connect-redis',
+    'as above, node-redis, commandOptions.timeout 0',
+  ],
   ['fastify:none', 'no session', '-'],
   ['fastify:spin', `no session, ${SPIN_NS / 1000} µs busy work`, 'calibration'],
   ['fastify:hooks', 'no session, two empty hooks', 'calibration'],
@@ -484,6 +490,8 @@ const variants: Variant[] = [
 const QUICK_SKIP = new Set([
   'express:express-session-defaults',
   'express:tessera-ioredis',
+  'express:tessera-redis-untimed',
+  'express:express-session-redis-untimed',
   'fastify:fastify-session-defaults',
   'hono:hono-sessions-cookie',
 ])

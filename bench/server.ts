@@ -34,8 +34,26 @@ const count = (v: unknown) => (typeof v === 'number' ? v : 0)
 // biome-ignore lint/suspicious/noExplicitAny: modules other engineers are writing now
 const importSource = (rel: string) => fromTessera<any>(rel)
 
-/** Which store a Tessera variant uses; `redis` is on node-redis, the client connect-redis uses. */
-type StoreKind = 'memory' | 'cookie' | 'redis' | 'ioredis'
+/**
+ * Which store a Tessera variant uses; `redis` is on node-redis, the client connect-redis uses,
+ * with its defaults, and `redis-untimed` on node-redis without its per-command timeout.
+ */
+type StoreKind = 'memory' | 'cookie' | 'redis' | 'redis-untimed' | 'ioredis'
+
+/**
+ * A connected node-redis client. `untimed`: `commandOptions: { timeout: 0 }`, without the
+ * 5-second timeout node-redis 6 gives every command by default, whose `AbortSignal.timeout()`
+ * per command costs more CPU than the command (see docs/stores/redis.md).
+ */
+async function nodeRedis(untimed = false) {
+  const { createClient } = await import('redis')
+  const client = createClient({
+    url: REDIS_URL,
+    ...(untimed ? { commandOptions: { timeout: 0 } } : {}),
+  })
+  await client.connect()
+  return client
+}
 
 async function tesseraStore(kind: StoreKind): Promise<SessionStore> {
   if (kind === 'memory') {
@@ -52,10 +70,10 @@ async function tesseraStore(kind: StoreKind): Promise<SessionStore> {
     const { Redis } = await import('ioredis')
     return redisStore({ client: new Redis(REDIS_URL), prefix: `${REDIS_PREFIX}t:` })
   }
-  const { createClient } = await import('redis')
-  const client = createClient({ url: REDIS_URL })
-  await client.connect()
-  return redisStore({ client, prefix: `${REDIS_PREFIX}t:` })
+  return redisStore({
+    client: await nodeRedis(kind === 'redis-untimed'),
+    prefix: `${REDIS_PREFIX}t:`,
+  })
 }
 
 async function tessera(kind: StoreKind): Promise<Sessions<Data>> {
@@ -238,9 +256,7 @@ const expressHooks: Handler = async (port) => {
  */
 const expressRedisCommand: Handler = async (port) => {
   const app = await expressApp()
-  const { createClient } = await import('redis')
-  const client = createClient({ url: REDIS_URL })
-  await client.connect()
+  const client = await nodeRedis()
   const key = `${REDIS_PREFIX}calibration`
   app.use((_req, _res, next) => {
     client.get(key).then(() => next(), next)
@@ -251,7 +267,7 @@ const expressRedisCommand: Handler = async (port) => {
 }
 
 const expressTessera =
-  (kind: 'memory' | 'redis' | 'ioredis'): Handler =>
+  (kind: 'memory' | 'redis' | 'redis-untimed' | 'ioredis'): Handler =>
   async (port) => {
     const app = await expressApp()
     const sessions = await tessera(kind)
@@ -284,16 +300,14 @@ const expressTessera =
 
 /** express-session, as its README recommends for production, or with its defaults. */
 const expressSession =
-  (store: 'memory' | 'redis', config: 'recommended' | 'defaults'): Handler =>
+  (store: 'memory' | 'redis' | 'redis-untimed', config: 'recommended' | 'defaults'): Handler =>
   async (port) => {
     const app = await expressApp()
     const { default: session } = await import('express-session')
     let sessionStore: import('express-session').Store | undefined
-    if (store === 'redis') {
-      const { createClient } = await import('redis')
+    if (store !== 'memory') {
       const { RedisStore } = await import('connect-redis')
-      const client = createClient({ url: REDIS_URL })
-      await client.connect()
+      const client = await nodeRedis(store === 'redis-untimed')
       sessionStore = new RedisStore({ client, prefix: `${REDIS_PREFIX}cr:` })
     }
     app.use(
@@ -542,10 +556,12 @@ export const servers: Record<string, Handler> = {
   'express:redis-command': expressRedisCommand,
   'express:tessera-memory': expressTessera('memory'),
   'express:tessera-redis': expressTessera('redis'),
+  'express:tessera-redis-untimed': expressTessera('redis-untimed'),
   'express:tessera-ioredis': expressTessera('ioredis'),
   'express:express-session': expressSession('memory', 'recommended'),
   'express:express-session-defaults': expressSession('memory', 'defaults'),
   'express:express-session-redis': expressSession('redis', 'recommended'),
+  'express:express-session-redis-untimed': expressSession('redis-untimed', 'recommended'),
   'fastify:none': fastifyBare,
   'fastify:spin': fastifySpin,
   'fastify:hooks': fastifyHooks,
