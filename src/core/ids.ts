@@ -34,7 +34,9 @@ const hashes = new RecentMap<string>(HASH_CACHE_SIZE, 0)
  * The hashes of the last 4096 to 8192 ids hashed twice in a while (an approximate LRU in two
  * generations, see {@link RecentMap.admits}) are kept, so a session's later requests skip
  * SHA-256. A hash is a pure function of its id, so a cached one is always right; the core
- * only hashes ids whose cookie signature verified, or new ones.
+ * only hashes ids whose cookie signature verified, or new ones. (A server store's ids are kept
+ * with their hash by the keyring's cache of verified cookies instead; this one serves the
+ * cookie store and new sessions.)
  */
 export function hashSessionId(id: string): string {
   let hash = hashes.get(id)
@@ -46,9 +48,9 @@ export function hashSessionId(id: string): string {
 }
 
 /**
- * @internal {@link hashSessionId} without its cache: for a caller that keeps the hash itself
- * (the keyring, with each signature it remembers), so that the two caches do not hold the
- * same id.
+ * @internal {@link hashSessionId} without its cache: for the keyring, which keeps the hash with
+ * each signature it remembers, and the manager on a cookie the keyring does not remember, so
+ * that two caches do not track the same ids.
  */
 export const hashSessionIdUncached = (id: string): string => sha256Hex(id)
 

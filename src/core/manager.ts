@@ -12,7 +12,7 @@ import {
 } from './errors.js'
 import type { SessionEventName, SessionListener } from './events.js'
 import { Emitter } from './events.js'
-import { hashSessionId, isStoreKey } from './ids.js'
+import { hashSessionId, hashSessionIdUncached, isStoreKey } from './ids.js'
 import { Keyring } from './keyring.js'
 import { ensureId, Session, type SessionData, type SessionState, STATE } from './session.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
@@ -220,7 +220,9 @@ export class SessionManager<Data extends SessionData = SessionData> {
       this.#events.emit('rejected', { reason: verified.rejected })
       return this.#fresh(secure, true)
     }
-    const key = verified.key ?? hashSessionId(verified.id)
+    // the keyring keeps the key of every id it remembers; one it does not has been seen at most
+    // once lately, so the id-hash cache (the cookie store's) would not know it either
+    const key = verified.key ?? hashSessionIdUncached(verified.id)
     const store = this.store
     if (store.getNow === undefined) return this.#loadAsync(store, verified.id, key, secure)
     let record: SessionRecord | undefined
