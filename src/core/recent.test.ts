@@ -20,7 +20,7 @@ describe('RecentMap', () => {
     }
   })
 
-  it('admits a key the second time it is asked about, and every key without a slot function', () => {
+  it('admits a key the second time it is asked about, and every key without randomFrom', () => {
     const m = new RecentMap<number>(4, 0)
     expect(m.admits('abcdefgh')).toBe(false) // marked
     expect(m.admits('abcdefgh')).toBe(true)

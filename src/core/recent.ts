@@ -20,8 +20,8 @@
  */
 
 /** Bits in each table (a power of two): 8 KB a table. */
-const DOOR_SLOTS = 1 << 16
-const WORDS = DOOR_SLOTS >>> 5
+const SLOTS = 1 << 16
+const WORDS = SLOTS >>> 5
 
 /**
  * A key's slot in the tables: four of its characters from `from` on (24 random bits of
