@@ -20,6 +20,7 @@ import { sessionMiddleware as koaSession, type SessionContext } from '../../src/
 import { withSession as withNodeSession } from '../../src/adapters/node.js'
 import type { Session } from '../../src/core/session.js'
 import type { Sessions } from '../../src/index.js'
+import { expressServer } from '../helpers/express-server.js'
 import { listen, type Running } from '../helpers/http.js'
 
 export type { Running }
@@ -28,6 +29,7 @@ export const ADAPTERS = [
   'node',
   'fetch',
   'express',
+  'express-constructed',
   'express-session',
   'fastify',
   'hono',
@@ -126,16 +128,17 @@ export async function serve(
         ),
       )
     case 'express':
+    case 'express-constructed':
     case 'express-session': {
       const app = express()
-      if (adapter === 'express') app.use(expressAdapter.sessionMiddleware(sessions))
-      else app.use(compat.sessionMiddleware(sessions))
+      if (adapter === 'express-session') app.use(compat.sessionMiddleware(sessions))
+      else app.use(expressAdapter.sessionMiddleware(sessions))
       app.use(expressAdapter.sessionMiddleware(carts, { property: 'cart' }))
       app.use((req, res, next) => {
         const session =
-          adapter === 'express'
-            ? expressAdapter.getSession(req, sessions)
-            : compat.getSession<AppData>(req)
+          adapter === 'express-session'
+            ? compat.getSession<AppData>(req)
+            : expressAdapter.getSession(req, sessions)
         const cart = expressAdapter.getSession(req, carts, 'cart')
         Promise.resolve(routes({ session, cart, url: urlOf(req), method: req.method }))
           .then(async (result) => {
@@ -145,7 +148,7 @@ export async function serve(
           })
           .catch(next)
       })
-      return listen(createServer(app))
+      return listen(adapter === 'express-constructed' ? expressServer(app) : createServer(app))
     }
     case 'fastify': {
       const app = Fastify()
