@@ -48,6 +48,8 @@ interface Data {
   machine: Record<string, string | number>
   tessera?: string
   adapters: Record<string, string>
+  /** How the Express variants were served (`BENCH_EXPRESS_SERVER`); absent in older runs. */
+  expressServer?: string
   variants: Variant[]
   skipped: { variant: string; why: string }[]
   runs: Run[]
@@ -339,6 +341,7 @@ export function report(data: Data): string {
     `- Tessera glue: ${Object.entries(data.adapters)
       .map(([k, v]) => `${k}: ${v}`)
       .join('; ')}`,
+    `- Express variants served by: ${data.expressServer === 'constructed' ? '**a server whose requests and responses are made with the app\'s own prototypes** (`BENCH_EXPRESS_SERVER=constructed`; docs/adapters/express.md, "Serving Express"), not `app.listen()`: Express\'s figures are not those of a default app' : '`app.listen()`'}`,
     '',
     '## Method',
     '',

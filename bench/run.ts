@@ -18,7 +18,7 @@ import { createServer as createProbe } from 'node:net'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { SPIN_NS, SPREAD, servers } from './server.js'
+import { EXPRESS_SERVER, SPIN_NS, SPREAD, servers } from './server.js'
 import { hasSource } from './tessera.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -796,6 +796,7 @@ try {
       hono: hasSource('adapters/hono.ts') ? 'src/adapters/hono.ts' : 'core glue in bench/server.ts',
       node: 'src/adapters/node.ts',
     },
+    expressServer: EXPRESS_SERVER,
     variants: runnable,
     skipped: skipped.map(([v, why]) => ({ variant: v.name, why: why ?? '' })),
     runs,

@@ -15,6 +15,7 @@ import { hash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import type { Session, SessionStore, Sessions } from '../src/index.js'
+import { expressServer } from '../test/helpers/express-server.js'
 import { fromTessera, hasSource, SECRET } from './tessera.js'
 
 type Core = typeof import('../src/index.js')
@@ -204,12 +205,35 @@ const nodeIron: Handler = async (port) => {
 
 // ---------------------------------------------------------------- Express
 
+type ExpressApp = import('express').Express
+
 async function expressApp() {
   const { default: express } = await import('express')
   const app = express()
   app.disable('x-powered-by')
   app.disable('etag')
   return app
+}
+
+/**
+ * How the Express variants are served: `app.listen()` (the default, as most apps do), or with
+ * `BENCH_EXPRESS_SERVER=constructed` a server whose requests and responses are made with the
+ * app's own prototypes (docs/adapters/express.md, "Serving Express"), so that Express's
+ * `Object.setPrototypeOf` per request has nothing to change.
+ */
+export const EXPRESS_SERVER = process.env.BENCH_EXPRESS_SERVER || 'app.listen'
+if (EXPRESS_SERVER !== 'app.listen' && EXPRESS_SERVER !== 'constructed') {
+  throw new Error(
+    `BENCH_EXPRESS_SERVER must be 'app.listen' (the default) or 'constructed', not '${EXPRESS_SERVER}'`,
+  )
+}
+
+function listenExpress(app: ExpressApp, port: number): void {
+  if (EXPRESS_SERVER !== 'constructed') {
+    app.listen(port)
+    return
+  }
+  expressServer(app).listen(port)
 }
 
 /**
@@ -223,7 +247,7 @@ const expressBare =
     if (middleware) app.use((_req, _res, next) => next())
     app.get('/write', (_req, res) => void send(res, '0'))
     app.get('/read', (_req, res) => void send(res, '0'))
-    app.listen(port)
+    listenExpress(app, port)
   }
 
 /**
@@ -245,7 +269,7 @@ const expressHooks: Handler = async (port) => {
   })
   app.get('/write', (_req, res) => void send(res, '0'))
   app.get('/read', (_req, res) => void send(res, '0'))
-  app.listen(port)
+  listenExpress(app, port)
 }
 
 /**
@@ -263,7 +287,7 @@ const expressRedisCommand: Handler = async (port) => {
   })
   app.get('/write', (_req, res) => void send(res, '0'))
   app.get('/read', (_req, res) => void send(res, '0'))
-  app.listen(port)
+  listenExpress(app, port)
 }
 
 const expressTessera =
@@ -295,7 +319,7 @@ const expressTessera =
       const session = (req as unknown as { session: Session<Data> }).session
       send(res, String(count(session.get('count'))))
     })
-    app.listen(port)
+    listenExpress(app, port)
   }
 
 /** express-session, as its README recommends for production, or with its defaults. */
@@ -329,7 +353,7 @@ const expressSession =
     app.get('/read', (req, res) => {
       send(res, String(count((req.session as unknown as Data).count)))
     })
-    app.listen(port)
+    listenExpress(app, port)
   }
 
 // ---------------------------------------------------------------- Fastify
