@@ -374,7 +374,9 @@ export class SessionManager<Data extends SessionData = SessionData> {
    * and a cookie is cleared when the request carried one that is no good.
    */
   #due(s: SessionState, c: Changes, now: number): boolean {
-    if (c.changed.size > 0 || c.cleared || c.metaChanged || c.cookieChanged || c.extend) return true
+    if (c.changed !== undefined || c.cleared || c.metaChanged || c.cookieChanged || c.extend) {
+      return true
+    }
     if (c.replaces !== undefined) return true
     if (s.persisted) return now - s.meta.lastSeenAt >= this.touchAfter
     return s.fields.size > 0 || s.meta.userId !== undefined || s.hadCookie || s.present !== 0
@@ -477,7 +479,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
    * touch when the idle expiry is due to move, or nothing.
    */
   #storeWrite(s: SessionState, c: Changes, now: number): StoreWrite | undefined {
-    if (c.changed.size > 0 || c.cleared || c.metaChanged) {
+    if (c.changed !== undefined || c.cleared || c.metaChanged) {
       return { op: 'patch', patch: patchOf(s, c), meta: this.#activity(s.meta, now) }
     }
     if (c.extend || now - s.meta.lastSeenAt >= this.touchAfter) {
@@ -667,8 +669,8 @@ export class SessionManager<Data extends SessionData = SessionData> {
       hadCookie,
       secure,
       fields: from.fields,
-      decoded: new Map(),
-      changed: new Set(),
+      decoded: undefined,
+      changed: undefined,
       cleared: false,
       meta: from.meta,
       metaChanged: false,
@@ -781,7 +783,8 @@ type StoreWrite =
 
 /** What one commit writes, taken from the session when the commit starts. */
 interface Changes {
-  changed: Set<string>
+  /** Never empty: absent when no field changed. */
+  changed: Set<string> | undefined
   cleared: boolean
   metaChanged: boolean
   cookieChanged: boolean
@@ -800,7 +803,7 @@ function takeChanges(s: SessionState): Changes {
     replaces: s.replaces,
     replacedBy: s.replacedBy,
   }
-  s.changed = new Set()
+  s.changed = undefined
   s.cleared = false
   s.metaChanged = false
   s.cookieChanged = false
@@ -812,8 +815,10 @@ function takeChanges(s: SessionState): Changes {
 
 /** Puts back changes a failed commit took, so a retry writes them. */
 function giveBack(s: SessionState, taken: Changes): void {
-  for (const field of s.changed) taken.changed.add(field)
-  s.changed = taken.changed
+  if (taken.changed !== undefined) {
+    for (const field of s.changed ?? []) taken.changed.add(field)
+    s.changed = taken.changed
+  }
   s.cleared ||= taken.cleared
   s.metaChanged ||= taken.metaChanged
   s.cookieChanged ||= taken.cookieChanged
@@ -829,7 +834,7 @@ function patchOf(s: SessionState, c: Changes): SessionPatch {
   if (c.cleared) {
     for (const [field, text] of s.fields) set[field] = text
   } else {
-    for (const field of c.changed) {
+    for (const field of c.changed ?? []) {
       const text = s.fields.get(field)
       if (text === undefined) del.push(field)
       else set[field] = text

@@ -52,6 +52,26 @@ describe('Session data API', () => {
     expect((await roundTrip(s)).get('cart')).toEqual(['apple'])
   })
 
+  it('get: the same object or array at each call until a set or delete; primitives as stored', async () => {
+    const m = manager()
+    const fresh = await m.load(undefined)
+    fresh.set('cart', ['apple'])
+    fresh.set('n', 7)
+    fresh.set('off', null)
+    const s = await browser(m)(fresh)
+    const cart = s.get('cart')!
+    expect(s.get('cart')).toBe(cart)
+    ;(cart as string[]).push('pear') // not stored: only set() writes
+    expect(s.get('cart')).toEqual(['apple', 'pear'])
+    expect(m.needsCommit(s)).toBe(false)
+    s.set('cart', ['plum'])
+    expect(s.get('cart')).toEqual(['plum'])
+    expect(s.get('cart')).not.toBe(cart)
+    expect([s.get('n'), s.get('n'), s.get('off')]).toEqual([7, 7, null])
+    s.delete('cart')
+    expect(s.get('cart')).toBeUndefined()
+  })
+
   it('coercing reads with defaults', async () => {
     const s = await manager().load(undefined)
     s.set('n', '42')
