@@ -229,11 +229,8 @@ if (EXPRESS_SERVER !== 'app.listen' && EXPRESS_SERVER !== 'constructed') {
 }
 
 function listenExpress(app: ExpressApp, port: number): void {
-  if (EXPRESS_SERVER !== 'constructed') {
-    app.listen(port)
-    return
-  }
-  expressServer(app).listen(port)
+  const server = EXPRESS_SERVER === 'constructed' ? expressServer(app) : app
+  server.listen(port)
 }
 
 /**

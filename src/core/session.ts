@@ -391,13 +391,16 @@ export function ensureId(s: SessionState): { id: string; key: string } {
 
 function write(s: SessionState, field: string, text: string): void {
   s.fields.set(field, text)
-  s.changed ??= new Set()
-  s.changed.add(field)
+  markChanged(s, field)
 }
 
 function remove(s: SessionState, field: string): void {
   if (!s.fields.delete(field)) return
   s.decoded?.delete(field)
+  markChanged(s, field)
+}
+
+function markChanged(s: SessionState, field: string): void {
   s.changed ??= new Set()
   s.changed.add(field)
 }
