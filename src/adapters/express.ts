@@ -20,8 +20,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { SessionStateError } from '../core/errors.js'
 import type { SessionManager } from '../core/manager.js'
-import { Session, type SessionData, STATE } from '../core/session.js'
-import { commitBeforeHeaders, isSecure, respondWithError, saveInto } from './node.js'
+import { Session, type SessionData } from '../core/session.js'
+import { holdFor, isSecure, ResponseSession, respondWithError } from './node.js'
 
 /**
  * Maps request properties to session data, for `req.<property>` types. Empty by default, so
@@ -107,24 +107,21 @@ export function sessionMiddleware<Data extends SessionData>(
   const property = options.property ?? 'session'
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   const onError = options.onError ?? respondWithError
+  const start = (req: IncomingMessage, res: ServerResponse, next: Next, session: Session<Data>) => {
+    ;(req as unknown as Record<string, unknown>)[property] = session
+    holdFor(res, new ResponseSession(sessions, session, req, res, onError), THROUGH_PROTOTYPE)
+    next()
+  }
   return (req, res, next) => {
-    const start = (session: Session<Data>) => {
-      ;(req as unknown as Record<string, unknown>)[property] = session
-      session[STATE].saver = saveInto(res, () => sessions.commit(session))
-      commitBeforeHeaders(
-        res,
-        () => sessions.commitNow(session),
-        (error) => onError(error, req, res),
-        () => sessions.needsCommit(session),
-        THROUGH_PROTOTYPE,
-      )
-      next()
-    }
     const loaded = sessions.loadNow(req.headers.cookie, { secure: isSecure(req, trustProxy) })
     // a session had at once goes on in this tick: resuming the router from a promise costs more
     // than the session's own work on a read
-    if (loaded instanceof Promise) loaded.then(start, (error: unknown) => onError(error, req, res))
-    else start(loaded)
+    if (loaded instanceof Promise) {
+      loaded.then(
+        (session) => start(req, res, next, session),
+        (error: unknown) => onError(error, req, res),
+      )
+    } else start(req, res, next, loaded)
   }
 }
 

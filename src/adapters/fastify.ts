@@ -128,7 +128,7 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
   // callback-style hooks: an async function per hook and request costs more than the work
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
     const start = (session: Session) => {
-      session[STATE].saver = () => save(session, reply)
+      session[STATE].saver = { save: () => save(session, reply) }
       ;(request as unknown as Bag)[property] = session
       done()
     }

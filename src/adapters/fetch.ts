@@ -46,10 +46,12 @@ export async function getSession<Data extends SessionData>(
   const session = await sessions.load(request.headers.get('cookie'), {
     secure: isSecure(request, sessions.trustProxy),
   })
-  session[STATE].saver = async () => {
-    const cookies = await sessions.commit(session)
-    const key = session as unknown as Session<never>
-    savedCookies.set(key, [...(savedCookies.get(key) ?? []), ...cookies])
+  session[STATE].saver = {
+    async save() {
+      const cookies = await sessions.commit(session)
+      const key = session as unknown as Session<never>
+      savedCookies.set(key, [...(savedCookies.get(key) ?? []), ...cookies])
+    },
   }
   return session
 }

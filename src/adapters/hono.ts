@@ -83,8 +83,8 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
     const session = await sessions.load(c.req.header('cookie'), {
       secure: isSecure(c.req.raw, trustProxy),
     })
-    session[STATE].saver = async () => {
-      applySetCookies(contextHeaders(c), await sessions.commit(session))
+    session[STATE].saver = {
+      save: async () => applySetCookies(contextHeaders(c), await sessions.commit(session)),
     }
     c.set(name, session as SessionEnv<Data, Name>['Variables'][Name])
     await next()

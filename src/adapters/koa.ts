@@ -95,7 +95,7 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
       }
       applySetCookies(ctxHeaders(ctx), cookies)
     }
-    session[STATE].saver = save
+    session[STATE].saver = { save }
     ;(ctx as unknown as Record<string, unknown>)[property] = session
     await next()
     if (sessions.needsCommit(session)) await save()

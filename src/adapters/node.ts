@@ -18,7 +18,7 @@ import { type IncomingMessage, ServerResponse } from 'node:http'
 import { SessionStateError } from '../core/errors.js'
 import { applySetCookies, isSecureRequest } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
-import { type Session, type SessionData, STATE } from '../core/session.js'
+import { type Saver, type Session, type SessionData, STATE } from '../core/session.js'
 
 export type NodeSessionHandler<Data extends SessionData> = (
   req: IncomingMessage,
@@ -196,9 +196,7 @@ abstract class Hold {
 
   constructor(
     readonly res: ServerResponse,
-    readonly commit: () => readonly string[] | Promise<readonly string[]>,
-    readonly onFailure: (error: unknown) => void,
-    readonly due: () => boolean,
+    readonly target: HoldTarget,
   ) {}
 
   /** Passes a call of `HELD[i]` on to what is below the hold. */
@@ -213,11 +211,11 @@ abstract class Hold {
     if (this.#state === 'done') return this.forward(i, args)
     if (this.#state === 'failed') return HELD[i] === 'write' ? false : res
     if (this.#state === 'waiting') {
-      if (!this.due()) {
+      if (!this.target.due()) {
         this.#done()
         return this.forward(i, args)
       }
-      const committed = this.commit()
+      const committed = this.target.commit()
       if (!(committed instanceof Promise)) {
         this.#done()
         // most writes of a stored session send no cookie: no header helper for them
@@ -240,7 +238,7 @@ abstract class Hold {
           // through references the handler took before stay dropped
           this.letGo(true)
           this.#queue = undefined
-          this.onFailure(error)
+          this.target.fail(error)
         },
       )
     }
@@ -274,26 +272,24 @@ class OwnHold extends Hold {
 
   constructor(
     res: ServerResponse,
-    commit: () => readonly string[] | Promise<readonly string[]>,
-    onFailure: (error: unknown) => void,
-    due: () => boolean,
+    target: HoldTarget,
     own: (PropertyDescriptor | undefined)[] | undefined,
     restore: boolean,
   ) {
-    super(res, commit, onFailure, due)
-    const target = res as unknown as Record<Held, Method>
+    super(res, target)
+    const methods = res as unknown as Record<Held, Method>
     this.#own = own
     // a hold over another (two sessions in one request) always comes off: the one below must
     // be able to take itself off if its commit fails, so that onFailure's answer gets through
     this.#restores = restore || own !== undefined
-    this.#original = HELD.map((name) => target[name])
+    this.#original = HELD.map((name) => methods[name])
     this.#held = HELD.map(
       (_, i) =>
         (...args: unknown[]) =>
           this.call(i, args),
     )
     HELD.forEach((name, i) => {
-      target[name] = this.#held[i]!
+      methods[name] = this.#held[i]!
     })
   }
 
@@ -332,11 +328,9 @@ class SharedHold extends Hold {
   constructor(
     res: Carrier,
     readonly below: SharedHold | undefined,
-    commit: () => readonly string[] | Promise<readonly string[]>,
-    onFailure: (error: unknown) => void,
-    due: () => boolean,
+    target: HoldTarget,
   ) {
-    super(res, commit, onFailure, due)
+    super(res, target)
   }
 
   protected forward(i: number, args: unknown[]): unknown {
@@ -370,6 +364,27 @@ export function commitBeforeHeaders(
   due: () => boolean = () => true,
   options: HoldOptions = {},
 ): { abandon(): boolean } {
+  return holdFor(res, { commit, due, fail: onFailure }, options)
+}
+
+/**
+ * @internal What a hold asks of the session it commits: whether a commit is due at the first
+ * write, the commit, and the answer when it fails. {@link commitBeforeHeaders} makes one of
+ * its three functions; the node and Express adapters' {@link ResponseSession} is one, with no
+ * closures.
+ */
+export interface HoldTarget {
+  due(): boolean
+  commit(): readonly string[] | Promise<readonly string[]>
+  fail(error: unknown): void
+}
+
+/** @internal {@link commitBeforeHeaders} with its three functions as one object. */
+export function holdFor(
+  res: ServerResponse,
+  target: HoldTarget,
+  options: HoldOptions = {},
+): { abandon(): boolean } {
   let own: (PropertyDescriptor | undefined)[] | undefined
   for (const name of HELD) {
     if (Object.hasOwn(res, name)) {
@@ -378,11 +393,11 @@ export function commitBeforeHeaders(
     }
   }
   if (options.prototype === true && own === undefined && dispatches(res)) {
-    const hold = new SharedHold(res as Carrier, holds.get(res), commit, onFailure, due)
+    const hold = new SharedHold(res as Carrier, holds.get(res), target)
     holds.set(res, hold)
     return hold
   }
-  return new OwnHold(res, commit, onFailure, due, own, options.restore ?? true)
+  return new OwnHold(res, target, own, options.restore ?? true)
 }
 
 /**
@@ -393,16 +408,49 @@ export function commitBeforeHeaders(
  * session[STATE].saver = saveInto(res, () => sessions.commit(session))
  * ```
  */
-export function saveInto(
-  res: ServerResponse,
-  commit: () => Promise<readonly string[]>,
-): () => Promise<void> {
-  return async () => {
-    const cookies = await commit()
-    if (cookies.length > 0 && res.headersSent) {
-      throw new SessionStateError('session.save() was called after the response headers were sent')
-    }
-    applySetCookies(nodeHeaders(res), cookies)
+export function saveInto(res: ServerResponse, commit: () => Promise<readonly string[]>): Saver {
+  return { save: async () => applySaved(res, await commit()) }
+}
+
+function applySaved(res: ServerResponse, cookies: readonly string[]): void {
+  if (cookies.length > 0 && res.headersSent) {
+    throw new SessionStateError('session.save() was called after the response headers were sent')
+  }
+  applySetCookies(nodeHeaders(res), cookies)
+}
+
+/**
+ * @internal One request's session as the Node-based adapters (node, Express) hold and save it: the
+ * hold's {@link HoldTarget} and the session's `save()` in one object, where closures over the
+ * request made five functions and their context per request. (On Express, whose requests and
+ * responses V8 keeps far longer than their work, what a request allocates costs more than the
+ * calls themselves; see docs/benchmark.md.)
+ */
+export class ResponseSession<Data extends SessionData> implements HoldTarget, Saver {
+  constructor(
+    readonly sessions: SessionManager<Data>,
+    readonly session: Session<Data>,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly onError: (error: unknown, req: IncomingMessage, res: ServerResponse) => void,
+  ) {
+    session[STATE].saver = this
+  }
+
+  due(): boolean {
+    return this.sessions.needsCommit(this.session)
+  }
+
+  commit(): readonly string[] | Promise<readonly string[]> {
+    return this.sessions.commitNow(this.session)
+  }
+
+  fail(error: unknown): void {
+    this.onError(error, this.req, this.res)
+  }
+
+  async save(): Promise<void> {
+    applySaved(this.res, await this.sessions.commit(this.session))
   }
 }
 
@@ -434,14 +482,7 @@ export function withSession<Data extends SessionData>(
     res: ServerResponse,
     session: Session<Data>,
   ): undefined | Promise<void> => {
-    session[STATE].saver = saveInto(res, () => sessions.commit(session))
-    const hold = commitBeforeHeaders(
-      res,
-      () => sessions.commitNow(session),
-      (error) => onError(error, req, res),
-      () => sessions.needsCommit(session),
-      LEAVE_HOLD,
-    )
+    const hold = holdFor(res, new ResponseSession(sessions, session, req, res, onError), LEAVE_HOLD)
     let done: unknown
     try {
       done = handler(req, res, session)

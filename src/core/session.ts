@@ -62,12 +62,18 @@ export interface SessionState {
   /** What happened to `replaces`: it moved to a new id, or the session was destroyed. */
   replacedBy: 'regenerate' | 'destroy' | undefined
   /** Set by an adapter: commit now and put the cookies on the response (`session.save()`). */
-  saver: (() => Promise<void>) | undefined
+  saver: Saver | undefined
   /**
    * Which of a client-side store's cookies the request carried, then which the last commit
    * sent: the cookies a commit may have to clear. Always 0 with a server store.
    */
   present: CookiePresence
+}
+
+/** @internal What an adapter gives a session for `session.save()`. */
+export interface Saver {
+  /** Commit now and put the cookies on the response. */
+  save(): Promise<void>
 }
 
 /** Options of {@link Session.set}. */
@@ -371,7 +377,7 @@ export class Session<Data extends SessionData = SessionData> {
         'save() needs an adapter; with the core alone, call sessions.commit(session)',
       )
     }
-    await saver()
+    await saver.save()
   }
 
   /** Plain data, decoded (for debugging and schema checks); flash messages not included. */
