@@ -22,7 +22,7 @@ import fp from 'fastify-plugin'
 import { SessionStateError } from '../core/errors.js'
 import { applySetCookies } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
-import { type Session, type SessionData, STATE } from '../core/session.js'
+import { type Saver, type Session, type SessionData, STATE } from '../core/session.js'
 import { isSecure } from './node.js'
 
 /**
@@ -107,28 +107,37 @@ const replyHeaders = (reply: FastifyReply) => ({
   append: (n: string, v: string) => void reply.header(n, v), // Fastify appends set-cookie
 })
 
+/** `session.save()` on Fastify: one object per request. */
+class ReplySaver implements Saver {
+  constructor(
+    readonly sessions: SessionManager,
+    readonly session: Session,
+    readonly reply: FastifyReply,
+  ) {}
+
+  async save(): Promise<void> {
+    let cookies: string[]
+    try {
+      cookies = await this.sessions.commit(this.session)
+    } catch (error) {
+      throw opaque(error)
+    }
+    if (cookies.length > 0 && this.reply.raw.headersSent) {
+      throw new SessionStateError('session.save() was called after the response headers were sent')
+    }
+    applySetCookies(replyHeaders(this.reply), cookies)
+  }
+}
+
 const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, options) => {
   const { sessions } = options
   const property = options.property ?? 'session'
   const trustProxy = options.trustProxy ?? sessions.trustProxy
-  // session.save()
-  const save = async (session: Session, reply: FastifyReply) => {
-    let cookies: string[]
-    try {
-      cookies = await sessions.commit(session)
-    } catch (error) {
-      throw opaque(error)
-    }
-    if (cookies.length > 0 && reply.raw.headersSent) {
-      throw new SessionStateError('session.save() was called after the response headers were sent')
-    }
-    applySetCookies(replyHeaders(reply), cookies)
-  }
   fastify.decorateRequest(property, null)
   // callback-style hooks: an async function per hook and request costs more than the work
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
     const start = (session: Session) => {
-      session[STATE].saver = { save: () => save(session, reply) }
+      session[STATE].saver = new ReplySaver(sessions, session, reply)
       ;(request as unknown as Bag)[property] = session
       done()
     }
