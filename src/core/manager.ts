@@ -14,7 +14,7 @@ import type { SessionEventName, SessionListener } from './events.js'
 import { Emitter } from './events.js'
 import { hashSessionId, hashSessionIdUncached, isStoreKey } from './ids.js'
 import { Keyring } from './keyring.js'
-import { ensureId, Session, type SessionData, type SessionState, STATE } from './session.js'
+import { ensureId, keyOf, Session, type SessionData, type SessionState, STATE } from './session.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 import type {
   ClientSideStore,
@@ -316,28 +316,34 @@ export class SessionManager<Data extends SessionData = SessionData> {
       return this.#fresh(secure, true, opened.present)
     }
     const { id, fields, meta, issuedAt } = opened.session
-    const key = hashSessionId(id)
+    // the id's hash is made here only when an event, isRevoked or the schema needs it; a session
+    // that is read takes it at first need (session.idHash)
     if (now >= meta.absoluteExpiresAt || now >= meta.idleExpiresAt) {
       this.#events.emit('expired', {
-        idHash: key,
+        idHash: hashSessionId(id),
         kind: now >= meta.absoluteExpiresAt ? 'absolute' : 'idle',
       })
       return this.#fresh(secure, true, opened.present)
     }
     const accept = (revoked: boolean): Session<Data> | Promise<Session<Data>> => {
       if (revoked) {
-        this.#events.emit('rejected', { reason: 'revoked', idHash: key })
+        this.#events.emit('rejected', { reason: 'revoked', idHash: hashSessionId(id) })
         return this.#fresh(secure, true, opened.present)
       }
-      const state = this.#state(secure, true, { id, key, meta, fields }, opened.present)
+      const state = this.#state(secure, true, { id, key: undefined, meta, fields }, opened.present)
       const session = new Session<Data>(state)
       return this.#schema === undefined
         ? session
-        : this.#checked(session, key, secure, opened.present)
+        : this.#checked(session, keyOf(state)!, secure, opened.present)
     }
     const isRevoked = client.isRevoked
     if (isRevoked === undefined) return accept(false)
-    const info = { idHash: key, userId: meta.userId, createdAt: meta.createdAt, issuedAt }
+    const info = {
+      idHash: hashSessionId(id),
+      userId: meta.userId,
+      createdAt: meta.createdAt,
+      issuedAt,
+    }
     let revoked: boolean | Promise<boolean>
     try {
       revoked = isRevoked.call(client, info)
@@ -513,12 +519,12 @@ export class SessionManager<Data extends SessionData = SessionData> {
     const previous = c.replaces
     if (previous !== undefined) {
       if (c.replacedBy === 'regenerate' && s.persisted) {
-        this.#events.emit('regenerated', { idHash: s.key!, previousIdHash: previous })
+        this.#events.emit('regenerated', { idHash: keyOf(s)!, previousIdHash: previous })
       } else {
         this.#events.emit('destroyed', { idHash: previous })
       }
     } else if (s.persisted) {
-      this.#events.emit('created', { idHash: s.key! })
+      this.#events.emit('created', { idHash: keyOf(s)! })
     }
     s.hadCookie = s.persisted
   }
@@ -574,7 +580,8 @@ export class SessionManager<Data extends SessionData = SessionData> {
   ): Promise<UserSession[]> {
     const list = this.#capability('listByUser')
     const now = this.#clock()
-    const currentKey = options.current?.[STATE].key
+    const current = options.current?.[STATE]
+    const currentKey = current === undefined ? undefined : keyOf(current)
     const stored = await this.#call('listByUser', () => list.call(this.store, userId))
     return stored
       .filter(({ meta }) => expiresAt(meta) > now)
@@ -593,7 +600,8 @@ export class SessionManager<Data extends SessionData = SessionData> {
    */
   async destroyByUser(userId: string, options: { except?: Session<Data> } = {}): Promise<number> {
     const destroy = this.#capability('destroyByUser')
-    const exceptKey = options.except?.[STATE].key
+    const except = options.except?.[STATE]
+    const exceptKey = except === undefined ? undefined : keyOf(except)
     return this.#call('destroyByUser', () => destroy.call(this.store, userId, exceptKey))
   }
 
@@ -658,7 +666,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
     },
     present: CookiePresence = 0,
   ): SessionState {
-    const persisted = from.key !== undefined
+    const persisted = from.id !== undefined
     return {
       codec: this.#codec,
       freshMeta: this.#freshMeta,

@@ -27,7 +27,10 @@ export interface SessionState {
   readonly freshMeta: () => SessionMeta
   /** Current id, made on first need. */
   id: string | undefined
-  /** hash(id), made with the id. */
+  /**
+   * hash(id): made with the id, or, for a session a client-side store opened, at its first
+   * need ({@link keyOf}): a cookie-store request that reads its session never hashes the id.
+   */
   key: string | undefined
   /** A record exists in the store under `key`. */
   persisted: boolean
@@ -288,7 +291,7 @@ export class Session<Data extends SessionData = SessionData> {
   regenerate(): void {
     const s = this[STATE]
     if (s.persisted && s.replaces === undefined) {
-      s.replaces = s.key
+      s.replaces = keyOf(s)
       s.replacedBy = 'regenerate'
     }
     s.persisted = false
@@ -303,7 +306,7 @@ export class Session<Data extends SessionData = SessionData> {
   destroy(): void {
     const s = this[STATE]
     if (s.persisted || s.replaces !== undefined) {
-      s.replaces ??= s.key
+      s.replaces ??= keyOf(s)
       s.replacedBy = 'destroy'
     }
     s.persisted = false
@@ -388,11 +391,17 @@ export class Session<Data extends SessionData = SessionData> {
 
 /** @internal Makes the session's id on first need. */
 export function ensureId(s: SessionState): { id: string; key: string } {
-  if (s.id === undefined || s.key === undefined) {
+  if (s.id === undefined) {
     s.id = newSessionId()
     s.key = hashSessionId(s.id)
   }
-  return { id: s.id, key: s.key }
+  return { id: s.id, key: keyOf(s)! }
+}
+
+/** @internal The session's store key (its `idHash`), hashed at first need; none without an id. */
+export function keyOf(s: SessionState): string | undefined {
+  if (s.key === undefined && s.id !== undefined) s.key = hashSessionId(s.id)
+  return s.key
 }
 
 function write(s: SessionState, field: string, text: string): void {
