@@ -316,8 +316,6 @@ export class SessionManager<Data extends SessionData = SessionData> {
       return this.#fresh(secure, true, opened.present)
     }
     const { id, fields, meta, issuedAt } = opened.session
-    // the id's hash is made here only when an event, isRevoked or the schema needs it; a session
-    // that is read takes it at first need (session.idHash)
     if (now >= meta.absoluteExpiresAt || now >= meta.idleExpiresAt) {
       this.#events.emit('expired', {
         idHash: hashSessionId(id),
@@ -325,25 +323,23 @@ export class SessionManager<Data extends SessionData = SessionData> {
       })
       return this.#fresh(secure, true, opened.present)
     }
+    const isRevoked = client.isRevoked
+    // the id's hash only when isRevoked needs it now; otherwise the session makes it at its first
+    // need (session.idHash, an event), and a request that only reads or writes never does
+    const key = isRevoked === undefined ? undefined : hashSessionId(id)
     const accept = (revoked: boolean): Session<Data> | Promise<Session<Data>> => {
       if (revoked) {
-        this.#events.emit('rejected', { reason: 'revoked', idHash: hashSessionId(id) })
+        this.#events.emit('rejected', { reason: 'revoked', idHash: key! })
         return this.#fresh(secure, true, opened.present)
       }
-      const state = this.#state(secure, true, { id, key: undefined, meta, fields }, opened.present)
+      const state = this.#state(secure, true, { id, key, meta, fields }, opened.present)
       const session = new Session<Data>(state)
       return this.#schema === undefined
         ? session
         : this.#checked(session, keyOf(state)!, secure, opened.present)
     }
-    const isRevoked = client.isRevoked
     if (isRevoked === undefined) return accept(false)
-    const info = {
-      idHash: hashSessionId(id),
-      userId: meta.userId,
-      createdAt: meta.createdAt,
-      issuedAt,
-    }
+    const info = { idHash: key!, userId: meta.userId, createdAt: meta.createdAt, issuedAt }
     let revoked: boolean | Promise<boolean>
     try {
       revoked = isRevoked.call(client, info)
