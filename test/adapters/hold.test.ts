@@ -118,6 +118,38 @@ describe('a wrapper installed over the hold (compression, say) stays in place', 
   })
 })
 
+describe('node adapter: a response that already has its own methods', () => {
+  it('holds over a wrapper installed before it, and gives the wrapper back when done', async () => {
+    const kept: boolean[] = []
+    const listener = withSession(sessions, (req, res, session) => {
+      res.end(`count ${req.url === '/write' ? bump(session) : (session.get('n') ?? 0)}`)
+    })
+    const server = createServer((req, res) => {
+      const end = res.end
+      const upper = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+        const loud = chunk === undefined ? chunk : String(chunk).toUpperCase()
+        return (end as (...a: unknown[]) => ServerResponse).call(this, loud, ...rest)
+      } as ServerResponse['end']
+      res.end = upper
+      res.on('finish', () => kept.push(res.end === upper))
+      listener(req, res)
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const first = await fetch(`${url}/write`)
+      expect(await first.text()).toBe('COUNT 1')
+      const cookie = first.headers.get('set-cookie')!.split(';')[0]!
+      const second = await fetch(`${url}/read`, { headers: { cookie } })
+      expect(await second.text()).toBe('COUNT 1')
+      // the hold came off both times (a commit, and nothing to commit), leaving the wrapper
+      expect(kept).toEqual([true, true])
+    } finally {
+      server.close()
+    }
+  })
+})
+
 describe('Express: the hold goes through the response prototype', () => {
   // Express gives every response its own prototype chain; the hold's methods go on it once
   // (HoldOptions.prototype), and each response carries only its hold
