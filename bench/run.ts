@@ -13,11 +13,12 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer as createProbe } from 'node:net'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildAt, buildHere } from './build.js'
 import { EXPRESS_SERVER, SPIN_NS, SPREAD, servers } from './server.js'
 import { hasSource } from './tessera.js'
 
@@ -621,69 +622,7 @@ const started = new Date()
 const load0 = loadavg()
 log(`work dir ${work}; load average ${load0.map((x) => x.toFixed(2)).join(' ')}`)
 ensureWrk()
-/**
- * Compile the `src/` under `cwd` into `out` with tsc (which emits even when another file has a
- * type error), as a module package; false when nothing was emitted.
- */
-function compile(cwd: string, out: string): boolean {
-  spawnSync(
-    process.execPath,
-    [
-      join(ROOT, 'node_modules/typescript/bin/tsc'),
-      '-p',
-      'tsconfig.build.json',
-      '--outDir',
-      out,
-      '--declaration',
-      'false',
-      '--declarationMap',
-      'false',
-      '--sourceMap',
-      'false',
-      '--incremental',
-      'false',
-    ],
-    { cwd, stdio: 'ignore' },
-  )
-  if (!existsSync(join(out, 'index.js'))) return false
-  writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
-  return true
-}
-
-/** Compile src/ privately, so the servers run what users get from dist/. */
-function build(): string | undefined {
-  if (flag('--from-src')) return undefined
-  // under node_modules/ so the compiled code finds its dependencies, as dist/ would
-  const out = join(ROOT, 'node_modules', '.cache', 'tessera-bench', 'dist')
-  rmSync(out, { recursive: true, force: true })
-  log(`compiling src/ into ${out}`)
-  if (compile(ROOT, out)) return out
-  log('tsc emitted nothing: running from src/ through tsx')
-  return undefined
-}
-
-/**
- * `src/` as it was at git `ref`, compiled like {@link build} into its own directory (beside
- * node_modules/, so it finds the same dependencies).
- */
-function buildAt(ref: string): string {
-  const tree = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'tessera-compare-'))
-  const archive = spawnSync(
-    'git',
-    ['archive', ref, 'src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'],
-    { cwd: ROOT, maxBuffer: 1 << 28 },
-  )
-  if (archive.status !== 0)
-    throw new Error(`git archive ${ref}: ${archive.stderr.toString().trim()}`)
-  execFileSync('tar', ['-x', '-C', tree], { input: archive.stdout })
-  // the same dependencies, for tsc's types and the servers' imports
-  symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'))
-  const out = join(tree, 'dist')
-  log(`compiling src/ at ${ref} into ${out}`)
-  if (!compile(tree, out)) throw new Error(`tsc emitted nothing for ${ref}`)
-  return out
-}
-const compiled = build()
+const compiled = flag('--from-src') ? undefined : buildHere(log)
 if (compiled) process.env.BENCH_TESSERA_DIR = compiled
 const redis = await startRedis()
 const chosen = variants.filter(
@@ -695,7 +634,7 @@ const skipped = chosen
 const available_ = chosen.filter((v) => available(v, redis) === undefined)
 for (const [v, why] of skipped) log(`skip ${v.name}: ${why}`)
 const COMPARE = option('--compare')
-const compareDir = COMPARE === undefined ? undefined : buildAt(COMPARE)
+const compareDir = COMPARE === undefined ? undefined : buildAt(COMPARE, log)
 const runnable = compareDir
   ? available_.flatMap((v) =>
       v.name.includes(':tessera') ? [v, { ...v, ref: { name: COMPARE!, dir: compareDir } }] : [v],
