@@ -1,7 +1,8 @@
 /**
- * How the benchmark tools compile Tessera: `src/` into a private directory with tsc, so the
- * servers run the JavaScript users get from `dist/` (passed to them as `BENCH_TESSERA_DIR`,
- * see `bench/tessera.ts`), and `src/` as it was at a git ref, for an A/B.
+ * What the benchmark tools (`bench/run.ts`, `bench/instructions.ts`) share: how they compile
+ * Tessera (`src/` into a private directory with tsc, so the servers run the JavaScript users
+ * get from `dist/`, passed to them as `BENCH_TESSERA_DIR`, see `bench/tessera.ts`; and `src/`
+ * as it was at a git ref, for an A/B) and how they start a server.
  * @module
  */
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -77,3 +78,12 @@ export function buildAt(ref: string, log: Log): string {
   if (!compile(tree, out)) throw new Error(`tsc emitted nothing for ${ref}`)
   return out
 }
+
+/** What follows `node` to start a benchmark server: `bench/server.ts` through tsx, from the root. */
+export const serverArgs = (variant: string, port: number): string[] => [
+  '--import',
+  'tsx',
+  'bench/server.ts',
+  variant,
+  String(port),
+]

@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { buildAt, buildHere } from './build.js'
+import { buildAt, buildHere, serverArgs } from './build.js'
 import { SPREAD, servers } from './server.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -89,11 +89,7 @@ async function start(variant: string, tesseraDir: string | undefined): Promise<T
       '--single-threaded',
       '--hash-seed=1',
       '--random-seed=1',
-      '--import',
-      'tsx',
-      'bench/server.ts',
-      variant,
-      String(port),
+      ...serverArgs(variant, port),
     ],
     {
       cwd: ROOT,

@@ -18,7 +18,7 @@ import { createServer as createProbe } from 'node:net'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { buildAt, buildHere } from './build.js'
+import { buildAt, buildHere, serverArgs } from './build.js'
 import { EXPRESS_SERVER, SPIN_NS, SPREAD, servers } from './server.js'
 import { hasSource } from './tessera.js'
 
@@ -209,16 +209,7 @@ async function startServer(variant: string, env: NodeJS.ProcessEnv): Promise<Ser
   const port = await takePort()
   const child = spawn(
     'taskset',
-    [
-      '-c',
-      SERVER_CORE,
-      process.execPath,
-      '--import',
-      'tsx',
-      'bench/server.ts',
-      variant,
-      String(port),
-    ],
+    ['-c', SERVER_CORE, process.execPath, ...serverArgs(variant, port)],
     {
       cwd: ROOT,
       env: { ...process.env, ...env, NODE_ENV: 'production' },
