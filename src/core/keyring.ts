@@ -33,7 +33,7 @@ export class Keyring {
   readonly #secrets: readonly Buffer[]
   /** HMAC-SHA256 under each secret's signing key, newest first. */
   readonly #macs: readonly ((text: string) => string)[]
-  /** id -> what verified for it (or what this keyring signed), newest generation. */
+  /** Signed values that verified (or that this keyring signed) -> their id and store key. */
   readonly #verified = new RecentMap<Verified>(VERIFIED_CACHE_SIZE, 0)
 
   constructor(secrets: readonly string[]) {
@@ -66,45 +66,42 @@ export class Keyring {
   }
 
   /**
-   * `id.signature`, signed with the newest key. The id is remembered with its store key, so the
-   * cookie's first request back needs neither the HMAC nor the SHA-256. (The key is hashed
-   * here, not taken from the caller: a wrong one would send the session's reads elsewhere.)
+   * `id.signature`, signed with the newest key. The value is remembered with its id's store key,
+   * so the cookie's first request back needs neither the HMAC nor the SHA-256. (The key is
+   * hashed here, not taken from the caller: a wrong one would send the session's reads
+   * elsewhere.)
    */
   sign(id: string): string {
-    const signature = this.#macs[0]!(id)
-    this.#remember(verified(id, signature, hashSessionIdUncached(id)))
-    return `${id}.${signature}`
+    const signed = `${id}.${this.#macs[0]!(id)}`
+    this.#remember(signed, id)
+    return signed
   }
 
   /**
    * The id inside a signed value, or the reason it is refused. Length and alphabet are checked
    * before any crypto; signatures are compared in constant time against every key.
    *
-   * A bounded cache remembers, per id, the signature that verified (from the id's second
-   * verification in a while, see {@link RecentMap.admits}; or that `sign` made): a value whose
-   * signature equals it (compared in constant time) is accepted without the HMAC, so a
-   * session's later requests skip it. Anything else (a new id, or a known id with
-   * another signature) takes the full path, so the cache can never make a forged value verify:
-   * it only holds signatures this keyring's keys produced, and keys never change.
+   * A bounded cache remembers whole values that verified (from a value's second verification
+   * in a while, see {@link RecentMap.admits}; or that `sign` made), with the id's store `key`
+   * ({@link hashSessionId}): a value found there is accepted without the HMAC or the SHA-256,
+   * so a session's later requests skip both. It only holds values this keyring's keys signed,
+   * and keys never change, so it can never make a forged value verify. Without `key`, hash the
+   * id.
    *
-   * A remembered id comes with its store `key` ({@link hashSessionId}), so a session's later
-   * requests look in one cache, not two; without `key`, hash the id.
+   * Timing: a value is found in the cache by the hash table's lookup, which compares contents
+   * only with a cached value whose (seeded) hash is the same; so a reply's timing says nothing
+   * about a signature one does not have, unless one first finds a hash collision with that very
+   * value, which takes knowing it. (An earlier version looked the id up the same way, then
+   * compared the signature in constant time: 43 `charCodeAt` pairs, the largest part of a hot
+   * load; see docs/benchmark.md.)
    */
   verify(value: string): { id: string; key?: string } | { rejected: CookieRejection } {
     if (value.length !== SIGNED_LENGTH) return MALFORMED
+    const known = this.#verified.get(value)
+    if (known !== undefined) return known
+    if (!SIGNED_VALUE.test(value)) return MALFORMED
     const idPart = value.slice(0, ID_LENGTH)
     const signature = value.slice(ID_LENGTH + 1)
-    // a hit means the whole value equals one that passed the checks below (the id is the key,
-    // the signature compares equal, the separator is checked here)
-    const known = this.#verified.get(idPart)
-    if (
-      known !== undefined &&
-      equalText(known.signature, signature) &&
-      value.charCodeAt(ID_LENGTH) === DOT
-    ) {
-      return known.result
-    }
-    if (!SIGNED_VALUE.test(value)) return MALFORMED
     // compare the encoded text, not decoded bytes: base64url's last character carries two
     // spare bits, so a decoded comparison would accept a flipped final character
     let ok = false
@@ -114,35 +111,24 @@ export class Keyring {
     }
     if (!ok) return BAD_SIGNATURE
     // kept from the second request of a session on: one seen once in a long while costs no entry
-    if (this.#verified.admits(idPart)) {
-      return this.#remember(verified(idPart, signature, hashSessionIdUncached(idPart))).result
-    }
+    if (this.#verified.admits(value)) return this.#remember(value, idPart)
     return { id: idPart }
   }
 
-  #remember(entry: Verified): Verified {
-    this.#verified.set(entry.result.id, entry)
-    return entry
+  /** Caches `value` (verified, or signed here) as `id` with its store key. */
+  #remember(value: string, id: string): Verified {
+    // flattened copies: a slice would keep the whole Cookie header alive in the cache
+    const result = Object.freeze({ id: flat(id), key: hashSessionIdUncached(id) })
+    this.#verified.set(flat(value), result)
+    return result
   }
 }
 
-/**
- * A verified value, as cached: its signature and the (shared, frozen) result of `verify`,
- * with the id's store key.
- */
-interface Verified {
-  readonly signature: string
-  readonly result: { readonly id: string; readonly key: string }
-}
+/** A verified value's id and store key, as cached (shared and frozen). */
+type Verified = { readonly id: string; readonly key: string }
 
-const DOT = 46
 const MALFORMED = Object.freeze({ rejected: 'malformed' as const })
 const BAD_SIGNATURE = Object.freeze({ rejected: 'bad-signature' as const })
-
-/** Flattened copies: a slice would keep the whole Cookie header alive in the cache. */
-function verified(id: string, signature: string, key: string): Verified {
-  return { signature: flat(signature), result: Object.freeze({ id: flat(id), key }) }
-}
 
 /**
  * Equality of two strings of the same length (both checked by SIGNED_VALUE) in time that

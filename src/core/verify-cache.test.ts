@@ -52,6 +52,18 @@ describe('the verified-cookie cache', () => {
     expect(k.verify(new Keyring([B]).sign(id))).toEqual({ rejected: 'bad-signature' })
   })
 
+  it('keeps each signed value of one id: during a rotation, the old and the new both hit', () => {
+    const sha = (id: string) => createHash('sha256').update(id).digest('hex')
+    const id = newSessionId()
+    const k = new Keyring([B, A])
+    const byOld = new Keyring([A]).sign(id)
+    const byNew = k.sign(id) // cached as signed
+    expect(k.verify(byOld)).toEqual({ id }) // first sight of this value: checked in full
+    expect(k.verify(byOld)).toEqual({ id, key: sha(id) })
+    expect(k.verify(byNew)).toEqual({ id, key: sha(id) })
+    expect(k.verify(byOld)).toEqual({ id, key: sha(id) })
+  })
+
   it('is per keyring: a value cached by one keyring is checked in full by another', () => {
     const id = newSessionId()
     const old = new Keyring([A])
