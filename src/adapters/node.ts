@@ -283,7 +283,8 @@ class OwnHold extends Hold {
     // be able to take itself off if its commit fails, so that onFailure's answer gets through
     this.#restores = restore || own !== undefined
     // each method by name, in HELD's order: a load or store keyed by a name that varies is
-    // megamorphic, and this runs on every request (a quarter of the adapter's instructions)
+    // megamorphic, and this runs on every request (with the Object.hasOwn calls it replaces,
+    // a third of the instructions Tessera added to a bare node:http request)
     this.#original = [methods.writeHead, methods.write, methods.end, methods.flushHeaders]
     const held: Method[] = [
       (...args) => this.call(0, args),

@@ -88,12 +88,13 @@ export class Keyring {
    * and keys never change, so it can never make a forged value verify. Without `key`, hash the
    * id.
    *
-   * Timing: a value is found in the cache by the hash table's lookup, which compares contents
-   * only with a cached value whose (seeded) hash is the same; so a reply's timing says nothing
-   * about a signature one does not have, unless one first finds a hash collision with that very
-   * value, which takes knowing it. (An earlier version looked the id up the same way, then
-   * compared the signature in constant time: 43 `charCodeAt` pairs, the largest part of a hot
-   * load; see docs/benchmark.md.)
+   * Timing: the cache is looked up by the whole value, so a signature is never compared on its
+   * own on this path. The hash table compares the presented value only with the cached values
+   * of its bucket, which V8's seeded string hash picks and a client can neither compute nor
+   * observe; to learn from a reply's timing anything about the signature of an id one knows,
+   * one would have to land in that value's bucket without being able to tell when one did.
+   * (An earlier version looked the id up the same way, then compared the signature in constant
+   * time: 43 `charCodeAt` pairs, the largest part of a hot load; see docs/benchmark.md.)
    */
   verify(value: string): { id: string; key?: string } | { rejected: CookieRejection } {
     if (value.length !== SIGNED_LENGTH) return MALFORMED
