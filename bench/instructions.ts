@@ -51,6 +51,7 @@ if (![REQUESTS, WARMUP, TOP].every((n) => Number.isInteger(n) && n > 0))
   throw new Error('--requests, --warmup and --top are whole numbers above 0')
 const unknown = variants.filter((v) => servers[v] === undefined)
 if (variants.length === 0 || unknown.length > 0) {
+  if (unknown.length > 0) console.error(`unknown variant(s): ${unknown.join(', ')}`)
   console.error(`usage: bench/instructions.ts [options] <${Object.keys(servers).join('|')}>...`)
   process.exit(2)
 }
