@@ -2,10 +2,12 @@
  * What the benchmark tools (`bench/run.ts`, `bench/instructions.ts`) share: how they compile
  * Tessera (`src/` into a private directory with tsc, so the servers run the JavaScript users
  * get from `dist/`, passed to them as `BENCH_TESSERA_DIR`, see `bench/tessera.ts`; and `src/`
- * as it was at a git ref, for an A/B) and how they start a server.
+ * as it was at a git ref, for an A/B), how they start a server, and the cookie a variant with
+ * no sessions receives.
  * @module
  */
 import { execFileSync, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -87,3 +89,12 @@ export const serverArgs = (variant: string, port: number): string[] => [
   variant,
   String(port),
 ]
+
+/**
+ * A Cookie header of a Tessera cookie's shape and length that no server issued: what the
+ * no-session variants receive, so every variant gets the same request stream (the same
+ * bytes, and on the spread routes the same rotation in wrk) and the added figure is the
+ * session's own work.
+ */
+export const strangerCookie = () =>
+  `sid=${randomBytes(32).toString('base64url')}.${randomBytes(32).toString('base64url')}`

@@ -19,14 +19,13 @@
  * @module
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { buildAt, buildHere, serverArgs } from './build.js'
+import { buildAt, buildHere, serverArgs, strangerCookie } from './build.js'
 import { SPREAD, servers } from './server.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -149,10 +148,7 @@ async function sessions(port: number, n: number): Promise<string[]> {
     )
     for (const r of made) {
       if (r.status !== 200) throw new Error(`/write answered ${r.status}: ${r.body}`)
-      cookies.push(
-        r.cookie ??
-          `sid=${randomBytes(32).toString('base64url')}.${randomBytes(32).toString('base64url')}`,
-      )
+      cookies.push(r.cookie ?? strangerCookie())
     }
   }
   return cookies

@@ -12,13 +12,12 @@
  * @module
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer as createProbe } from 'node:net'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { buildAt, buildHere, serverArgs } from './build.js'
+import { buildAt, buildHere, serverArgs, strangerCookie } from './build.js'
 import { EXPRESS_SERVER, SPIN_NS, SPREAD, servers } from './server.js'
 import { hasSource } from './tessera.js'
 
@@ -305,15 +304,6 @@ async function check(port: number, bare: boolean, cookie: string) {
     throw new Error(`/read answered ${r1.body}, ${r2.body} after /write answered ${w2.body}`)
   return { cookie: header(jar), readSetsCookie }
 }
-
-/**
- * A Cookie header of a Tessera cookie's shape and length that no server issued: what the
- * no-session variants receive, so every variant gets the same request stream (the same
- * bytes, and on the spread routes the same rotation in wrk) and the added figure is the
- * session's own work.
- */
-const strangerCookie = () =>
-  `sid=${randomBytes(32).toString('base64url')}.${randomBytes(32).toString('base64url')}`
 
 async function manySessions(port: number, n: number): Promise<string[]> {
   const out: string[] = []
