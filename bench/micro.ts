@@ -5,7 +5,7 @@
  * @module
  */
 import { Bench } from 'tinybench'
-import { fromTessera, hasSource, SECRET } from './tessera.js'
+import { fromTessera, hasSource, PAYLOAD, SECRET } from './tessera.js'
 
 const { createSessions, jsonCodec, Keyring } =
   await fromTessera<typeof import('../src/index.js')>('index.js')
@@ -16,20 +16,6 @@ const BATCH = 100
 const quick = process.argv.includes('--quick')
 const bench = new Bench({ time: quick ? 200 : 1000, warmup: true })
 const notes: Record<string, string> = {}
-
-/** A session of about 200 bytes of JSON. */
-const payload = {
-  userId: 'u_7f3a9c21',
-  count: 42,
-  roles: ['editor', 'viewer'],
-  locale: 'en-GB',
-  cart: [
-    { sku: 'A-1001', qty: 2 },
-    { sku: 'B-2002', qty: 1 },
-  ],
-  lastPage: '/account/orders?page=2',
-  csrf: 'k3J9xQ0vR2mT8wYb5nL1',
-}
 
 const add = (name: string, fn: () => unknown | Promise<unknown>, isAsync = false) => {
   if (isAsync) {
@@ -70,7 +56,7 @@ add('tessera: json codec encode + decode, a number', () => {
   jsonCodec.decode(jsonCodec.encode(42))
 })
 add('tessera: json codec encode + decode, 200-byte object', () => {
-  jsonCodec.decode(jsonCodec.encode(payload))
+  jsonCodec.decode(jsonCodec.encode(PAYLOAD))
 })
 
 const sessions = createSessions<{ count: number }>({ secret: SECRET })
@@ -102,7 +88,7 @@ if (hasSource('stores/cookie.js')) {
   const { cookieStore } = await fromTessera<any>('stores/cookie.js')
   const cs = createSessions({ secret: SECRET, store: cookieStore() })
   const first = await cs.load(undefined)
-  for (const [key, value] of Object.entries(payload)) first.set(key, value)
+  for (const [key, value] of Object.entries(PAYLOAD)) first.set(key, value)
   const sealed = (await cs.commit(first)).map((c) => c.split(';')[0]).join('; ')
   add(
     'tessera cookie store: seal + open a 200-byte session (load + write + commit)',
@@ -123,7 +109,7 @@ if (hasSource('stores/cookie.js')) {
 // else the library does
 const { Sealer } = await fromTessera<typeof import('../src/core/seal.js')>('core/seal.js')
 const sealer = Sealer.fromKeyring(keyring, 'bench', 'sid')
-const plaintext = JSON.stringify(payload)
+const plaintext = JSON.stringify(PAYLOAD)
 const token = sealer.seal(plaintext)
 add('node:crypto AES-256-GCM: seal 200 bytes (the cookie store, once per write)', () => {
   sealer.seal(plaintext)
@@ -161,11 +147,11 @@ add('sodium-native secretbox: open 200 bytes (@fastify/secure-session, every req
 
 // ------------------------------------------------------------------ the alternatives
 const { sealData, unsealData } = await import('iron-session')
-const ironSealed = await sealData(payload, { password: SECRET })
+const ironSealed = await sealData(PAYLOAD, { password: SECRET })
 add(
   'iron-session: sealData + unsealData, 200-byte object',
   async () => {
-    await unsealData(await sealData(payload, { password: SECRET }), { password: SECRET })
+    await unsealData(await sealData(PAYLOAD, { password: SECRET }), { password: SECRET })
   },
   true,
 )

@@ -5,9 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-
-type Scenario = 'read-hot' | 'read-spread' | 'write-hot' | 'write-spread'
-const SCENARIOS: Scenario[] = ['read-hot', 'read-spread', 'write-hot', 'write-spread']
+import { floorOf, SCENARIOS, type Scenario, TARGETS } from './targets.js'
 
 interface WrkResult {
   requests: number
@@ -392,43 +390,13 @@ export function report(data: Data): string {
   )
   const verdicts: { met: boolean; what: string }[] = []
   const floors = cryptoFloors(data)
-  // an Express session library is a middleware, a Fastify one a pair of hooks: what an empty
-  // one adds, when this run resolves it, is under its figure too; a Redis session read needs
-  // one command and a write two (read, then write), whatever the library
-  const plus =
-    (calibration: string, times: (s: Scenario) => number = () => 1) =>
-    (floor: Floors): Floors => {
-      const out: Floors = { ...floor }
-      for (const s of SCENARIOS) {
-        const added = agg.get(calibration)?.[s]?.added ?? 0
-        if (added >= RESOLVED_US) out[s] = (floor[s] ?? 0) + added * times(s)
-      }
-      return out
-    }
-  // on the spread routes a calibration variant does the work no cache can spare (see
-  // `floorWork` in server.ts) over HTTP: its added figure, cache misses included, replaces the
-  // in-process cost of the same hashes when this run resolves it
-  const measured =
-    (calibration: string) =>
-    (floor: Floors): Floors => {
-      const out: Floors = { ...floor }
-      for (const s of ['read-spread', 'write-spread'] as const) {
-        const added = agg.get(calibration)?.[s]?.added ?? 0
-        if (added >= RESOLVED_US) out[s] = added
-      }
-      return out
-    }
-  const withExpressHooks = plus('express:hooks')
-  const withHooks = plus('fastify:hooks')
-  const withCommands = plus('express:redis-command', (s) => (s.startsWith('write') ? 2 : 1))
-  const cpuTarget = (
-    what: string,
-    ours: string,
-    theirs: string,
-    limit: number,
-    floor: Floors,
-    withRedis = false,
-  ) => {
+  // a calibration's figure counts in a floor when this run resolves it
+  const resolved = (variant: string, s: Scenario) => {
+    const added = agg.get(variant)?.[s]?.added
+    return added !== undefined && added >= RESOLVED_US ? added : undefined
+  }
+  for (const target of TARGETS) {
+    const { what, ours, theirs, limit, redisCpu } = target
     for (const s of SCENARIOS) {
       const a = agg.get(ours)?.[s]
       const b = agg.get(theirs)?.[s]
@@ -438,12 +406,12 @@ export function report(data: Data): string {
         )
         continue
       }
-      const ta = a.added + (withRedis && Number.isFinite(a.redis) ? a.redis : 0)
-      const tb = b.added + (withRedis && Number.isFinite(b.redis) ? b.redis : 0)
+      const ta = a.added + (redisCpu && Number.isFinite(a.redis) ? a.redis : 0)
+      const tb = b.added + (redisCpu && Number.isFinite(b.redis) ? b.redis : 0)
       const ratio = Math.max(0, ta) / tb
       const met = ratio <= limit
       const budget = limit * tb
-      const least = floor[s]
+      const least = floorOf(target, s, floors, resolved)
       const below = !met && least !== undefined && least > budget
       verdicts.push({ met, what: `${what} ${s}` })
       push(
@@ -451,49 +419,6 @@ export function report(data: Data): string {
       )
     }
   }
-  cpuTarget(
-    'memory vs @fastify/session (Fastify)',
-    'fastify:tessera-memory',
-    'fastify:fastify-session',
-    0.1,
-    withHooks(measured('fastify:floor')(floors.server)),
-  )
-  cpuTarget(
-    'memory vs express-session MemoryStore (Express)',
-    'express:tessera-memory',
-    'express:express-session',
-    0.05,
-    withExpressHooks(floors.server),
-  )
-  cpuTarget(
-    'cookie vs @fastify/secure-session (Fastify)',
-    'fastify:tessera-cookie',
-    'fastify:secure-session',
-    0.7,
-    withHooks(floors.cookie),
-  )
-  cpuTarget(
-    'cookie vs iron-session (node:http)',
-    'node:tessera-cookie',
-    'node:iron-session',
-    0.05,
-    floors.cookie,
-  )
-  cpuTarget(
-    'Redis vs express-session + connect-redis (Express)',
-    'express:tessera-redis',
-    'express:express-session-redis',
-    0.5,
-    withCommands(floors.server),
-  )
-  cpuTarget(
-    'Redis vs connect-redis, Redis CPU included',
-    'express:tessera-redis',
-    'express:express-session-redis',
-    0.5,
-    withCommands(floors.server),
-    true,
-  )
   for (const [s, limit] of [
     ['read-hot', 0.8],
     ['read-spread', 0.8],

@@ -17,6 +17,20 @@ const compiled = TESSERA_DIR !== SRC
 /** A 32-byte secret shared by every variant (the bench is not about secrets). */
 export const SECRET = 'bench-secret-0123456789abcdef-0123456789abcdef'
 
+/** A session of about 200 bytes of JSON, for the micro-benchmarks and the floors' counts. */
+export const PAYLOAD = {
+  userId: 'u_7f3a9c21',
+  count: 42,
+  roles: ['editor', 'viewer'],
+  locale: 'en-GB',
+  cart: [
+    { sku: 'A-1001', qty: 2 },
+    { sku: 'B-2002', qty: 1 },
+  ],
+  lastPage: '/account/orders?page=2',
+  csrf: 'k3J9xQ0vR2mT8wYb5nL1',
+}
+
 /** Whether a part of Tessera exists in the sources (adapters and stores being written). */
 export const hasSource = (rel: string) => existsSync(join(SRC, rel.replace(/\.js$/, '.ts')))
 
