@@ -8,13 +8,21 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer as createProbe } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 type Log = (...args: unknown[]) => void
+
+/** A new directory under `node_modules/.cache/`, named `prefix` and six random characters. */
+function cacheDir(prefix: string): string {
+  const cache = join(ROOT, 'node_modules', '.cache')
+  mkdirSync(cache, { recursive: true })
+  return mkdtempSync(join(cache, prefix))
+}
 
 /**
  * Compile the `src/` under `cwd` into `out` with tsc (which emits even when another file has a
@@ -47,12 +55,17 @@ function compile(cwd: string, out: string): boolean {
 
 /**
  * The working tree's `src/`, compiled privately; `undefined` when tsc emitted nothing (the
- * servers then run `src/` through tsx).
+ * servers then run `src/` through tsx). Each call compiles into a directory of its own, removed
+ * when the process exits, so two benchmark tools running at once never share (or delete) each
+ * other's build.
  */
 export function buildHere(log: Log): string | undefined {
   // under node_modules/ so the compiled code finds its dependencies, as dist/ would
-  const out = join(ROOT, 'node_modules', '.cache', 'tessera-bench', 'dist')
-  rmSync(out, { recursive: true, force: true })
+  const tree = cacheDir('tessera-bench-')
+  process.once('exit', () => rmSync(tree, { recursive: true, force: true }))
+  // Ctrl-C or kill: exit, so the directory goes too
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(1))
+  const out = join(tree, 'dist')
   log(`compiling src/ into ${out}`)
   if (compile(ROOT, out)) return out
   log('tsc emitted nothing: running from src/ through tsx')
@@ -64,7 +77,7 @@ export function buildHere(log: Log): string | undefined {
  * node_modules/, so it finds the same dependencies). Remove `dirname()` of the answer when done.
  */
 export function buildAt(ref: string, log: Log): string {
-  const tree = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'tessera-compare-'))
+  const tree = cacheDir('tessera-compare-')
   const archive = spawnSync(
     'git',
     ['archive', ref, 'src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'],
@@ -98,3 +111,37 @@ export const serverArgs = (variant: string, port: number): string[] => [
  */
 export const strangerCookie = () =>
   `sid=${randomBytes(32).toString('base64url')}.${randomBytes(32).toString('base64url')}`
+
+/** Whether nothing listens on `port` of the loopback address now. */
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const probe = createProbe()
+    probe.once('error', () => resolve(false))
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)))
+  })
+
+/**
+ * Ports the Fetch standard blocks ("bad ports"): Node's `fetch` refuses them before connecting,
+ * so a server on one never answers the readiness check (4190 failed a full run's 91st server).
+ */
+const FETCH_BAD_PORTS = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102,
+  103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465,
+  512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993,
+  995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668,
+  6669, 6679, 6697, 10080,
+])
+
+/**
+ * Ports for benchmark servers, one per call, from `first` up: skipping any port something on
+ * the machine listens on (another service, or another benchmark tool's server) and any port
+ * fetch refuses. A run starts a few hundred servers, and the range crosses well-known ports of
+ * other services.
+ */
+export function portsFrom(first: number): () => Promise<number> {
+  let next = first
+  return async () => {
+    while (FETCH_BAD_PORTS.has(next) || !(await portFree(next))) next++
+    return next++
+  }
+}

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { buildAt, buildHere, serverArgs, strangerCookie } from './build.js'
+import { buildAt, buildHere, portsFrom, serverArgs, strangerCookie } from './build.js'
 import { SPREAD, servers } from './server.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -68,11 +68,11 @@ interface Traced {
   exited: Promise<void>
 }
 
-let nextPort = 4300
+const takePort = portsFrom(4300)
 const work = mkdtempSync(join(tmpdir(), 'tessera-instructions-'))
 
 async function start(variant: string, tesseraDir: string | undefined): Promise<Traced> {
-  const port = nextPort++
+  const port = await takePort()
   const out = join(work, `callgrind.${port}`)
   const child = spawn(
     'valgrind',

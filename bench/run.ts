@@ -13,12 +13,12 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer as createProbe } from 'node:net'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { buildAt, buildHere, serverArgs, strangerCookie } from './build.js'
+import { buildAt, buildHere, portsFrom, serverArgs, strangerCookie } from './build.js'
 import { EXPRESS_SERVER, SPIN_NS, SPREAD, servers } from './server.js'
+import { SCENARIOS, type Scenario } from './targets.js'
 import { hasSource } from './tessera.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -174,35 +174,9 @@ interface Server {
   stop(): Promise<void>
 }
 
-/** Whether nothing listens on `port` of the loopback address now. */
-const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const probe = createProbe()
-    probe.once('error', () => resolve(false))
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)))
-  })
-
-/**
- * Ports the Fetch standard blocks ("bad ports"): Node's `fetch` refuses them before connecting,
- * so a server on one never answers the readiness check (4190 failed a full run's 91st server).
- */
-const FETCH_BAD_PORTS = new Set([
-  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102,
-  103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465,
-  512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993,
-  995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668,
-  6669, 6679, 6697, 10080,
-])
-
 // Each server gets a port of its own from a range below the ephemeral ports (which wrk's
-// connections take), skipping any port another service on the machine listens on and any port
-// fetch refuses: a full run starts a few hundred servers, and the range crosses well-known
-// ports of other services.
-let nextPort = 4100
-async function takePort(): Promise<number> {
-  while (FETCH_BAD_PORTS.has(nextPort) || !(await portFree(nextPort))) nextPort++
-  return nextPort++
-}
+// connections take); see `portsFrom`
+const takePort = portsFrom(4100)
 
 async function startServer(variant: string, env: NodeJS.ProcessEnv): Promise<Server> {
   const port = await takePort()
@@ -487,9 +461,6 @@ function available(v: Variant, redis: RedisHandle | undefined): string | undefin
   if (v.redis && !redis) return 'no Redis reachable'
   return undefined
 }
-
-type Scenario = 'read-hot' | 'read-spread' | 'write-hot' | 'write-spread'
-const SCENARIOS: Scenario[] = ['read-hot', 'read-spread', 'write-hot', 'write-spread']
 
 interface Run {
   variant: string
