@@ -77,9 +77,24 @@ async function tesseraStore(kind: StoreKind): Promise<SessionStore> {
   })
 }
 
+/**
+ * With `BENCH_FROZEN_CLOCK` set (by `bench/instructions.ts`), Tessera's clock stands still at
+ * the server's start. Under callgrind a server runs 10 to 100 times slower, so a minute passes
+ * within one rotation through the spread sessions and `touchAfter` (one minute) would rewrite
+ * every session a `/read` finds; in the timed run, whose rotation takes under two seconds and
+ * whose servers live under a minute, no `/read` does. The other libraries have no such
+ * threshold: they do the same work whatever the time.
+ */
+const startedAt = Date.now()
+const clock = process.env.BENCH_FROZEN_CLOCK === undefined ? undefined : () => startedAt
+
 async function tessera(kind: StoreKind): Promise<Sessions<Data>> {
   const { createSessions } = await fromTessera<Core>('index.js')
-  return createSessions<Data>({ secret: SECRET, store: await tesseraStore(kind) })
+  return createSessions<Data>({
+    secret: SECRET,
+    store: await tesseraStore(kind),
+    ...(clock === undefined ? {} : { clock }),
+  })
 }
 
 // ---------------------------------------------------------------- node:http
@@ -127,7 +142,7 @@ export const SPREAD = 10_000
  * measures the work of a valid cookie, not a refusal. Its added CPU on the spread routes is the
  * floor of the server-store targets there, the cost of the cache misses included.
  */
-async function floorWork(): Promise<(cookieHeader: string | undefined) => void> {
+export async function floorWork(): Promise<(cookieHeader: string | undefined) => void> {
   const { hmacSha256 } = await fromTessera<typeof import('../src/core/hmac.js')>('core/hmac.js')
   const mac = hmacSha256(randomBytes(32))
   const records = new Map<string, { count: number }>()
