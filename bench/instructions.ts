@@ -199,8 +199,8 @@ const next = new WeakMap<string[], number>()
 /**
  * `total` requests to `path`, four at a time, rotating through `cookies` from where the last
  * call with the same list stopped, as wrk does over a run: with {@link SPREAD} sessions, each
- * comes back after all the others, so no cache of recent sessions knows it. Answers how many
- * responses set a cookie.
+ * comes back after all the others, as in the timed run. Answers how many responses set a
+ * cookie.
  */
 async function load(port: number, path: string, cookies: string[], total: number): Promise<number> {
   const first = next.get(cookies) ?? 0
