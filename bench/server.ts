@@ -82,8 +82,8 @@ async function tesseraStore(kind: StoreKind): Promise<SessionStore> {
  * the server's start. Under callgrind a server runs 10 to 100 times slower, so a minute passes
  * within one rotation through the spread sessions and `touchAfter` (one minute) would rewrite
  * every session a `/read` finds; in the timed run, whose rotation takes under two seconds and
- * whose servers live under a minute, no `/read` does. The other libraries have no such
- * threshold: they do the same work whatever the time.
+ * whose servers live under a minute, no `/read` does. Only Tessera's clock stops; the tool
+ * logs every counted `/read` that sets a cookie, whoever's it is.
  */
 const startedAt = Date.now()
 const clock = process.env.BENCH_FROZEN_CLOCK === undefined ? undefined : () => startedAt
