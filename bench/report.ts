@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { floorOf, SCENARIOS, type Scenario, TARGETS } from './targets.js'
+import { floorOf, judge, SCENARIOS, type Scenario, TARGETS } from './targets.js'
 
 interface WrkResult {
   requests: number
@@ -408,14 +408,11 @@ export function report(data: Data): string {
       }
       const ta = a.added + (redisCpu && Number.isFinite(a.redis) ? a.redis : 0)
       const tb = b.added + (redisCpu && Number.isFinite(b.redis) ? b.redis : 0)
-      const ratio = Math.max(0, ta) / tb
-      const met = ratio <= limit
-      const budget = limit * tb
       const least = floorOf(target, s, floors, resolved)
-      const below = !met && least !== undefined && least > budget
+      const { ratio, met, budget, result } = judge(ta, tb, limit, least)
       verdicts.push({ met, what: `${what} ${s}` })
       push(
-        `| ${what} | ${s} | ${f1(ta)} | ${f1(tb)} | ${f2(ratio)} | ≤ ${f2(limit)} | ${f1(budget)} | ${least === undefined ? '' : f1(least)} | ${met ? 'met' : below ? '**missed**: the floor alone exceeds the budget' : '**missed**'} |`,
+        `| ${what} | ${s} | ${f1(ta)} | ${f1(tb)} | ${f2(ratio)} | ≤ ${f2(limit)} | ${f1(budget)} | ${least === undefined ? '' : f1(least)} | ${result} |`,
       )
     }
   }

@@ -114,3 +114,31 @@ export function floorOf(
   if (calibration !== undefined) floor = (floor ?? 0) + calibration * (target.times?.(s) ?? 1)
   return floor
 }
+
+/** A target's verdict in one scenario, from Tessera's and the other library's added cost. */
+export interface Verdict {
+  ratio: number
+  met: boolean
+  /** What Tessera may add: the limit times the other library's figure. */
+  budget: number
+  /** `met`, or why not: missed, or missed with the floor alone above the budget. */
+  result: string
+}
+
+/** Judges `ours` against `limit` times `theirs`, with `floor` the least any such library adds. */
+export function judge(
+  ours: number,
+  theirs: number,
+  limit: number,
+  floor: number | undefined,
+): Verdict {
+  const ratio = Math.max(0, ours) / theirs
+  const met = ratio <= limit
+  const budget = limit * theirs
+  const result = met
+    ? 'met'
+    : floor !== undefined && floor > budget
+      ? '**missed**: the floor alone exceeds the budget'
+      : '**missed**'
+  return { ratio, met, budget, result }
+}
