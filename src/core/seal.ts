@@ -65,16 +65,25 @@ function canonicalTail(text: string): boolean {
 const IV_POOL = Buffer.allocUnsafe(IV_BYTES * 512)
 let ivOffset = IV_POOL.length
 
-/** A fresh random IV, valid until the next call (the cipher copies it). */
-function nextIv(): Buffer {
+/** Copies a fresh random IV into `out` at `at`. */
+function writeIv(out: Buffer, at: number): void {
   if (ivOffset === IV_POOL.length) {
     randomFillSync(IV_POOL)
     ivOffset = 0
   }
-  const iv = IV_POOL.subarray(ivOffset, ivOffset + IV_BYTES)
+  IV_POOL.copy(out, at, ivOffset, ivOffset + IV_BYTES)
   ivOffset += IV_BYTES
-  return iv
 }
+
+/**
+ * Where a sealed value of a usual size (a token of 4096 characters at most) is laid out, with
+ * a view over its IV made once: sealing or opening one allocates no buffer of its own, only
+ * the cipher's output (each buffer or view is about 0.3 µs). Every use is synchronous and
+ * done with it before returning, so one serves all sealers. It holds sealed bytes (header, IV,
+ * ciphertext, tag), never a plaintext.
+ */
+const WORK = Buffer.allocUnsafeSlow(3072)
+const WORK_IV = WORK.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES)
 
 interface SealKey {
   key: KeyObject
@@ -140,17 +149,22 @@ export class Sealer {
   /** `plaintext` sealed with the newest key, as base64url. */
   seal(plaintext: string): string {
     const { key, aad } = this.#current
-    const iv = nextIv()
-    const cipher = createCipheriv('aes-256-gcm', key, iv)
+    aad.copy(WORK, 0, 0, HEADER_BYTES)
+    writeIv(WORK, HEADER_BYTES)
+    const cipher = createCipheriv('aes-256-gcm', key, WORK_IV)
     cipher.setAAD(aad)
     const body = cipher.update(plaintext, 'utf8')
     cipher.final()
-    const out = Buffer.allocUnsafe(SEAL_OVERHEAD + body.length)
-    aad.copy(out, 0, 0, HEADER_BYTES)
-    iv.copy(out, HEADER_BYTES)
+    const length = SEAL_OVERHEAD + body.length
+    let out = WORK
+    if (length > WORK.length) {
+      // a larger value (a session over several cookies) gets a buffer of its own
+      out = Buffer.allocUnsafe(length)
+      WORK.copy(out, 0, 0, HEADER_BYTES + IV_BYTES)
+    }
     body.copy(out, HEADER_BYTES + IV_BYTES)
     cipher.getAuthTag().copy(out, HEADER_BYTES + IV_BYTES + body.length)
-    return out.toString('base64url')
+    return out.toString('base64url', 0, length)
   }
 
   /**
@@ -170,23 +184,28 @@ export class Sealer {
     ) {
       return MALFORMED
     }
-    const bytes = Buffer.from(token, 'base64url')
-    if (bytes.length !== (token.length * 3) >>> 2) return MALFORMED
+    const length = (token.length * 3) >>> 2
+    let bytes = WORK
+    let iv = WORK_IV
+    if (length <= WORK.length) {
+      if (WORK.write(token, 0, 'base64url') !== length) return MALFORMED
+    } else {
+      // a session over several cookies
+      bytes = Buffer.from(token, 'base64url')
+      if (bytes.length !== length) return MALFORMED
+      iv = bytes.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES)
+    }
     // a later format would be dispatched here on its version byte
     if (bytes[0] !== SEAL_VERSION) return MALFORMED
     const entry = this.#byId.get(bytes.readUInt32BE(1))
     if (entry === undefined) return BAD
-    const decipher = createDecipheriv(
-      'aes-256-gcm',
-      entry.key,
-      bytes.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES),
-    )
+    const decipher = createDecipheriv('aes-256-gcm', entry.key, iv)
     decipher.setAAD(entry.aad)
     // the length is checked above, so the tag is always 16 bytes (no truncated-tag forgery)
-    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
+    decipher.setAuthTag(bytes.subarray(length - TAG_BYTES, length))
     // bytes out, decoded once the tag checks: asking `update` for 'utf8' makes the decipher
     // build a StringDecoder for the call, a microsecond of the open's three or four
-    const body = decipher.update(bytes.subarray(HEADER_BYTES + IV_BYTES, bytes.length - TAG_BYTES))
+    const body = decipher.update(bytes.subarray(HEADER_BYTES + IV_BYTES, length - TAG_BYTES))
     try {
       decipher.final()
     } catch {

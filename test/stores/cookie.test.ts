@@ -62,7 +62,7 @@ describe('cookie store', () => {
     expect(c.open(token, 1000)).toEqual({ rejected: 'bad-signature' })
   })
 
-  it('seals the documented JSON array, exactly as JSON.stringify writes it', () => {
+  it('seals the documented JSON array, times less the sealing time, exactly as JSON.stringify writes it', () => {
     const opener = Sealer.fromKeyring(new Keyring([SECRET]), 'cookie-store', 'sid')
     const awkward = [
       '',
@@ -92,13 +92,13 @@ describe('cookie store', () => {
       )
       const token = cookies[0]!.slice('sid='.length, cookies[0]!.indexOf(';'))
       const expected = JSON.stringify([
-        1,
+        2,
         ID,
         now,
-        m.createdAt,
-        m.lastSeenAt,
-        m.idleExpiresAt,
-        m.absoluteExpiresAt,
+        m.createdAt - now,
+        m.lastSeenAt - now,
+        m.idleExpiresAt - now,
+        m.absoluteExpiresAt - now,
         m.userId ?? null,
         m.idleTimeout ?? null,
         m.persistent === undefined ? null : m.persistent ? 1 : 0,
@@ -106,6 +106,63 @@ describe('cookie store', () => {
       ])
       expect(opener.open(token, 4096)).toEqual({ plaintext: expected })
     }
+  })
+
+  it('writes the times as they are (format 1) when a difference would not give one back exactly', () => {
+    const opener = Sealer.fromKeyring(new Keyring([SECRET]), 'cookie-store', 'sid')
+    const store = bindForTest(cookieStore())
+    // 0.1 - 1e12 rounds: 1e12 plus it is not 0.1 again
+    const m: SessionMeta = { ...meta({}, 1e12), createdAt: 0.1 }
+    const { cookies } = store.seal(
+      { id: ID, fields: new Map(), meta: m },
+      { secure: false, now: 1e12, present: 0 },
+    )
+    const token = cookies[0]!.slice('sid='.length, cookies[0]!.indexOf(';'))
+    const text = JSON.stringify([
+      1,
+      ID,
+      1e12,
+      0.1,
+      m.lastSeenAt,
+      m.idleExpiresAt,
+      m.absoluteExpiresAt,
+      null,
+      null,
+      null,
+    ])
+    expect(opener.open(token, 4096)).toEqual({ plaintext: text })
+    expect(store.open(`sid=${token}`, 1e12)).toMatchObject({ session: { meta: m, issuedAt: 1e12 } })
+  })
+
+  it('opens a session sealed in format 1, the times as they are', () => {
+    const sealer = Sealer.fromKeyring(new Keyring([SECRET]), 'cookie-store', 'sid')
+    const store = bindForTest(cookieStore())
+    const m: SessionMeta = {
+      ...meta({}, 1e12),
+      userId: 'u1',
+      idleTimeout: 60_000,
+      persistent: true,
+    }
+    const text = JSON.stringify([
+      1,
+      ID,
+      1e12 + 5,
+      m.createdAt,
+      m.lastSeenAt,
+      m.idleExpiresAt,
+      m.absoluteExpiresAt,
+      'u1',
+      60_000,
+      1,
+      'a',
+      '1',
+    ])
+    const opened = store.open(`sid=${sealer.seal(text)}`, 1e12 + 10)
+    expect(opened).toMatchObject({ session: { id: ID, meta: m, issuedAt: 1e12 + 5 } })
+    expect(opened && 'session' in opened && [...opened.session.fields]).toEqual([['a', '1']])
+    // and a format it does not know is no session
+    const unknown = sealer.seal(text.replace('[1,', '[3,'))
+    expect(store.open(`sid=${unknown}`, 1e12 + 10)).toMatchObject({ rejected: 'malformed' })
   })
 
   it('checks the length before any decoding: an over-long genuine-looking value is malformed', () => {
