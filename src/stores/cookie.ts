@@ -347,7 +347,9 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
         }
       }
       // cookies of an earlier, differently sized session that this one no longer uses
-      clearing(b, secure, present & ~wrote, cookies)
+      // (usually none: the same single cookie again)
+      const stale = present & ~wrote
+      if (stale !== 0) clearing(b, secure, stale, cookies)
       return { cookies, present: wrote }
     },
 
