@@ -12,6 +12,7 @@
  *                                         [--warmup N] [--top N] [--compare REF] VARIANT...
  * node --import tsx bench/instructions.ts --scenarios [--requests N] [--warmup N] VARIANT...
  * node --import tsx bench/instructions.ts --targets [--requests N] [--warmup N] [--processes N]
+ * node --import tsx bench/instructions.ts --targets --again VARIANT...
  * node --import tsx bench/instructions.ts --report
  *
  * Each variant (a name from `bench/server.ts`, e.g. `node:tessera-memory`) runs in a server
@@ -26,7 +27,9 @@
  * `--processes` processes (the fewest instructions counted win), two servers at a time (the
  * counts do not depend on what else runs); the floors' cryptography is counted in-process
  * (`bench/primitives.ts`), and the verdicts are written to `bench/INSTRUCTIONS.md` and
- * `bench/instructions.json`, from which `--report` writes the first again.
+ * `bench/instructions.json`, from which `--report` writes the first again. With `--again`, only
+ * the variants named (those a change touched) and the cryptography are counted again, and their
+ * figures replace the last run's in both files; the report says which figures are from when.
  * @module
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
@@ -58,6 +61,7 @@ const { values: opts, positionals: variants } = parseArgs({
     report: { type: 'boolean', default: false },
     scenarios: { type: 'boolean', default: false },
     processes: { type: 'string', default: '2' },
+    again: { type: 'boolean', default: false },
   },
 })
 const TARGETS_MODE = opts.targets
@@ -69,16 +73,21 @@ if (opts.route !== 'read' && opts.route !== 'write') throw new Error('--route is
 if (![REQUESTS, WARMUP, TOP, PROCESSES].every((n) => Number.isInteger(n) && n > 0))
   throw new Error('--requests, --warmup, --top and --processes are whole numbers above 0')
 const unknown = variants.filter((v) => servers[v] === undefined)
+const notJudged = opts.again ? variants.filter((v) => !targetVariants().includes(v)) : []
 if (
-  (TARGETS_MODE && (variants.length > 0 || opts.compare !== undefined)) ||
-  (!TARGETS_MODE && !opts.report && variants.length === 0) ||
-  unknown.length > 0
+  (TARGETS_MODE && (variants.length > 0 !== opts.again || opts.compare !== undefined)) ||
+  (!TARGETS_MODE && (opts.again || (!opts.report && variants.length === 0))) ||
+  unknown.length > 0 ||
+  notJudged.length > 0
 ) {
+  if (notJudged.length > 0)
+    console.error(`not a variant the targets judge: ${notJudged.join(', ')}`)
   if (unknown.length > 0) console.error(`unknown variant(s): ${unknown.join(', ')}`)
   console.error(`usage: bench/instructions.ts [options] <${Object.keys(servers).join('|')}>...`)
   console.error(
     '       bench/instructions.ts --targets [--requests N] [--warmup N] [--processes N]',
   )
+  console.error('       bench/instructions.ts --targets --again VARIANT...')
   console.error('       bench/instructions.ts --report')
   process.exit(2)
 }
@@ -539,12 +548,18 @@ interface Judged {
   processes?: number
   variants: Record<string, Record<Scenario, Figures>>
   primitives: Record<'floor' | 'open' | 'seal', number>
+  /** Later `--again` runs, oldest first: their variants' figures and the primitives are theirs. */
+  again?: { started: string; finished: string; tessera: string; variants: string[] }[]
 }
 
 async function judgeTargets() {
   const started = new Date()
+  // with --again, the last run's figures, of which the named variants' are replaced
+  const last = opts.again
+    ? (JSON.parse(readFileSync(join(HERE, 'instructions.json'), 'utf8')) as Judged)
+    : undefined
   const dir = buildHere(log)
-  const wanted = targetVariants()
+  const wanted = last === undefined ? targetVariants() : variants
   const width = Math.max(1, Math.min(2, cpus().length))
   log(
     `${wanted.length} variants in ${PROCESSES} process(es) each, ${SCENARIOS.join(', ')}: ${WARMUP} + ${REQUESTS} requests each, ${width} at a time`,
@@ -574,23 +589,41 @@ async function judgeTargets() {
     agent.destroy()
     rmSync(work, { recursive: true, force: true })
   }
-  const data: Judged = {
-    started: started.toISOString(),
-    finished: new Date().toISOString(),
-    tessera: spawnSync('git', ['describe', '--always', '--dirty'], { cwd: ROOT })
-      .stdout.toString()
-      .trim(),
-    machine: {
-      cpu: cpus()[0]?.model ?? 'unknown CPU',
-      node: process.version,
-      valgrind: spawnSync('valgrind', ['--version']).stdout.toString().trim(),
-    },
-    warmup: WARMUP,
-    requests: REQUESTS,
-    processes: PROCESSES,
-    variants: Object.fromEntries(wanted.map((v) => [v, fewest(runs.get(v)!)])),
-    primitives,
-  }
+  const tessera = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: ROOT })
+    .stdout.toString()
+    .trim()
+  const measured = Object.fromEntries(wanted.map((v) => [v, fewest(runs.get(v)!)]))
+  const data: Judged =
+    last !== undefined
+      ? {
+          ...last,
+          variants: { ...last.variants, ...measured },
+          primitives,
+          again: [
+            ...(last.again ?? []),
+            {
+              started: started.toISOString(),
+              finished: new Date().toISOString(),
+              tessera,
+              variants: wanted,
+            },
+          ],
+        }
+      : {
+          started: started.toISOString(),
+          finished: new Date().toISOString(),
+          tessera,
+          machine: {
+            cpu: cpus()[0]?.model ?? 'unknown CPU',
+            node: process.version,
+            valgrind: spawnSync('valgrind', ['--version']).stdout.toString().trim(),
+          },
+          warmup: WARMUP,
+          requests: REQUESTS,
+          processes: PROCESSES,
+          variants: measured,
+          primitives,
+        }
   writeFileSync(join(HERE, 'instructions.json'), `${JSON.stringify(data, null, 2)}\n`)
   const text = targetsReport(data)
   writeFileSync(join(HERE, 'INSTRUCTIONS.md'), text)
@@ -638,6 +671,10 @@ function targetsReport(data: Judged): string {
     '',
     `Written by \`npm run bench:instructions -- --targets\` on ${data.started}, finished ${data.finished}, from Tessera at \`${data.tessera}\` compiled by tsc.`,
     '',
+    ...(data.again ?? []).flatMap((a) => [
+      `Counted again by \`--targets --again\` on ${a.started}, from Tessera at \`${a.tessera}\`: ${a.variants.map((v) => `\`${v}\``).join(', ')} and the cryptography in-process; every other figure is from the run above (instructions repeat between runs of the same code, so a variant whose requests a change does not reach counts as before).`,
+      '',
+    ]),
     ...(data.machine
       ? [`- ${data.machine.cpu}; Node ${data.machine.node}; ${data.machine.valgrind}`]
       : []),
