@@ -49,6 +49,29 @@ describe('node adapter', () => {
     expect(res.setCookies).toHaveLength(1)
   })
 
+  it("keeps the handler's own Set-Cookie values beside the session's, and leaves its array as it was", async () => {
+    const own: Record<string, string | string[] | undefined> = {
+      '/none': undefined,
+      '/one': 'theme=dark',
+      '/two': ['theme=dark', 'lang=en'],
+    }
+    const client = await start((req, res, session) => {
+      const mine = own[req.url!]
+      if (mine !== undefined) res.setHeader('Set-Cookie', mine)
+      session.set('n', 1)
+      res.end('ok')
+    })
+    for (const [path, mine] of Object.entries(own)) {
+      // a new visitor each time: the session's cookie goes out when it is made
+      const res = await new Client(client.base).get(path)
+      const names = res.setCookies.map((c) => c.slice(0, c.indexOf('=')))
+      expect(names, path).toEqual([...[mine ?? []].flat().map((c) => c.split('=')[0]), 'sid'])
+      expect(res.headers.get('cache-control'), path).toBe('no-store')
+    }
+    // the handler's own array is not grown by the session's cookie (appendHeader pushes onto it)
+    expect(own['/two']).toEqual(['theme=dark', 'lang=en'])
+  })
+
   it('a throwing handler gives a plain 500 with no stack and nothing stored', async () => {
     const client = await start((_req, _res, session) => {
       session.set('n', 1)

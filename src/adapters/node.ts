@@ -53,10 +53,15 @@ export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
 export const nodeHeaders = (res: ServerResponse) => ({
   get: (n: string) => res.getHeader(n),
   set: (n: string, v: string) => res.setHeader(n, v),
-  // Node's appendHeader of a header not yet set hands it to setHeader, which checks the name
-  // and value a second time: 3,000 instructions for a cookie-store session's Set-Cookie
-  append: (n: string, v: string) =>
-    res.hasHeader(n) ? res.appendHeader(n, v) : res.setHeader(n, v),
+  // not appendHeader: of a header not yet set, it hands it to setHeader, which checks the name
+  // and value a second time (3,000 instructions for a cookie-store session's Set-Cookie); of
+  // one set, it pushes onto the very array the handler gave setHeader, which may be one it
+  // keeps (a constant list of cookies), to grow by a session cookie every request
+  append: (n: string, v: string) => {
+    const set = res.getHeader(n)
+    if (set === undefined) res.setHeader(n, v)
+    else res.setHeader(n, Array.isArray(set) ? [...set, v] : [String(set), v])
+  },
 })
 
 /**
