@@ -82,7 +82,9 @@ interface RedisHandle {
 async function startRedis(): Promise<RedisHandle | undefined> {
   const hasBinary = spawnSync('sh', ['-c', 'command -v redis-server']).status === 0
   if (hasBinary) {
-    const port = 6399
+    // a port nothing listens on: a redis-server left on a fixed port by a run that was killed
+    // answered this run's ping, and this run's own, unable to bind, was gone (no CPU to read)
+    const port = await portsFrom(6399)()
     const child = spawn(
       'taskset',
       [
@@ -100,8 +102,10 @@ async function startRedis(): Promise<RedisHandle | undefined> {
       ],
       { stdio: 'ignore' },
     )
+    // the run ends, or is killed (build.ts turns SIGINT and SIGTERM into an exit): Redis too
+    process.once('exit', () => child.kill('SIGTERM'))
     const url = `redis://127.0.0.1:${port}`
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 50 && child.exitCode === null; i++) {
       if (
         spawnSync('redis-cli', ['-p', String(port), 'ping'])
           .stdout?.toString()
