@@ -382,19 +382,12 @@ function encodePayload(
   now: number,
 ): string {
   const { createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt } = meta
-  const created = createdAt - now
-  const last = lastSeenAt - now
-  const idle = idleExpiresAt - now
-  const absolute = absoluteExpiresAt - now
   // exact for integer times and for any two within a factor of two of each other
+  const exact = (t: number) => now + (t - now) === t
   const relative =
-    now + created === createdAt &&
-    now + last === lastSeenAt &&
-    now + idle === idleExpiresAt &&
-    now + absolute === absoluteExpiresAt
-  let text = relative
-    ? `[${RELATIVE},"${id}",${num(now)},${num(created)},${num(last)},${num(idle)},${num(absolute)}`
-    : `[${ABSOLUTE},"${id}",${num(now)},${num(createdAt)},${num(lastSeenAt)},${num(idleExpiresAt)},${num(absoluteExpiresAt)}`
+    exact(createdAt) && exact(lastSeenAt) && exact(idleExpiresAt) && exact(absoluteExpiresAt)
+  const base = relative ? now : 0
+  let text = `[${relative ? RELATIVE : ABSOLUTE},"${id}",${num(now)},${num(createdAt - base)},${num(lastSeenAt - base)},${num(idleExpiresAt - base)},${num(absoluteExpiresAt - base)}`
   text += `,${meta.userId === undefined ? 'null' : JSON.stringify(meta.userId)},${meta.idleTimeout === undefined ? 'null' : num(meta.idleTimeout)},${meta.persistent === undefined ? 'null' : meta.persistent ? 1 : 0}`
   for (const [field, value] of fields) text += `,${JSON.stringify(field)},${JSON.stringify(value)}`
   return `${text}]`
