@@ -180,7 +180,7 @@ describe('cookie store', () => {
     const token = sealed(store).cookies[0]!.split(';')[0]!.slice(4)
     const bytes = Buffer.from(token, 'base64url')
     expect(bytes[0]).toBe(1)
-    bytes[0] = 2
+    bytes[0] = 3
     expect(store.open(`sid=${bytes.toString('base64url')}`, 1e12)).toMatchObject({
       rejected: 'malformed',
     })
