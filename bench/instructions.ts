@@ -547,7 +547,8 @@ interface Judged {
   /** Server processes per variant; each scenario's figure is the fewest of theirs. */
   processes?: number
   variants: Record<string, Record<Scenario, Figures>>
-  primitives: Record<'floor' | 'open' | 'seal', number>
+  primitives: Record<'floor' | 'open' | 'seal', number> &
+    Partial<Record<'sodium-open' | 'sodium-seal', number>>
   /** Later `--again` runs, oldest first: their variants' figures and the primitives are theirs. */
   again?: { started: string; finished: string; tessera: string; variants: string[] }[]
 }
@@ -578,10 +579,12 @@ async function judgeTargets() {
             log(`${variant}: ${SCENARIOS.map((s) => cell(less(measured.get(s)))).join(', ')}`)
           }),
         ),
-        ...(['floor', 'open', 'seal'] as const).map((op) => async () => {
-          primitives[op] = await primitive(op, dir)
-          log(`${op}: ${cell(primitives[op])} instructions`)
-        }),
+        ...(['floor', 'open', 'seal', 'sodium-open', 'sodium-seal'] as const).map(
+          (op) => async () => {
+            primitives[op] = await primitive(op, dir)
+            log(`${op}: ${cell(primitives[op])} instructions`)
+          },
+        ),
       ],
       width,
     )
@@ -660,9 +663,19 @@ function targetsReport(data: Judged): string {
     return a !== undefined && a > 0 ? a : undefined
   }
   const { floor, open, seal } = data.primitives
+  const sodiumOpen = data.primitives['sodium-open']
+  const sodiumSeal = data.primitives['sodium-seal']
   const crypto = {
     server: { 'read-spread': floor, 'write-spread': floor },
     cookie: { 'read-spread': open, 'write-hot': seal, 'write-spread': open + seal },
+    sodium:
+      sodiumOpen === undefined || sodiumSeal === undefined
+        ? {}
+        : {
+            'read-spread': sodiumOpen,
+            'write-hot': sodiumSeal,
+            'write-spread': sodiumOpen + sodiumSeal,
+          },
   }
   const lines: string[] = []
   const push = (...l: string[]) => lines.push(...l)
@@ -739,6 +752,12 @@ function targetsReport(data: Judged): string {
     `| a cookie's HMAC, its id's SHA-256 and a record read (\`floorWork\` in bench/server.ts) | ${cell(floor)} |`,
     `| AES-256-GCM open of a 200-byte session (node:crypto, Tessera's \`Sealer\`) | ${cell(open)} |`,
     `| AES-256-GCM seal of a 200-byte session | ${cell(seal)} |`,
+    ...(sodiumOpen === undefined || sodiumSeal === undefined
+      ? []
+      : [
+          `| ChaCha20-Poly1305 open of a 200-byte session (libsodium through \`sodium-native\`, Tessera's \`Sealer\` with \`sodium\`) | ${cell(sodiumOpen)} |`,
+          `| ChaCha20-Poly1305 seal of a 200-byte session | ${cell(sodiumSeal)} |`,
+        ]),
     '',
   )
   return lines.join('\n')

@@ -198,22 +198,32 @@ type Floors = Partial<Record<Scenario, number>>
  * The cryptography each scenario cannot skip, in-process µs from the micro-benchmarks: for a
  * server store, the HMAC of a cookie not seen lately and the SHA-256 of its id (spread routes;
  * a run from before the hash was measured on its own counts the HMAC only); for the cookie store,
- * the AES-256-GCM open of a token not seen lately (spread routes) and the seal (`/write`).
- * Hot reads have none: a cache may know the session.
+ * the AES-256-GCM open of a token not seen lately (spread routes) and the seal (`/write`), and
+ * with its `sodium` option the same through libsodium's ChaCha20-Poly1305. Hot reads have none: a cache may know the session.
  */
-function cryptoFloors(data: Data): { server: Floors; cookie: Floors } {
+function cryptoFloors(data: Data): { server: Floors; cookie: Floors; sodium: Floors } {
   const find = (prefix: string) => microUs(data, prefix)
   const verify = find('tessera: cookie verify, session not seen lately')
   const sha = find('tessera: session id hash')
   const hmac = verify === undefined ? undefined : verify + (sha ?? 0)
   const seal = find('node:crypto AES-256-GCM: seal')
   const open = find('node:crypto AES-256-GCM: open')
+  const sodiumSeal = find('libsodium ChaCha20-Poly1305: seal')
+  const sodiumOpen = find('libsodium ChaCha20-Poly1305: open')
   return {
     server: hmac === undefined ? {} : { 'read-spread': hmac, 'write-spread': hmac },
     cookie:
       seal === undefined || open === undefined
         ? {}
         : { 'read-spread': open, 'write-hot': seal, 'write-spread': open + seal },
+    sodium:
+      sodiumSeal === undefined || sodiumOpen === undefined
+        ? {}
+        : {
+            'read-spread': sodiumOpen,
+            'write-hot': sodiumSeal,
+            'write-spread': sodiumOpen + sodiumSeal,
+          },
   }
 }
 

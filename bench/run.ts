@@ -386,6 +386,7 @@ const variants: Variant[] = [
   ['node:floor', 'no session, a cookie HMAC + id SHA-256 + record read', 'calibration'],
   ['node:tessera-memory', 'Tessera, memory store', 'defaults (touchAfter 1m)'],
   ['node:tessera-cookie', 'Tessera, cookie store', 'defaults'],
+  ['node:tessera-cookie-sodium', 'Tessera, cookie store', 'libsodium: cookieStore({ sodium })'],
   ['node:iron-session', 'iron-session', 'getIronSession, save() on write'],
   [
     'node:tessera-memory-core',
@@ -426,6 +427,7 @@ const variants: Variant[] = [
   ['fastify:floor', 'no session, a cookie HMAC + id SHA-256 + record read', 'calibration'],
   ['fastify:tessera-memory', 'Tessera, memory store', 'defaults'],
   ['fastify:tessera-cookie', 'Tessera, cookie store', 'defaults'],
+  ['fastify:tessera-cookie-sodium', 'Tessera, cookie store', 'libsodium: cookieStore({ sodium })'],
   ['fastify:fastify-session', '@fastify/session, MemoryStore', 'saveUninitialized: false'],
   [
     'fastify:fastify-session-defaults',

@@ -39,7 +39,7 @@ const importSource = (rel: string) => fromTessera<any>(rel)
  * Which store a Tessera variant uses; `redis` is on node-redis, the client connect-redis uses,
  * with its defaults, and `redis-untimed` on node-redis without its per-command timeout.
  */
-type StoreKind = 'memory' | 'cookie' | 'redis' | 'redis-untimed' | 'ioredis'
+type StoreKind = 'memory' | 'cookie' | 'cookie-sodium' | 'redis' | 'redis-untimed' | 'ioredis'
 
 /**
  * A connected node-redis client. `untimed`: `commandOptions: { timeout: 0 }`, without the
@@ -62,9 +62,12 @@ async function tesseraStore(kind: StoreKind): Promise<SessionStore> {
       await fromTessera<typeof import('../src/stores/memory.js')>('stores/memory.js')
     return memoryStore()
   }
-  if (kind === 'cookie') {
+  if (kind === 'cookie' || kind === 'cookie-sodium') {
     const { cookieStore } = await importSource('stores/cookie.js')
-    return cookieStore()
+    if (kind === 'cookie') return cookieStore()
+    // libsodium, as the option documents: the module itself
+    const sodium = ((await import('sodium-native' as string)) as { default: unknown }).default
+    return cookieStore({ sodium } as Parameters<typeof cookieStore>[0])
   }
   const { redisStore } = await importSource('stores/redis.js')
   if (kind === 'ioredis') {
@@ -170,7 +173,7 @@ const nodeFloor: Handler = async (port) => {
 }
 
 const nodeTessera =
-  (kind: 'memory' | 'cookie'): Handler =>
+  (kind: 'memory' | 'cookie' | 'cookie-sodium'): Handler =>
   async (port) => {
     const sessions = await tessera(kind)
     const { withSession } = await fromTessera<NodeAdapter>('adapters/node.js')
@@ -427,7 +430,7 @@ const fastifyFloor: Handler = async (port) => {
 }
 
 const fastifyTessera =
-  (kind: 'memory' | 'cookie'): Handler =>
+  (kind: 'memory' | 'cookie' | 'cookie-sodium'): Handler =>
   async (port) => {
     const app = await fastifyApp()
     const sessions = await tessera(kind)
@@ -584,6 +587,7 @@ export const servers: Record<string, Handler> = {
   'node:floor': nodeFloor,
   'node:tessera-memory': nodeTessera('memory'),
   'node:tessera-cookie': nodeTessera('cookie'),
+  'node:tessera-cookie-sodium': nodeTessera('cookie-sodium'),
   'node:iron-session': nodeIron,
   'node:tessera-memory-core': nodeTesseraCore,
   'express:none': expressBare(false),
@@ -604,6 +608,7 @@ export const servers: Record<string, Handler> = {
   'fastify:floor': fastifyFloor,
   'fastify:tessera-memory': fastifyTessera('memory'),
   'fastify:tessera-cookie': fastifyTessera('cookie'),
+  'fastify:tessera-cookie-sodium': fastifyTessera('cookie-sodium'),
   'fastify:fastify-session': fastifySession('recommended'),
   'fastify:fastify-session-defaults': fastifySession('defaults'),
   'fastify:secure-session': fastifySecureSession,

@@ -25,9 +25,10 @@ export interface SessionTarget {
   /**
    * The cryptography no cache spares: `server`, a cookie value's HMAC and its id's SHA-256 on
    * the spread routes; `cookie`, the AES-256-GCM open of a token not seen lately (spread
-   * routes) and the seal (`/write`).
+   * routes) and the seal (`/write`); `sodium`, the same through libsodium's ChaCha20-Poly1305
+   * (the cookie store's `sodium` option).
    */
-  crypto: 'server' | 'cookie'
+  crypto: 'server' | 'cookie' | 'sodium'
   /**
    * A calibration variant whose added cost every library of the kind pays before doing
    * anything (two empty Fastify hooks; a `req` property and a `writeHead` wrapper on Express;
@@ -78,6 +79,14 @@ export const TARGETS: readonly SessionTarget[] = [
     theirs: 'fastify:secure-session',
     limit: 0.7,
     crypto: 'cookie',
+    calibration: 'fastify:hooks',
+  },
+  {
+    what: 'cookie, libsodium, vs @fastify/secure-session (Fastify)',
+    ours: 'fastify:tessera-cookie-sodium',
+    theirs: 'fastify:secure-session',
+    limit: 0.7,
+    crypto: 'sodium',
     calibration: 'fastify:hooks',
   },
   {
