@@ -105,7 +105,7 @@ const PLAIN = Buffer.allocUnsafeSlow(3 * WORK.length)
  * once per length (sessions of one app come in a few sizes) spares two views per message.
  */
 const BODIES: (Buffer | undefined)[] = Array.from({ length: WORK.length + 1 }, () => undefined)
-const PLAINS: (Buffer | undefined)[] = Array.from({ length: PLAIN.length + 1 }, () => undefined)
+const PLAINS: (Buffer | undefined)[] = Array.from({ length: WORK.length + 1 }, () => undefined)
 const bodyOf = (length: number) =>
   (BODIES[length] ??= WORK.subarray(HEADER_BYTES + IV_BYTES, length))
 const plainOf = (n: number) => (PLAINS[n] ??= PLAIN.subarray(0, n))
@@ -134,11 +134,24 @@ export interface SodiumAead {
   ): number
 }
 
+/** Whether `sodium` has the two calls of {@link SodiumAead}. */
+export function isSodiumAead(sodium: unknown): sodium is SodiumAead {
+  const s = sodium as Partial<SodiumAead> | null | undefined
+  return (
+    typeof s?.crypto_aead_chacha20poly1305_ietf_encrypt === 'function' &&
+    typeof s.crypto_aead_chacha20poly1305_ietf_decrypt === 'function'
+  )
+}
+
+/** What to say when `sodium` is not the `sodium-native` module. */
+export const NOT_SODIUM =
+  "sodium must be the sodium-native module (import sodium from 'sodium-native'): it has no crypto_aead_chacha20poly1305_ietf_encrypt and _decrypt"
+
 /** Options of a {@link Sealer}. */
 export interface SealerOptions {
   /**
    * libsodium (the `sodium-native` module): seal with ChaCha20-Poly1305 through it (format 2),
-   * a third of the cost of node:crypto's AES-256-GCM per message.
+   * about a third of node:crypto's AES-256-GCM instructions per seal and two fifths per open.
    * @default undefined (AES-256-GCM through node:crypto)
    */
   sodium?: SodiumAead
@@ -189,15 +202,7 @@ export class Sealer {
   ) {
     if (keys.length === 0) throw new SessionConfigError('a sealer needs at least one key')
     const { sodium } = options
-    if (
-      sodium !== undefined &&
-      (typeof sodium?.crypto_aead_chacha20poly1305_ietf_encrypt !== 'function' ||
-        typeof sodium.crypto_aead_chacha20poly1305_ietf_decrypt !== 'function')
-    ) {
-      throw new SessionConfigError(
-        "sodium must be the sodium-native module (import sodium from 'sodium-native'): it has no crypto_aead_chacha20poly1305_ietf_encrypt and _decrypt",
-      )
-    }
+    if (sodium !== undefined && !isSodiumAead(sodium)) throw new SessionConfigError(NOT_SODIUM)
     this.#sodium = sodium
     const contextBytes = Buffer.from(context)
     this.#byId = new Map()

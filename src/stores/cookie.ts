@@ -17,7 +17,7 @@ import { parseCookie } from 'cookie'
 import type { ResolvedCookie } from '../core/cookies.js'
 import { SessionConfigError, SessionCookieTooLargeError } from '../core/errors.js'
 import { RecentMap } from '../core/recent.js'
-import { Sealer, type SodiumAead } from '../core/seal.js'
+import { isSodiumAead, NOT_SODIUM, Sealer, type SodiumAead } from '../core/seal.js'
 import type {
   ClientSideBinding,
   ClientSideStore,
@@ -179,6 +179,9 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
   const isRevoked = options.isRevoked
   if (isRevoked !== undefined && typeof isRevoked !== 'function') {
     throw new SessionConfigError('[store:cookie] isRevoked must be a function')
+  }
+  if (options.sodium !== undefined && !isSodiumAead(options.sodium)) {
+    throw new SessionConfigError(`[store:cookie] ${NOT_SODIUM}`)
   }
   // what an attacker can make us read: checked before any decoding
   const maxTokenLength = maxChunks * COOKIE_SIZE_LIMIT

@@ -132,14 +132,18 @@ describe('cookie store with libsodium (ChaCha20-Poly1305, format 2)', () => {
 
   it('says what is wrong when sodium is not the sodium-native module', () => {
     for (const bad of [{}, { crypto_aead_chacha20poly1305_ietf_encrypt: () => 0 }, null]) {
+      // at once, where the store is made
+      expect(() => cookieStore({ sodium: bad as unknown as SodiumAead })).toThrow(
+        /\[store:cookie\] sodium must be the sodium-native module/,
+      )
       expect(
-        () =>
-          new SessionManager({
-            secret: SECRET,
-            store: cookieStore({ sodium: bad as unknown as SodiumAead }),
-          }),
+        () => new Sealer([{ key: Buffer.alloc(32), id: 1 }], 'sid', { sodium: bad as never }),
       ).toThrow(SessionConfigError)
     }
+    // and the real module is accepted
+    expect(
+      () => new SessionManager({ secret: SECRET, store: cookieStore({ sodium }) }),
+    ).not.toThrow()
     expect(() => new Sealer([{ key: Buffer.alloc(32), id: 1 }], 'sid', { sodium })).toThrow(
       /ChaCha20-Poly1305 key/,
     )
