@@ -17,6 +17,8 @@ import {
   createCipheriv,
   createDecipheriv,
   createSecretKey,
+  type DecipherChaCha20Poly1305,
+  type DecipherGCM,
   type KeyObject,
   randomFillSync,
 } from 'node:crypto'
@@ -315,19 +317,7 @@ export class Sealer {
     const entry = this.#byId.get(bytes.readUInt32BE(1))
     if (entry === undefined) return BAD
     if (version === CHACHA_VERSION) return this.#openChacha(entry, bytes, iv, length)
-    const decipher = createDecipheriv('aes-256-gcm', entry.key, iv)
-    decipher.setAAD(entry.aad)
-    // the length is checked above, so the tag is always 16 bytes (no truncated-tag forgery)
-    decipher.setAuthTag(bytes.subarray(length - TAG_BYTES, length))
-    // bytes out, decoded once the tag checks: asking `update` for 'utf8' makes the decipher
-    // build a StringDecoder for the call, a microsecond of the open's three or four
-    const body = decipher.update(bytes.subarray(HEADER_BYTES + IV_BYTES, length - TAG_BYTES))
-    try {
-      decipher.final()
-    } catch {
-      return BAD
-    }
-    return { plaintext: body.toString('utf8') }
+    return nodeOpen(createDecipheriv('aes-256-gcm', entry.key, iv), entry.aad, bytes, length)
   }
 
   /**
@@ -383,19 +373,10 @@ export class Sealer {
     const n = length - SEAL_OVERHEAD
     const sodium = this.#sodium
     if (sodium === undefined) {
-      const sealed = bytes.subarray(HEADER_BYTES + IV_BYTES, length)
       const decipher = createDecipheriv('chacha20-poly1305', chacha.key, iv, {
         authTagLength: TAG_BYTES,
       })
-      decipher.setAAD(chacha.aad, { plaintextLength: n })
-      decipher.setAuthTag(sealed.subarray(n))
-      const body = decipher.update(sealed.subarray(0, n))
-      try {
-        decipher.final()
-      } catch {
-        return BAD
-      }
-      return { plaintext: body.toString('utf8') }
+      return nodeOpen(decipher, chacha.aad, bytes, length)
     }
     const work = bytes === WORK
     const message = work ? plainOf(n) : Buffer.allocUnsafe(n)
@@ -416,6 +397,30 @@ export class Sealer {
     message.fill(0, 0, n)
     return { plaintext }
   }
+}
+
+/**
+ * The plaintext of the sealed value `bytes[0, length)` through a node:crypto `decipher` made
+ * with its key and IV, or a refusal when its tag does not check.
+ */
+function nodeOpen(
+  decipher: DecipherGCM | DecipherChaCha20Poly1305,
+  aad: Buffer,
+  bytes: Buffer,
+  length: number,
+): Opened {
+  decipher.setAAD(aad, { plaintextLength: length - SEAL_OVERHEAD })
+  // the length is checked before, so the tag is always 16 bytes (no truncated-tag forgery)
+  decipher.setAuthTag(bytes.subarray(length - TAG_BYTES, length))
+  // bytes out, decoded once the tag checks: asking `update` for 'utf8' makes the decipher
+  // build a StringDecoder for the call, a microsecond of the open's three or four
+  const body = decipher.update(bytes.subarray(HEADER_BYTES + IV_BYTES, length - TAG_BYTES))
+  try {
+    decipher.final()
+  } catch {
+    return BAD
+  }
+  return { plaintext: body.toString('utf8') }
 }
 
 const MALFORMED: Opened = Object.freeze({ rejected: 'malformed' })
