@@ -24,7 +24,7 @@ import type {
   SessionRecord,
   SessionStore,
 } from './store.js'
-import { expiresAt, isClientSideStore } from './store.js'
+import { expiresAt, isClientSideStore, metaOf } from './store.js'
 
 /** Options of `createSessions()`. */
 export interface SessionsOptions<Data extends SessionData = SessionData> {
@@ -689,17 +689,8 @@ export class SessionManager<Data extends SessionData = SessionData> {
 
   /** Meta after activity at `now`: idle expiry slides, absolute expiry stays. */
   #activity(meta: SessionMeta, now: number): SessionMeta {
-    // built field by field: a spread with overrides is several times slower on this hot path
-    const next: SessionMeta = {
-      createdAt: meta.createdAt,
-      lastSeenAt: now,
-      idleExpiresAt: now + (meta.idleTimeout ?? this.idleTimeout),
-      absoluteExpiresAt: meta.absoluteExpiresAt,
-    }
-    if (meta.userId !== undefined) next.userId = meta.userId
-    if (meta.idleTimeout !== undefined) next.idleTimeout = meta.idleTimeout
-    if (meta.persistent !== undefined) next.persistent = meta.persistent
-    return next
+    // field by field (metaOf): a spread with overrides is several times slower on this hot path
+    return metaOf(meta, now, now + (meta.idleTimeout ?? this.idleTimeout))
   }
 
   #cookieFor(s: SessionState, now: number): string {

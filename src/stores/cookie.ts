@@ -27,6 +27,7 @@ import type {
   SealedSessionInfo,
   SessionMeta,
 } from '../core/store.js'
+import { metaOf } from '../core/store.js'
 
 export type { SodiumAead } from '../core/seal.js'
 
@@ -441,7 +442,7 @@ const ivOf = (token: string): string => token.slice(7, 23)
 const copyOf = (o: OpenedSession): OpenedSession => ({
   id: o.id,
   fields: new Map(o.fields),
-  meta: { ...o.meta },
+  meta: metaOf(o.meta),
   issuedAt: o.issuedAt,
 })
 
