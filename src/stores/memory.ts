@@ -88,8 +88,13 @@ function setMeta(entry: Entry, meta: SessionMeta): void {
   entry.persistent = meta.persistent
 }
 
-/** The entry's meta as a new object, with only the optional fields it has. */
-function metaOf(entry: Entry): SessionMeta {
+/**
+ * The entry's meta as a new object, with only the optional fields it has, built in the
+ * order of core/store.ts's `metaOf`, so it has the hidden class of the manager's meta. A
+ * function of its own, not `metaOf` itself, so that each one's property loads meet one kind
+ * of object (an entry here, a meta there).
+ */
+function metaOfEntry(entry: Entry): SessionMeta {
   const meta: SessionMeta = {
     createdAt: entry.createdAt,
     lastSeenAt: entry.lastSeenAt,
@@ -179,7 +184,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     if (!entry) return undefined
     // an expired record is returned as it is: the manager destroys it and emits `expired`
     entry.used = true
-    return { fields: { ...entry.fields }, meta: metaOf(entry) }
+    return { fields: { ...entry.fields }, meta: metaOfEntry(entry) }
   }
   const patch = (key: string, changes: SessionPatch, meta: SessionMeta): boolean => {
     const entry = sessions.get(key)
@@ -235,7 +240,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const out: StoredSession[] = []
       for (const key of byUser.get(userId) ?? []) {
         const entry = sessions.get(key)
-        if (entry && expiresAt(entry) > now) out.push({ key, meta: metaOf(entry) })
+        if (entry && expiresAt(entry) > now) out.push({ key, meta: metaOfEntry(entry) })
       }
       return out
     },
@@ -249,7 +254,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       return sessions.size
     },
     async *scan() {
-      for (const [key, entry] of [...sessions]) yield { key, meta: metaOf(entry) }
+      for (const [key, entry] of [...sessions]) yield { key, meta: metaOfEntry(entry) }
     },
     async prune() {
       return prune()
