@@ -400,6 +400,11 @@ const figuresOf = (c: Map<string, number> | undefined): Figures => ({
   gc: at(c, 'V8 garbage collector'),
   compiler: at(c, 'V8 compiler'),
 })
+/**
+ * More compiling than this a request inside a counted window, long after its warm-up, is V8
+ * optimizing code again that it had thrown away: the report names such windows.
+ */
+const RECOMPILED = 1000
 /** The figure that repeats between runs: the total without the collector and the compiler. */
 const leastOf = (f: Figures) => f.total - f.gc - f.compiler
 const less = (c: Map<string, number> | undefined) => leastOf(figuresOf(c))
@@ -743,6 +748,18 @@ function targetsReport(data: Judged): string {
       }).join(' | ')} |`,
     )
   }
+  // compiling after the warm-up means V8 threw away code the window runs: a deoptimization
+  const compiled = Object.entries(data.variants).flatMap(([v, f]) =>
+    SCENARIOS.filter((s) => f[s].compiler > RECOMPILED).map(
+      (s) => `\`${v}\` ${s} (${cell(f[s].compiler)})`,
+    ),
+  )
+  push(
+    '',
+    compiled.length === 0
+      ? `V8 compiled under ${cell(RECOMPILED)} instructions a request inside every counted window.`
+      : `V8 compiled more than ${cell(RECOMPILED)} instructions a request inside these counted windows, after their warm-up: ${compiled.join(', ')}. That is a sign it threw away optimized code the window runs (a deoptimization: an object of a hidden class the code had not met, say), and the code the window ran meanwhile counts too; \`node --trace-deopt\` on the server says where (docs/benchmark.md: "Every session meta built in one order").`,
+  )
   push(
     '',
     "## The floors' cryptography, in-process",
