@@ -481,6 +481,7 @@ function decodePayload(plaintext: string) {
     idleExpiresAt += issuedAt
     absoluteExpiresAt += issuedAt
   }
+  // in the order of metaOf, so of the hidden class of every other meta
   const meta: SessionMeta = { createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt }
   if (userId !== null) meta.userId = userId
   if (idleTimeout !== null) meta.idleTimeout = idleTimeout
