@@ -102,7 +102,6 @@ function opaque(error: unknown): Error & { statusCode: number; code?: string } {
 type Bag = Record<string | symbol, unknown>
 
 const replyHeaders = (reply: FastifyReply) => ({
-  get: (n: string) => reply.getHeader(n) as string | number | string[] | undefined,
   set: (n: string, v: string) => void reply.header(n, v),
   append: (n: string, v: string) => void reply.header(n, v), // Fastify appends set-cookie
 })

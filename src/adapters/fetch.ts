@@ -56,11 +56,10 @@ export async function getSession<Data extends SessionData>(
   return session
 }
 
-/** Put `Set-Cookie` values (and `Cache-Control: no-store`, `Vary: Cookie`) on `headers`. */
+/** Put `Set-Cookie` values (and `Cache-Control: no-store`) on `headers`. */
 export function applyCookies(headers: Headers, cookies: readonly string[]): void {
   applySetCookies(
     {
-      get: (n) => headers.get(n),
       set: (n, v) => headers.set(n, v),
       append: (n, v) => headers.append(n, v),
     },

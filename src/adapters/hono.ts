@@ -57,11 +57,15 @@ export interface HonoSessionOptions<Name extends string = 'session'> {
   trustProxy?: boolean
 }
 
-const contextHeaders = (c: Context) => ({
-  get: (n: string) => c.res.headers.get(n),
-  set: (n: string, v: string) => c.header(n, v),
-  append: (n: string, v: string) => c.header(n, v, { append: true }),
-})
+const contextHeaders = (c: Context) => {
+  // made now: Hono copies the headers of `c.res` onto a Response the handler makes itself (a
+  // stream, say), but not those `c.header()` keeps aside until it makes one (`c.json()`)
+  void c.res
+  return {
+    set: (n: string, v: string) => c.header(n, v),
+    append: (n: string, v: string) => c.header(n, v, { append: true }),
+  }
+}
 
 /**
  * The Hono middleware. A failure to load or commit is thrown to Hono's error handler

@@ -62,7 +62,6 @@ export interface KoaSessionOptions<Name extends string = 'session'> {
 }
 
 const ctxHeaders = (ctx: Context) => ({
-  get: (n: string) => ctx.response.get(n),
   set: (n: string, v: string) => ctx.set(n, v),
   append: (n: string, v: string) => ctx.append(n, v),
 })

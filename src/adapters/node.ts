@@ -51,7 +51,6 @@ export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
  * ```
  */
 export const nodeHeaders = (res: ServerResponse) => ({
-  get: (n: string) => res.getHeader(n),
   set: (n: string, v: string) => res.setHeader(n, v),
   // not appendHeader: of a header not yet set, it hands it to setHeader, which checks the name
   // and value a second time (3,000 instructions for a cookie-store session's Set-Cookie); of

@@ -1,6 +1,6 @@
 import { parseCookie } from 'cookie'
 import { describe, expect, it } from 'vitest'
-import { resolveCookie, varyCookie } from './cookies.js'
+import { resolveCookie } from './cookies.js'
 import { SessionConfigError } from './errors.js'
 
 describe('resolveCookie', () => {
@@ -67,14 +67,5 @@ describe('resolveCookie', () => {
     ]) {
       expect(c.read(header), header).toBe(parseCookie(header, { decode: (s) => s }).sid)
     }
-  })
-})
-
-describe('varyCookie', () => {
-  it('adds Cookie once', () => {
-    expect(varyCookie(undefined)).toBe('Cookie')
-    expect(varyCookie('Accept-Encoding')).toBe('Accept-Encoding, Cookie')
-    expect(varyCookie('cookie')).toBe('cookie')
-    expect(varyCookie('*')).toBe('*')
   })
 })

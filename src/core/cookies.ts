@@ -154,18 +154,3 @@ export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
     },
   }
 }
-
-/** `Vary` with `Cookie` added once. */
-export function varyCookie(
-  existing: string | number | readonly string[] | undefined | null,
-): string {
-  const current = Array.isArray(existing)
-    ? existing.join(', ')
-    : existing == null
-      ? ''
-      : String(existing)
-  if (current.trim() === '') return 'Cookie'
-  if (current.split(',').some((v) => v.trim() === '*' || v.trim().toLowerCase() === 'cookie'))
-    return current
-  return `${current}, Cookie`
-}

@@ -1,5 +1,3 @@
-import { varyCookie } from './cookies.js'
-
 /**
  * Whether a request came over HTTPS: the connection itself, or, only when `trustProxy` is on,
  * the first `X-Forwarded-Proto` value a reverse proxy set.
@@ -17,18 +15,19 @@ export function isSecureRequest(
 
 /** A minimal header setter, as every framework has one. */
 export interface HeaderTarget {
-  get(name: string): string | number | readonly string[] | null | undefined
   set(name: string, value: string): void
   append(name: string, value: string): void
 }
 
 /**
- * Puts `Set-Cookie` values on a response, with `Cache-Control: no-store` (no shared cache
- * keeps a response that sets a session cookie) and `Vary: Cookie`.
+ * Puts `Set-Cookie` values on a response, with `Cache-Control: no-store`: no cache, shared or
+ * the browser's own, keeps a response that sets a session cookie, so none hands one visitor's
+ * cookie to another. No `Vary: Cookie`: it only chooses among responses a cache has stored,
+ * and `no-store` lets none be stored (RFC 9111, sections 4.1 and 5.2.2.5), so it would cost
+ * a header on every such response and change nothing.
  */
 export function applySetCookies(target: HeaderTarget, cookies: readonly string[]): void {
   if (cookies.length === 0) return
   for (const cookie of cookies) target.append('set-cookie', cookie)
   target.set('cache-control', 'no-store')
-  target.set('vary', varyCookie(target.get('vary')))
 }
