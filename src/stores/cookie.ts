@@ -16,8 +16,9 @@
 import { parseCookie } from 'cookie'
 import type { ResolvedCookie } from '../core/cookies.js'
 import { SessionConfigError, SessionCookieTooLargeError } from '../core/errors.js'
+import { ID_BYTES, writeIdBytes } from '../core/ids.js'
 import { RecentMap } from '../core/recent.js'
-import { isSodiumAead, NOT_SODIUM, Sealer, type SodiumAead } from '../core/seal.js'
+import { isSodiumAead, NOT_SODIUM, plaintextBuffer, Sealer, type SodiumAead } from '../core/seal.js'
 import type {
   ClientSideBinding,
   ClientSideStore,
@@ -41,13 +42,29 @@ const MAX_CHUNKS_CAP = 30
 /** The fewest value bytes a chunk must have room for, or the cookie attributes are too long. */
 const MIN_ROOM = 512
 /**
- * Versions of the sealed payload's layout: 1 holds the times as they are; 2 (written whenever
- * it holds them exactly) holds them less the sealing time.
+ * Formats of the sealed payload (see `sealPayload`), its first byte. 3 is written; 1 and 2,
+ * JSON text (so their first byte is `[`), are still opened, so no session an earlier build
+ * sealed is lost.
  */
-const ABSOLUTE = 1
+const BINARY = 3
+/** Format 2: a JSON array, the times less the sealing time. */
 const RELATIVE = 2
-/** Elements before the fields in the payload array. */
-const HEAD = 10
+/** Format 1: as 2, with the times as they are. */
+const ABSOLUTE = 1
+/** Elements before the fields in formats 1 and 2. */
+const TEXT_HEAD = 10
+/** Format 3's flags, its second byte: which meta the tail holds, and how the head holds times. */
+const HAS_USER = 1
+const HAS_IDLE_TIMEOUT = 2
+const PERSISTENT = 4
+const NOT_PERSISTENT = 8
+const TIMES_ABSOLUTE = 16
+const ID_IN_TAIL = 32
+const ALL_FLAGS = 63
+/** Bytes of format 3's head before the id: format, flags, `issuedAt`, four times as int32. */
+const HEAD_BYTES = 26
+/** The same with the four times as float64. */
+const HEAD_BYTES_ABSOLUTE = 42
 
 export interface CookieStoreOptions {
   /**
@@ -225,10 +242,10 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
     let session: OpenedSession | undefined
     if (known !== undefined && known.token === token) session = copyOf(known.session)
     else {
-      const opened = b.sealer.open(token, maxTokenLength)
+      const opened = b.sealer.openWith(token, maxTokenLength, decodePayload)
+      if (opened === undefined) return { rejected: 'malformed', present }
       if ('rejected' in opened) return { rejected: opened.rejected, present }
-      session = decodePayload(opened.plaintext)
-      if (session === undefined) return { rejected: 'malformed', present }
+      session = opened
       // from its second request on (a token this store sealed: from its first, see seal)
       if (seen.admits(iv)) remember(token, session)
     }
@@ -285,16 +302,14 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
     open(header, now): OpenResult | undefined {
       if (!header) return undefined
       const b = use()
-      const name = b.cookie.name
-      if (!header.includes(name)) return undefined
       if (!header.includes(b.chunkPrefix)) {
-        // the common case, one cookie: no need to parse the whole header
-        const single = readCookie(header, name)
+        // the common case, one cookie or none: no need to parse the whole header
+        const single = readCookie(header, b.cookie.name)
         return single === undefined ? undefined : opening(b, single, 1, now)
       }
       const jar = parseCookie(header, { decode: identity })
       let present = 0
-      const single = jar[name]
+      const single = jar[b.cookie.name]
       if (single !== undefined) present = 1
       for (const key in jar) {
         if (!key.startsWith(b.chunkPrefix)) continue
@@ -333,7 +348,7 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
 
     seal({ id, fields, meta }, { secure, now, present }) {
       const b = use()
-      const token = b.sealer.seal(encodePayload(id, fields, meta, now))
+      const token = sealPayload(b.sealer, id, fields, meta, now)
       // the browser sends it back on its next request, which opens it once and keeps it for
       // the requests after. Keeping it here, at once, copied every sealed session into the
       // cache, most of them only to be dropped unused by a busy server a generation later, by
@@ -387,37 +402,95 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
 }
 
 /**
- * The plaintext: one JSON array `[format, id, issuedAt, createdAt, lastSeenAt, idleExpiresAt,
- * absoluteExpiresAt, userId, idleTimeout, persistent, field, text, field, text, ...]`. In format
- * 2 the four times after `issuedAt` are written less `issuedAt`: a few digits each instead of
- * 13 (a token 40 characters shorter, to seal, send, check and open), and small integers, which
- * `JSON.parse` reads without its floating-point path. A time whose difference would not give it
- * back exactly (a fractional clock far from the others) makes the whole payload format 1, with
- * the times as they are. Field texts stay as the codec made them; they are decoded only when
- * the app reads them.
+ * The session sealed as payload format 3: a binary head, then a JSON tail.
  *
- * The text is what `JSON.stringify` would make of that array (the tests check it), written
- * piece by piece: `JSON.stringify` of an array holding timestamps takes 600 ns, five times as
- * long, on every write of a cookie-store session. The id is base64url, made by `newSessionId`
- * (or read back from a payload made here), so it is quoted as it is.
+ * - byte 0: the format, 3; byte 1: flags (below);
+ * - bytes 2 to 9: `issuedAt`, the sealing time, a float64;
+ * - `createdAt`, `lastSeenAt`, `idleExpiresAt`, `absoluteExpiresAt`: each less `issuedAt`, an
+ *   int32 (4 bytes), or, when one of them would not come back exactly so (flag
+ *   `TIMES_ABSOLUTE`: a fractional clock, or a session older than 24 days), each as it is, a
+ *   float64;
+ * - the id's 32 bytes (its base64url decoded), unless it is not what `newSessionId` makes
+ *   (flag `ID_IN_TAIL`);
+ * - the tail, UTF-8 JSON: `[id if ID_IN_TAIL, userId if HAS_USER, idleTimeout if
+ *   HAS_IDLE_TIMEOUT, field, text, field, text, ...]`; `persistent` is a flag (`PERSISTENT` or
+ *   `NOT_PERSISTENT`).
+ *
+ * Every byte of a token is sealed, sent, checked by Node as a header, sent back and opened on
+ * each write of a session not seen lately: the JSON text of formats 1 and 2 took 40 bytes
+ * more for a session of one field (the id 43 digits and quotes, the times 13-digit decimals,
+ * three `null`s), and `JSON.parse` read each number digit by digit (see docs/benchmark.md).
+ * Field texts stay as the codec made them; they are decoded only when the app reads them. The
+ * tail is written piece by piece: `JSON.stringify` of an array takes several times as long.
  */
-function encodePayload(
+function sealPayload(
+  sealer: Sealer,
   id: string,
   fields: ReadonlyMap<string, string>,
   meta: SessionMeta,
   now: number,
 ): string {
-  const { createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt } = meta
-  // exact for integer times and for any two within a factor of two of each other
-  const exact = (t: number) => now + (t - now) === t
+  const { createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt, userId, idleTimeout } = meta
   const relative =
-    exact(createdAt) && exact(lastSeenAt) && exact(idleExpiresAt) && exact(absoluteExpiresAt)
-  const base = relative ? now : 0
-  let text = `[${relative ? RELATIVE : ABSOLUTE},"${id}",${num(now)},${num(createdAt - base)},${num(lastSeenAt - base)},${num(idleExpiresAt - base)},${num(absoluteExpiresAt - base)}`
-  text += `,${meta.userId === undefined ? 'null' : JSON.stringify(meta.userId)},${meta.idleTimeout === undefined ? 'null' : num(meta.idleTimeout)},${meta.persistent === undefined ? 'null' : meta.persistent ? 1 : 0}`
-  for (const [field, value] of fields) text += `,${JSON.stringify(field)},${JSON.stringify(value)}`
-  return `${text}]`
+    fitsInt32(createdAt, now) &&
+    fitsInt32(lastSeenAt, now) &&
+    fitsInt32(idleExpiresAt, now) &&
+    fitsInt32(absoluteExpiresAt, now)
+  // the tail after the id, each element followed by a comma (the last becomes the `]`)
+  let rest = ''
+  if (userId !== undefined) rest += `${JSON.stringify(userId)},`
+  if (idleTimeout !== undefined) rest += `${num(idleTimeout)},`
+  for (const [field, value] of fields) rest += `${JSON.stringify(field)},${JSON.stringify(value)},`
+  let at = relative ? HEAD_BYTES : HEAD_BYTES_ABSOLUTE
+  // room for the id as bytes or as JSON text (six bytes a unit at most), and the brackets
+  const plain = plaintextBuffer(at + ID_BYTES + 6 * id.length + 3 * rest.length + 4)
+  const rawId = writeIdBytes(plain, at, id)
+  plain[0] = BINARY
+  plain[1] =
+    (relative ? 0 : TIMES_ABSOLUTE) |
+    (rawId ? 0 : ID_IN_TAIL) |
+    (userId === undefined ? 0 : HAS_USER) |
+    (idleTimeout === undefined ? 0 : HAS_IDLE_TIMEOUT) |
+    (meta.persistent === undefined ? 0 : meta.persistent ? PERSISTENT : NOT_PERSISTENT)
+  plain.writeDoubleLE(now, 2)
+  if (relative) {
+    writeInt32(plain, 10, createdAt - now)
+    writeInt32(plain, 14, lastSeenAt - now)
+    writeInt32(plain, 18, idleExpiresAt - now)
+    writeInt32(plain, 22, absoluteExpiresAt - now)
+  } else {
+    plain.writeDoubleLE(createdAt, 10)
+    plain.writeDoubleLE(lastSeenAt, 18)
+    plain.writeDoubleLE(idleExpiresAt, 26)
+    plain.writeDoubleLE(absoluteExpiresAt, 34)
+  }
+  if (rawId) at += ID_BYTES
+  plain[at++] = 0x5b // [
+  if (!rawId) at += plain.write(`${JSON.stringify(id)},`, at, 'utf8')
+  if (rest !== '') at += plain.write(rest, at, 'utf8')
+  // the last comma, or none after a bare `[`
+  if (plain[at - 1] === 0x2c) plain[at - 1] = 0x5d
+  else plain[at++] = 0x5d
+  return sealer.sealBytes(plain, at)
 }
+
+/** Whether `t` less `now` is an int32 from which `now` gives `t` back exactly. */
+const fitsInt32 = (t: number, now: number): boolean => {
+  const d = t - now
+  return (d | 0) === d && now + d === t
+}
+
+/** Writes the int32 `n` at `at`, little-endian: `writeInt32LE` checks its arguments first. */
+function writeInt32(into: Buffer, at: number, n: number): void {
+  into[at] = n
+  into[at + 1] = n >> 8
+  into[at + 2] = n >> 16
+  into[at + 3] = n >> 24
+}
+
+/** The little-endian int32 at `at`. */
+const readInt32 = (from: Buffer, at: number): number =>
+  from[at]! | (from[at + 1]! << 8) | (from[at + 2]! << 16) | (from[at + 3]! << 24)
 
 /** A number as JSON writes it: `null` for NaN and the infinities, which JSON cannot hold. */
 const num = (n: number): string => (Number.isFinite(n) ? `${n}` : 'null')
@@ -448,46 +521,149 @@ const copyOf = (o: OpenedSession): OpenedSession => ({
 
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
 
-function decodePayload(plaintext: string) {
+/** A session from the plaintext of a token (see `sealPayload`), or `undefined`. */
+function decodePayload(plain: Buffer, n: number): OpenedSession | undefined {
+  // authenticated, so made by us; checked all the same, so a bug cannot become a session
+  if (n < 1) return undefined
+  if (plain[0] !== BINARY) return plain[0] === 0x5b ? decodeText(plain, n) : undefined
+  const flags = plain[1]!
+  const relative = (flags & TIMES_ABSOLUTE) === 0
+  const rawId = (flags & ID_IN_TAIL) === 0
+  let at = relative ? HEAD_BYTES : HEAD_BYTES_ABSOLUTE
+  if (
+    n < at + (rawId ? ID_BYTES : 0) + 2 ||
+    (flags & ALL_FLAGS) !== flags ||
+    (flags & (PERSISTENT | NOT_PERSISTENT)) === (PERSISTENT | NOT_PERSISTENT)
+  ) {
+    return undefined
+  }
+  const issuedAt = plain.readDoubleLE(2)
+  let createdAt: number
+  let lastSeenAt: number
+  let idleExpiresAt: number
+  let absoluteExpiresAt: number
+  if (relative) {
+    createdAt = issuedAt + readInt32(plain, 10)
+    lastSeenAt = issuedAt + readInt32(plain, 14)
+    idleExpiresAt = issuedAt + readInt32(plain, 18)
+    absoluteExpiresAt = issuedAt + readInt32(plain, 22)
+  } else {
+    createdAt = plain.readDoubleLE(10)
+    lastSeenAt = plain.readDoubleLE(18)
+    idleExpiresAt = plain.readDoubleLE(26)
+    absoluteExpiresAt = plain.readDoubleLE(34)
+  }
+  let id: unknown
+  if (rawId) {
+    id = plain.toString('base64url', at, at + ID_BYTES)
+    at += ID_BYTES
+  }
   let p: unknown
   try {
-    p = JSON.parse(plaintext)
+    p = JSON.parse(plain.toString('utf8', at, n))
   } catch {
     return undefined
   }
-  // authenticated, so made by us; checked all the same, so a bug cannot become a session
-  if (!Array.isArray(p) || p.length < HEAD || (p.length - HEAD) % 2 !== 0) return undefined
-  const format = p[0]
-  if (format !== RELATIVE && format !== ABSOLUTE) return undefined
-  const [, id, issuedAt] = p
-  let [, , , createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt] = p
-  const [userId, idleTimeout, persistent] = [p[7], p[8], p[9]]
+  if (!Array.isArray(p)) return undefined
+  let i = 0
+  if (!rawId) id = p[i++]
+  const userId = flags & HAS_USER ? p[i++] : undefined
+  const idleTimeout = flags & HAS_IDLE_TIMEOUT ? p[i++] : undefined
   if (
     typeof id !== 'string' ||
-    !isTime(issuedAt) ||
-    !isTime(createdAt) ||
-    !isTime(lastSeenAt) ||
-    !isTime(idleExpiresAt) ||
-    !isTime(absoluteExpiresAt) ||
+    (flags & HAS_USER && typeof userId !== 'string') ||
+    (flags & HAS_IDLE_TIMEOUT && !isTime(idleTimeout))
+  ) {
+    return undefined
+  }
+  const persistent = flags & PERSISTENT ? true : flags & NOT_PERSISTENT ? false : undefined
+  return sessionOf(
+    id,
+    issuedAt,
+    createdAt,
+    lastSeenAt,
+    idleExpiresAt,
+    absoluteExpiresAt,
+    userId as string | undefined,
+    idleTimeout as number | undefined,
+    persistent,
+    p,
+    i,
+  )
+}
+
+/** A session from a payload of format 1 or 2, an earlier build's: one JSON array. */
+function decodeText(plain: Buffer, n: number): OpenedSession | undefined {
+  let p: unknown
+  try {
+    p = JSON.parse(plain.toString('utf8', 0, n))
+  } catch {
+    return undefined
+  }
+  if (!Array.isArray(p) || p.length < TEXT_HEAD) return undefined
+  const format = p[0]
+  if (format !== RELATIVE && format !== ABSOLUTE) return undefined
+  const [, id, issuedAt, createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt, userId] = p
+  const [idleTimeout, persistent] = [p[8], p[9]]
+  if (
+    typeof id !== 'string' ||
     (userId !== null && typeof userId !== 'string') ||
     (idleTimeout !== null && !isTime(idleTimeout)) ||
     (persistent !== null && persistent !== 0 && persistent !== 1)
   ) {
     return undefined
   }
-  if (format === RELATIVE) {
-    createdAt += issuedAt
-    lastSeenAt += issuedAt
-    idleExpiresAt += issuedAt
-    absoluteExpiresAt += issuedAt
+  const base = format === RELATIVE && isTime(issuedAt) ? issuedAt : 0
+  // NaN, which sessionOf refuses, for what is not a time (`null + 0` would be one)
+  const time = (t: unknown) => (isTime(t) ? t + base : Number.NaN)
+  return sessionOf(
+    id,
+    issuedAt,
+    time(createdAt),
+    time(lastSeenAt),
+    time(idleExpiresAt),
+    time(absoluteExpiresAt),
+    userId ?? undefined,
+    idleTimeout ?? undefined,
+    persistent === null ? undefined : persistent === 1,
+    p,
+    TEXT_HEAD,
+  )
+}
+
+/**
+ * The session a payload holds, its times checked, its meta built in the order of `metaOf` (so
+ * of the hidden class of every other meta), and its fields the pairs of `p` from `from` on.
+ */
+function sessionOf(
+  id: string,
+  issuedAt: unknown,
+  createdAt: unknown,
+  lastSeenAt: unknown,
+  idleExpiresAt: unknown,
+  absoluteExpiresAt: unknown,
+  userId: string | undefined,
+  idleTimeout: number | undefined,
+  persistent: boolean | undefined,
+  p: unknown[],
+  from: number,
+): OpenedSession | undefined {
+  if (
+    !isTime(issuedAt) ||
+    !isTime(createdAt) ||
+    !isTime(lastSeenAt) ||
+    !isTime(idleExpiresAt) ||
+    !isTime(absoluteExpiresAt) ||
+    (p.length - from) % 2 !== 0
+  ) {
+    return undefined
   }
-  // in the order of metaOf, so of the hidden class of every other meta
   const meta: SessionMeta = { createdAt, lastSeenAt, idleExpiresAt, absoluteExpiresAt }
-  if (userId !== null) meta.userId = userId
-  if (idleTimeout !== null) meta.idleTimeout = idleTimeout
-  if (persistent !== null) meta.persistent = persistent === 1
+  if (userId !== undefined) meta.userId = userId
+  if (idleTimeout !== undefined) meta.idleTimeout = idleTimeout
+  if (persistent !== undefined) meta.persistent = persistent
   const fields = new Map<string, string>()
-  for (let i = HEAD; i < p.length; i += 2) {
+  for (let i = from; i < p.length; i += 2) {
     const field = p[i]
     const text = p[i + 1]
     if (typeof field !== 'string' || typeof text !== 'string') return undefined

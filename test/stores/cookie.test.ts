@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { SessionConfigError } from '../../src/core/errors.js'
+import { newSessionId } from '../../src/core/ids.js'
 import { Keyring } from '../../src/core/keyring.js'
 import { SessionManager } from '../../src/core/manager.js'
 import { Sealer } from '../../src/core/seal.js'
@@ -62,7 +63,7 @@ describe('cookie store', () => {
     expect(c.open(token, 1000)).toEqual({ rejected: 'bad-signature' })
   })
 
-  it('seals the documented JSON array, times less the sealing time, exactly as JSON.stringify writes it', () => {
+  it('seals format 3 as documented: a binary head, the id as bytes, a JSON tail', () => {
     const opener = Sealer.fromKeyring(new Keyring([SECRET]), 'cookie-store', 'sid')
     const awkward = [
       '',
@@ -74,67 +75,66 @@ describe('cookie store', () => {
       '__proto__',
       '{"a":[1]}',
     ]
-    const cases: [SessionMeta, Map<string, string>, number][] = [
-      [meta({}, 1e12), new Map(), 1e12],
-      [meta({}, 1_796_067_685_080), new Map([['count', '42']]), 1_796_067_685_081],
+    const DAY = 86_400_000
+    const cases: [SessionMeta, Map<string, string>, number, string][] = [
+      [meta({}, 1e12), new Map(), 1e12, ID],
+      [meta({}, 1_796_067_685_080), new Map([['count', '42']]), 1_796_067_685_081, newSessionId()],
       [
         { ...meta({}, 1.5), userId: 'u"\\\u2028😀', idleTimeout: 60_000, persistent: true },
         new Map(awkward.map((text, i) => [awkward[awkward.length - 1 - i]!, text])),
         -0,
-      ],
-      [{ ...meta({}, 0), idleTimeout: 0.25, persistent: false }, new Map([['a', 'b']]), 0],
-    ]
-    for (const [m, fields, now] of cases) {
-      const store = bindForTest(cookieStore())
-      const { cookies } = store.seal(
-        { id: ID, fields, meta: m },
-        { secure: false, now, present: 0 },
-      )
-      const token = cookies[0]!.slice('sid='.length, cookies[0]!.indexOf(';'))
-      const expected = JSON.stringify([
-        2,
         ID,
-        now,
-        m.createdAt - now,
-        m.lastSeenAt - now,
-        m.idleExpiresAt - now,
-        m.absoluteExpiresAt - now,
-        m.userId ?? null,
-        m.idleTimeout ?? null,
-        m.persistent === undefined ? null : m.persistent ? 1 : 0,
+      ],
+      [{ ...meta({}, 0), idleTimeout: 0.25, persistent: false }, new Map([['a', 'b']]), 0, ID],
+      // a session older than an int32 of milliseconds (24.8 days): its times as they are
+      [meta({ createdAt: 1e12 - 30 * DAY }, 1e12), new Map([['a', 'b']]), 1e12, ID],
+      // an id that newSessionId would not make goes in the tail, as text
+      [meta({}, 1e12), new Map([['a', 'b']]), 1e12, 'not+base64url/"id"'],
+      [meta({}, 1e12), new Map(), 1e12, `${ID.slice(0, 42)}B`],
+      [meta({}, 1e12), new Map(), 1e12, `*${ID.slice(1)}`],
+    ]
+    for (const [m, fields, now, id] of cases) {
+      const store = bindForTest(cookieStore())
+      const { cookies } = store.seal({ id, fields, meta: m }, { secure: false, now, present: 0 })
+      const token = cookies[0]!.slice('sid='.length, cookies[0]!.indexOf(';'))
+      const times = [m.createdAt, m.lastSeenAt, m.idleExpiresAt, m.absoluteExpiresAt]
+      const relative = times.every((t) => Number.isInteger(t - now) && Math.abs(t - now) < 2 ** 31)
+      const rawId = /^[\w-]{42}[AEIMQUYcgkosw048]$/.test(id)
+      const head = Buffer.alloc(relative ? 26 : 42)
+      head[0] = 3
+      head[1] =
+        (m.userId === undefined ? 0 : 1) |
+        (m.idleTimeout === undefined ? 0 : 2) |
+        (m.persistent === undefined ? 0 : m.persistent ? 4 : 8) |
+        (relative ? 0 : 16) |
+        (rawId ? 0 : 32)
+      head.writeDoubleLE(now, 2)
+      for (const [k, t] of times.entries()) {
+        if (relative) head.writeInt32LE(t - now, 10 + 4 * k)
+        else head.writeDoubleLE(t, 10 + 8 * k)
+      }
+      const tail = JSON.stringify([
+        ...(rawId ? [] : [id]),
+        ...(m.userId === undefined ? [] : [m.userId]),
+        ...(m.idleTimeout === undefined ? [] : [m.idleTimeout]),
         ...[...fields].flat(),
       ])
-      expect(opener.open(token, 4096)).toEqual({ plaintext: expected })
+      const expected = Buffer.concat([
+        head,
+        rawId ? Buffer.from(id, 'base64url') : Buffer.alloc(0),
+        Buffer.from(tail),
+      ])
+      const plaintext = opener.openWith(token, 4096, (plain, n) =>
+        Buffer.from(plain.subarray(0, n)),
+      )
+      expect(plaintext, id).toEqual(expected)
+      expect(store.open(`sid=${token}`, now)).toMatchObject({
+        session: { id, meta: m, issuedAt: now, fields },
+      })
     }
   })
 
-  it('writes the times as they are (format 1) when a difference would not give one back exactly', () => {
-    const opener = Sealer.fromKeyring(new Keyring([SECRET]), 'cookie-store', 'sid')
-    const store = bindForTest(cookieStore())
-    // 0.1 - 1e12 rounds: 1e12 plus it is not 0.1 again
-    const m: SessionMeta = { ...meta({}, 1e12), createdAt: 0.1 }
-    const { cookies } = store.seal(
-      { id: ID, fields: new Map(), meta: m },
-      { secure: false, now: 1e12, present: 0 },
-    )
-    const token = cookies[0]!.slice('sid='.length, cookies[0]!.indexOf(';'))
-    const text = JSON.stringify([
-      1,
-      ID,
-      1e12,
-      0.1,
-      m.lastSeenAt,
-      m.idleExpiresAt,
-      m.absoluteExpiresAt,
-      null,
-      null,
-      null,
-    ])
-    expect(opener.open(token, 4096)).toEqual({ plaintext: text })
-    expect(store.open(`sid=${token}`, 1e12)).toMatchObject({ session: { meta: m, issuedAt: 1e12 } })
-  })
-
-  it('opens a session sealed in format 1, the times as they are', () => {
+  it("opens a session sealed in format 1, an earlier build's, the times as they are", () => {
     const sealer = Sealer.fromKeyring(new Keyring([SECRET]), 'cookie-store', 'sid')
     const store = bindForTest(cookieStore())
     const m: SessionMeta = {
@@ -161,8 +161,78 @@ describe('cookie store', () => {
     expect(opened).toMatchObject({ session: { id: ID, meta: m, issuedAt: 1e12 + 5 } })
     expect(opened && 'session' in opened && [...opened.session.fields]).toEqual([['a', '1']])
     // and a format it does not know is no session
-    const unknown = sealer.seal(text.replace('[1,', '[3,'))
+    const unknown = sealer.seal(text.replace('[1,', '[4,'))
     expect(store.open(`sid=${unknown}`, 1e12 + 10)).toMatchObject({ rejected: 'malformed' })
+  })
+
+  it("opens format 2 (times less the sealing time, null for absent meta), an earlier build's", () => {
+    const sealer = Sealer.fromKeyring(new Keyring([SECRET]), 'cookie-store', 'sid')
+    const store = bindForTest(cookieStore())
+    const m = meta({}, 1e12)
+    const text = JSON.stringify([
+      2,
+      ID,
+      1e12,
+      m.createdAt - 1e12,
+      m.lastSeenAt - 1e12,
+      m.idleExpiresAt - 1e12,
+      m.absoluteExpiresAt - 1e12,
+      null,
+      null,
+      0,
+    ])
+    expect(store.open(`sid=${sealer.seal(text)}`, 1e12)).toMatchObject({
+      session: { id: ID, meta: { ...m, persistent: false }, issuedAt: 1e12 },
+    })
+  })
+
+  it('refuses format-3 flags it does not know, contradicting ones, and meta they promise but lack', () => {
+    const sealer = Sealer.fromKeyring(new Keyring([SECRET]), 'cookie-store', 'sid')
+    const store = bindForTest(cookieStore())
+    const open = (flags: number, tail: unknown, head = 26) => {
+      const plain = Buffer.alloc(head + 32)
+      plain[0] = 3
+      plain[1] = flags
+      plain.writeDoubleLE(1e12, 2)
+      plain.writeInt32LE(60_000, 18)
+      plain.writeInt32LE(90_000, 22)
+      Buffer.from(ID, 'base64url').copy(plain, head)
+      const bytes = Buffer.concat([plain, Buffer.from(JSON.stringify(tail))])
+      return store.open(`sid=${sealer.sealBytes(bytes, bytes.length)}`, 1e12)
+    }
+    expect(open(0, [])).toMatchObject({ session: { id: ID } })
+    expect(open(1, ['u1', 'a', '1'])).toMatchObject({ session: { meta: { userId: 'u1' } } })
+    expect(open(6, [60_000])).toMatchObject({
+      session: { meta: { idleTimeout: 60_000, persistent: true } },
+    })
+    const refused: [number, unknown][] = [
+      [64, []],
+      [128, []],
+      [12, []],
+      [1, [7]],
+      [2, ['x']],
+      [3, ['u1']],
+      [1, []],
+      [0, ['a']],
+      [0, {}],
+    ]
+    for (const [flags, tail] of refused) {
+      expect(open(flags, tail), JSON.stringify([flags, tail])).toMatchObject({
+        rejected: 'malformed',
+      })
+    }
+    // the head with float64 times is 16 bytes longer: one byte short of it, no session
+    const absolute = (tail: string) =>
+      Buffer.concat([
+        Buffer.from([3, 16]),
+        Buffer.alloc(40),
+        Buffer.from(ID, 'base64url'),
+        Buffer.from(tail),
+      ])
+    const sealedBytes = (bytes: Buffer) => `sid=${sealer.sealBytes(bytes, bytes.length)}`
+    expect(store.open(sealedBytes(absolute('[]')), 1e12)).toMatchObject({ session: { id: ID } })
+    expect(store.open(sealedBytes(absolute('[')), 1e12)).toMatchObject({ rejected: 'malformed' })
+    expect(store.open(sealedBytes(Buffer.from([3])), 1e12)).toMatchObject({ rejected: 'malformed' })
   })
 
   it('checks the length before any decoding: an over-long genuine-looking value is malformed', () => {
@@ -210,7 +280,7 @@ describe('cookie store', () => {
     const store = bindForTest(cookieStore())
     const jar = new Map<string, string>()
     applyToJar(jar, sealed(store, new Map([['a', '1']]), clock.now()).cookies)
-    const decrypt = vi.spyOn(Sealer.prototype, 'open')
+    const decrypt = vi.spyOn(Sealer.prototype, 'openWith')
     try {
       for (let i = 0; i < 3; i++) {
         const opened = store.open(headerOf(jar), clock.now())
