@@ -1,7 +1,7 @@
 /**
- * Authenticated encryption of short text, for values the browser keeps: the cookie store's
- * sessions. Keys come from the keyring by HKDF, one per purpose and cipher, derived once when
- * the sealer is made; sealing and opening are one AEAD operation each.
+ * Authenticated encryption of short texts or bytes, for values the browser keeps: the cookie
+ * store's sessions. Keys come from the keyring by HKDF, one per purpose and cipher, derived
+ * once when the sealer is made; sealing and opening are one AEAD operation each.
  *
  * A sealed value is base64url of `version (1) | key id (4) | IV (12) | ciphertext | tag (16)`.
  * The version byte names the cipher: 1 is AES-256-GCM through node:crypto (the default), 2 is
