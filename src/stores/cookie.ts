@@ -417,7 +417,7 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
  *   `NOT_PERSISTENT`).
  *
  * Every byte of a token is sealed, sent, checked by Node as a header, sent back and opened on
- * each write of a session not seen lately: the JSON text of formats 1 and 2 took 40 bytes
+ * each write of a session not seen lately: the JSON text of formats 1 and 2 took 41 bytes
  * more for a session of one field (the id 43 digits and quotes, the times 13-digit decimals,
  * three `null`s), and `JSON.parse` read each number digit by digit (see docs/benchmark.md).
  * Field texts stay as the codec made them; they are decoded only when the app reads them. The
