@@ -424,6 +424,7 @@ const variants: Variant[] = [
   ['fastify:none', 'no session', '-'],
   ['fastify:spin', `no session, ${SPIN_NS / 1000} µs busy work`, 'calibration'],
   ['fastify:hooks', 'no session, two empty hooks', 'calibration'],
+  ['fastify:set-cookie', 'no session, two hooks, a Set-Cookie on /write', 'calibration'],
   ['fastify:floor', 'no session, a cookie HMAC + id SHA-256 + record read', 'calibration'],
   ['fastify:tessera-memory', 'Tessera, memory store', 'defaults'],
   ['fastify:tessera-cookie', 'Tessera, cookie store', 'defaults'],

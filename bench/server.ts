@@ -401,20 +401,38 @@ const fastifySpin: Handler = async (port) => {
  * Calibration: bare Fastify plus what a session plugin registers before it does anything (as
  * Tessera's, @fastify/session and @fastify/secure-session do): a request decoration set in an
  * `onRequest` hook, and an `onSend` hook that passes the payload on, both callback-style.
+ * With `setCookie` (`fastify:set-cookie`), the `onSend` hook also sets, on `/write`, the
+ * least `Set-Cookie` header a cookie session sends ({@link SEALED_COOKIE}): every cookie store
+ * pays it on a write, whatever its cryptography.
  */
-const fastifyHooks: Handler = async (port) => {
-  const app = await fastifyApp()
-  const placeholder = {}
-  app.decorateRequest('probe', null)
-  app.addHook('onRequest', (request, _reply, done) => {
-    ;(request as unknown as { probe: object }).probe = placeholder
-    done()
-  })
-  app.addHook('onSend', (_request, _reply, payload, done) => done(null, payload))
-  app.get('/write', async () => '0')
-  app.get('/read', async () => '0')
-  await app.listen({ port, host: '127.0.0.1' })
-}
+const fastifyHooks =
+  (setCookie: boolean): Handler =>
+  async (port) => {
+    const app = await fastifyApp()
+    const placeholder = {}
+    app.decorateRequest('probe', null)
+    app.addHook('onRequest', (request, _reply, done) => {
+      ;(request as unknown as { probe: object }).probe = placeholder
+      done()
+    })
+    if (setCookie) {
+      app.addHook('onSend', (request, reply, payload, done) => {
+        if (request.url === '/write') reply.header('set-cookie', SEALED_COOKIE)
+        done(null, payload)
+      })
+    } else app.addHook('onSend', (_request, _reply, payload, done) => done(null, payload))
+    app.get('/write', async () => '0')
+    app.get('/read', async () => '0')
+    await app.listen({ port, host: '127.0.0.1' })
+  }
+
+/**
+ * The least `Set-Cookie` a cookie session sends on `/write`: the counter alone, `{"count":1}`,
+ * sealed with an AEAD's 33 bytes of format, key id, IV and tag, as base64url (59 characters;
+ * Tessera's token is 139, for the expiry times and id it seals too), under Tessera's default
+ * attributes. Random characters, not a seal: the floors count the cryptography apart.
+ */
+const SEALED_COOKIE = `sid=${randomBytes(11 + 33).toString('base64url')}; Path=/; HttpOnly; SameSite=Lax`
 
 /** Calibration: bare Fastify plus the floor's work in the route (see {@link floorWork}). */
 const fastifyFloor: Handler = async (port) => {
@@ -604,7 +622,8 @@ export const servers: Record<string, Handler> = {
   'express:express-session-redis-untimed': expressSession('redis-untimed', 'recommended'),
   'fastify:none': fastifyBare,
   'fastify:spin': fastifySpin,
-  'fastify:hooks': fastifyHooks,
+  'fastify:hooks': fastifyHooks(false),
+  'fastify:set-cookie': fastifyHooks(true),
   'fastify:floor': fastifyFloor,
   'fastify:tessera-memory': fastifyTessera('memory'),
   'fastify:tessera-cookie': fastifyTessera('cookie'),
