@@ -402,7 +402,7 @@ const fastifySpin: Handler = async (port) => {
  * Tessera's, @fastify/session and @fastify/secure-session do): a request decoration set in an
  * `onRequest` hook, and an `onSend` hook that passes the payload on, both callback-style.
  * With `setCookie` (`fastify:set-cookie`), the `onSend` hook also sets, on `/write`, the
- * least `Set-Cookie` header a cookie session sends ({@link SEALED_COOKIE}): every cookie store
+ * least `Set-Cookie` header a cookie session sends ({@link sealedCookie}): every cookie store
  * pays it on a write, whatever its cryptography.
  */
 const fastifyHooks =
@@ -416,8 +416,9 @@ const fastifyHooks =
       done()
     })
     if (setCookie) {
+      const cookie = await sealedCookie()
       app.addHook('onSend', (request, reply, payload, done) => {
-        if (request.url === '/write') reply.header('set-cookie', SEALED_COOKIE)
+        if (request.url === '/write') reply.header('set-cookie', cookie)
         done(null, payload)
       })
     } else app.addHook('onSend', (_request, _reply, payload, done) => done(null, payload))
@@ -428,11 +429,16 @@ const fastifyHooks =
 
 /**
  * The least `Set-Cookie` a cookie session sends on `/write`: the counter alone, `{"count":1}`,
- * sealed with an AEAD's 33 bytes of format, key id, IV and tag, as base64url (59 characters;
- * Tessera's token is 139, for the expiry times and id it seals too), under Tessera's default
- * attributes. Random characters, not a seal: the floors count the cryptography apart.
+ * sealed (Tessera's `sealedLength`: an AEAD's 33 bytes of format, key id, IV and tag, as
+ * base64url, 59 characters; Tessera's token is 139, for the expiry times and id it seals too),
+ * under Tessera's default attributes. Random characters, not a seal: the floors count the
+ * cryptography apart.
  */
-const SEALED_COOKIE = `sid=${randomBytes(11 + 33).toString('base64url')}; Path=/; HttpOnly; SameSite=Lax`
+async function sealedCookie(): Promise<string> {
+  const { sealedLength } = await fromTessera<typeof import('../src/core/seal.js')>('core/seal.js')
+  const length = sealedLength(JSON.stringify({ count: 1 }).length)
+  return `sid=${randomBytes(length).toString('base64url').slice(0, length)}; Path=/; HttpOnly; SameSite=Lax`
+}
 
 /** Calibration: bare Fastify plus the floor's work in the route (see {@link floorWork}). */
 const fastifyFloor: Handler = async (port) => {

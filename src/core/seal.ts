@@ -23,7 +23,7 @@ import {
   randomFillSync,
 } from 'node:crypto'
 import { SessionConfigError } from './errors.js'
-import { BASE64URL_VALUE } from './ids.js'
+import { canonicalBase64url } from './ids.js'
 import type { Keyring } from './keyring.js'
 
 /** The format version of AES-256-GCM values (node:crypto), written by default. */
@@ -49,18 +49,6 @@ export type SealRejection = 'malformed' | 'bad-signature'
 
 /** The plaintext of a sealed value, or why it was refused. */
 export type Opened = { plaintext: string } | { rejected: SealRejection }
-
-/**
- * Whether the last character of a base64url text carries zero spare bits. Decoding ignores
- * them, so without this check a value with a changed last character would open as the original.
- */
-function canonicalTail(text: string): boolean {
-  const rest = text.length % 4
-  if (rest === 0) return true
-  if (rest === 1) return false
-  const last = BASE64URL_VALUE[text.charCodeAt(text.length - 1)]!
-  return (last & (rest === 2 ? 0x0f : 0x03)) === 0
-}
 
 /** Random IVs drawn from a pooled CSPRNG buffer: one `randomFillSync` per 512 seals. */
 const IV_POOL = Buffer.allocUnsafe(IV_BYTES * 512)
@@ -326,12 +314,8 @@ export class Sealer {
     if (
       token.length < MIN_SEALED_LENGTH ||
       token.length > maxLength ||
-      // Node's decoder also takes standard base64's `+` and `/`, and skips what is neither:
-      // refusing those two and checking the decoded length admits base64url alone, cheaper
-      // than a regular expression over the whole value
-      token.includes('+') ||
-      token.includes('/') ||
-      !canonicalTail(token)
+      // with the decoded length checked below, base64url alone, and only its canonical form
+      !canonicalBase64url(token)
     ) {
       return MALFORMED
     }
