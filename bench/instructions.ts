@@ -9,7 +9,9 @@
  * time. See docs/benchmark.md, "Counting instructions per request".
  *
  * node --import tsx bench/instructions.ts [--route read|write] [--spread] [--requests N]
- *                                         [--warmup N] [--top N] [--compare REF] VARIANT...
+ *                                         [--warmup N] [--top N] [--compare REF]
+ *                                         [--event Ir|D1mr|DLmr|Bcm|...] [--ll BYTES]
+ *                                         VARIANT...
  * node --import tsx bench/instructions.ts --scenarios [--requests N] [--warmup N] VARIANT...
  * node --import tsx bench/instructions.ts --targets [--requests N] [--warmup N] [--processes N]
  * node --import tsx bench/instructions.ts --targets --again VARIANT...
@@ -62,6 +64,8 @@ const { values: opts, positionals: variants } = parseArgs({
     scenarios: { type: 'boolean', default: false },
     processes: { type: 'string', default: '2' },
     again: { type: 'boolean', default: false },
+    event: { type: 'string', default: 'Ir' },
+    ll: { type: 'string' },
   },
 })
 const TARGETS_MODE = opts.targets
@@ -72,6 +76,46 @@ const PROCESSES = Number(opts.processes)
 if (opts.route !== 'read' && opts.route !== 'write') throw new Error('--route is read or write')
 if (![REQUESTS, WARMUP, TOP, PROCESSES].every((n) => Number.isInteger(n) && n > 0))
   throw new Error('--requests, --warmup, --top and --processes are whole numbers above 0')
+/**
+ * What is counted: `Ir` (instructions), or with `--event` one of the events callgrind
+ * simulates, per function: data reads (`Dr`), first-level data read misses (`D1mr`),
+ * last-level data read misses (`DLmr`) and so on (`--cache-sim=yes`), or conditional and
+ * indirect branches mispredicted (`Bcm`, `Bim`: `--branch-sim=yes`). The simulated caches have
+ * this CPU's sizes unless `--ll BYTES` sets the last level's (16-way, 64-byte lines: give one
+ * core's L2 to count what a request finds outside it). They see only the server: not the
+ * kernel, not wrk, whose work also evicts the server's data between requests.
+ */
+const EVENTS: Record<string, string> = {
+  Ir: 'instructions',
+  Dr: 'data reads',
+  Dw: 'data writes',
+  I1mr: 'first-level instruction misses',
+  D1mr: 'first-level data read misses',
+  D1mw: 'first-level data write misses',
+  ILmr: 'last-level instruction misses',
+  DLmr: 'last-level data read misses',
+  DLmw: 'last-level data write misses',
+  Bc: 'conditional branches',
+  Bcm: 'conditional branches mispredicted',
+  Bi: 'indirect branches',
+  Bim: 'indirect branches mispredicted',
+}
+const EVENT = opts.event
+if (EVENTS[EVENT] === undefined || (EVENT !== 'Ir' && (TARGETS_MODE || opts.report)))
+  throw new Error(`--event is one of ${Object.keys(EVENTS).join(', ')}, without --targets`)
+const LL = opts.ll === undefined ? undefined : Number(opts.ll)
+if (
+  LL !== undefined &&
+  !(Number.isInteger(LL) && LL > 0 && (LL & (LL - 1)) === 0 && /^[DI]L/.test(EVENT))
+)
+  throw new Error('--ll is a power of two in bytes, with a last-level --event (DLmr, DLmw, ILmr)')
+/** valgrind's options for {@link EVENT}. */
+const SIMULATE =
+  EVENT === 'Ir'
+    ? []
+    : EVENT.startsWith('B')
+      ? ['--branch-sim=yes']
+      : ['--cache-sim=yes', ...(LL === undefined ? [] : [`--LL=${LL},16,64`])]
 const unknown = variants.filter((v) => servers[v] === undefined)
 const notJudged = opts.again ? variants.filter((v) => !targetVariants().includes(v)) : []
 if (
@@ -120,6 +164,7 @@ async function start(variant: string, tesseraDir: string | undefined): Promise<T
       // V8 writes and rewrites its code in memory: valgrind must notice
       '--smc-check=all-non-file',
       '--instr-atstart=no',
+      ...SIMULATE,
       `--callgrind-out-file=${out}`,
       process.execPath,
       '--perf-basic-prof',
@@ -267,9 +312,13 @@ function nameAt(map: ReturnType<typeof codeMap>, address: number): string | unde
  * their symbols, JavaScript by V8's map (`JS name file:line`), with the file paths shortened.
  */
 function counts(out: string, map: ReturnType<typeof codeMap>): Map<string, number> {
-  const text = spawnSync('callgrind_annotate', ['--threshold=100', out], {
-    maxBuffer: 1 << 28,
-  }).stdout.toString()
+  const text = spawnSync(
+    'callgrind_annotate',
+    ['--threshold=100', `--show=${EVENT}`, `--sort=${EVENT}`, out],
+    {
+      maxBuffer: 1 << 28,
+    },
+  ).stdout.toString()
   const byName = new Map<string, number>()
   let total = 0
   for (const line of text.split('\n')) {
@@ -408,7 +457,9 @@ const RECOMPILED = 1000
 /** The figure that repeats between runs: the total without the collector and the compiler. */
 const leastOf = (f: Figures) => f.total - f.gc - f.compiler
 const less = (c: Map<string, number> | undefined) => leastOf(figuresOf(c))
-const cell = (n: number) => Math.round(n).toLocaleString('en-US')
+/** A count as the tables show it: whole instructions; cache events, fewer, to a tenth. */
+const cell = (n: number) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: EVENT === 'Ir' || n >= 100 ? 0 : 1 })
 
 // ------------------------------------------------------------------ run
 
@@ -459,7 +510,7 @@ async function compareVariants() {
   }
   const rows = names.sort((a, b) => spread(b) - spread(a)).slice(0, TOP)
   console.log(
-    `instructions per ${opts.scenarios ? 'request' : `/${opts.route} request (${opts.spread ? `${SPREAD} sessions` : 'one session'})`}, ${REQUESTS} requests after ${WARMUP}\n`,
+    `${EVENTS[EVENT]} per ${opts.scenarios ? 'request' : `/${opts.route} request (${opts.spread ? `${SPREAD} sessions` : 'one session'})`}, ${REQUESTS} requests after ${WARMUP}\n`,
   )
   console.log(`| function | ${columns.map(([label]) => label).join(' | ')} |`)
   console.log(`| --- | ${columns.map(() => '---:').join(' | ')} |`)
