@@ -72,14 +72,24 @@ export class RecentMap<V> {
 
   /** The value under `key`, if still kept; one found in the older generation moves up. */
   get(key: string): V | undefined {
-    if (this.#from >= 0) {
-      const slot = slotOf(key, this.#from)
-      // in neither generation: no map lookup needed
-      const word = this.#recentBits[slot >>> 5]! | this.#olderBits[slot >>> 5]!
-      if ((word & (1 << (slot & 31))) === 0) return undefined
+    if (this.#from < 0) {
+      const hit = this.#recent.get(key)
+      return hit !== undefined ? hit : this.#promote(key)
     }
-    const hit = this.#recent.get(key)
-    if (hit !== undefined) return hit
+    // each generation's map is looked in only when its table has the key's bit: a map lookup
+    // of a key its table lacks would be a walk through entries no CPU cache holds, for nothing
+    const slot = slotOf(key, this.#from)
+    const word = slot >>> 5
+    const bit = 1 << (slot & 31)
+    if ((this.#recentBits[word]! & bit) !== 0) {
+      const hit = this.#recent.get(key)
+      if (hit !== undefined) return hit
+    }
+    return (this.#olderBits[word]! & bit) !== 0 ? this.#promote(key) : undefined
+  }
+
+  /** The value under `key` in the older generation, moved up to the newer one. */
+  #promote(key: string): V | undefined {
     const old = this.#older.get(key)
     if (old !== undefined) this.set(key, old)
     return old
