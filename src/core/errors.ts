@@ -19,6 +19,7 @@ export type SessionErrorCode =
   | 'ERR_SESSION_SERIALIZE'
   | 'ERR_SESSION_VALIDATION'
   | 'ERR_SESSION_STATE'
+  | 'ERR_SESSION_CSRF'
 
 /** Base class of every error Tessera throws. */
 export class SessionError extends Error {

@@ -404,6 +404,32 @@ export function keyOf(s: SessionState): string | undefined {
   return s.key
 }
 
+/**
+ * @internal A string the core keeps in a field of its own (its name starts with `$`, which no
+ * data key can), apart from the app's data: for parts of Tessera with per-session state (CSRF).
+ * Undefined when absent or not a string.
+ */
+export function reservedField(
+  session: Session<SessionData>,
+  field: `$${string}`,
+): string | undefined {
+  const s = session[STATE]
+  const text = s.fields.get(field)
+  if (text === undefined) return undefined
+  const value = decode(s, field, text)
+  return typeof value === 'string' ? value : undefined
+}
+
+/** @internal Sets a reserved field ({@link reservedField}) to `value`, encoded by the codec. */
+export function setReservedField(
+  session: Session<SessionData>,
+  field: `$${string}`,
+  value: string,
+): void {
+  const s = session[STATE]
+  write(s, field, encode(s, field, value))
+}
+
 function write(s: SessionState, field: string, text: string): void {
   s.fields.set(field, text)
   markChanged(s, field)
