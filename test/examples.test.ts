@@ -102,20 +102,37 @@ describe('demo app', () => {
   it('counts, signs in with a new session id, lists sessions and signs out', async () => {
     const url = await run('examples/demo/server.ts')
     const browser = new Client(url)
-    expect(String((await browser.get('/')).body)).toContain('<strong id="visits">1</strong>')
-    const before = browser.cookie()
-    const login = await browser.request('/login', {
+    const first = String((await browser.get('/')).body)
+    expect(first).toContain('<strong id="visits">1</strong>')
+    const tokenIn = (html: string) => /name="_csrf" value="([\w-]+)"/.exec(html)![1]!
+    const post = (path: string, body: string) =>
+      browser.request(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      })
+    // a form posted without the page's token, or from another site, is refused
+    expect((await post('/login', 'user=mallory')).status).toBe(403)
+    const crossSite = await browser.request('/login', {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'user=ada',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'sec-fetch-site': 'cross-site',
+      },
+      body: `user=mallory&_csrf=${tokenIn(first)}`,
     })
+    expect(crossSite.status).toBe(403)
+    const before = browser.cookie()
+    const login = await post('/login', `user=ada&_csrf=${tokenIn(first)}`)
     expect(login.status).toBe(303)
     expect(browser.cookie()).not.toBe(before)
     const home = String((await browser.get('/')).body)
     expect(home).toContain('Welcome, ada!')
     expect(home).toContain('<strong id="user">ada</strong>')
     expect(home).toContain('(this one)')
-    await browser.request('/logout', { method: 'POST' })
+    // the login rotated the secret: the token from before it no longer works
+    expect((await post('/logout', `_csrf=${tokenIn(first)}`)).status).toBe(403)
+    expect((await post('/logout', `_csrf=${tokenIn(home)}`)).status).toBe(303)
     const after = String((await browser.get('/')).body)
     expect(after).toContain('You are signed out.')
     expect(after).toContain('<strong id="visits">1</strong>')

@@ -1,6 +1,7 @@
 /**
  * The Tessera demo: a small app on node:http and the memory store, showing a counter, flash
- * messages, login with session regeneration, the device list and logout.
+ * messages, login with session regeneration, the device list, logout, and CSRF protection on
+ * every form.
  *
  *   npm start            then open http://localhost:3000
  *
@@ -10,6 +11,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage } from 'node:http'
 import { createSessions, type Session } from 'tessera'
+import { csrf } from 'tessera/csrf'
 import { withSession } from 'tessera/node'
 import { memoryStore } from 'tessera/stores/memory'
 
@@ -28,6 +30,7 @@ const sessions = createSessions<Data>({
 sessions.on('created', (e) => console.log(`session created ${e.idHash.slice(0, 12)}…`))
 sessions.on('regenerated', (e) => console.log(`session regenerated ${e.idHash.slice(0, 12)}…`))
 sessions.on('destroyed', (e) => console.log(`session destroyed ${e.idHash.slice(0, 12)}…`))
+const protect = csrf()
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
@@ -44,6 +47,8 @@ async function page(session: Session<Data>): Promise<string> {
   const user = session.get('user')
   const notice = session.flash.get<string>('notice')
   const devices = user ? await sessions.listByUser(user, { current: session }) : []
+  // every form carries the session's CSRF token; the POST handlers check it
+  const token = `<input type="hidden" name="_csrf" value="${protect.token(session)}">`
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tessera demo</title>
 <style>body{font:16px system-ui;max-width:40rem;margin:2rem auto;padding:0 1rem}
@@ -61,9 +66,9 @@ ${
             `<li><code>${d.idHash.slice(0, 12)}…</code> last seen ${new Date(d.lastSeenAt).toISOString()}${d.current ? ' (this one)' : ''}</li>`,
         )
         .join('')}</ul>
-<form method="post" action="/logout-others"><button>Log out other sessions</button></form>
-<form method="post" action="/logout"><button>Log out</button></form>`
-    : `<form method="post" action="/login"><label>Name <input name="user" required maxlength="64"></label>
+<form method="post" action="/logout-others">${token}<button>Log out other sessions</button></form>
+<form method="post" action="/logout">${token}<button>Log out</button></form>`
+    : `<form method="post" action="/login">${token}<label>Name <input name="user" required maxlength="64"></label>
 <button>Sign in</button></form>`
 }
 </body></html>`
@@ -76,10 +81,22 @@ const server = createServer(
       res.writeHead(303, { location: to })
       res.end()
     }
+    const body = req.method === 'POST' ? await form(req) : undefined
+    const refused = protect.check(session, {
+      method: req.method,
+      headers: req.headers,
+      token: body?.get('_csrf'),
+    })
+    if (refused !== undefined) {
+      res.writeHead(403, { 'content-type': 'text/plain' })
+      res.end('Forbidden: reload the page and try again.')
+      return
+    }
     if (req.method === 'POST' && url.pathname === '/login') {
-      const user = (await form(req)).get('user')?.trim()
+      const user = body?.get('user')?.trim()
       if (!user) return redirect('/')
       session.regenerate() // new id at login: no session fixation
+      protect.rotate(session) // and a new CSRF secret: tokens from before the login stop working
       session.setUser(user)
       session.set('user', user)
       session.flash.set('notice', `Welcome, ${user}!`)
@@ -98,8 +115,11 @@ const server = createServer(
     }
     if (req.method === 'GET' && url.pathname === '/') {
       session.set('visits', (session.get('visits') ?? 0) + 1)
+      // rendered before the headers go out: the page's CSRF token may add the session's secret,
+      // and the session is saved as the headers are sent
+      const html = await page(session)
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-      res.end(await page(session))
+      res.end(html)
       return
     }
     res.writeHead(404, { 'content-type': 'text/plain' })
