@@ -191,7 +191,8 @@ export function csrf(options: CsrfOptions = {}): Csrf {
   }
 
   const check = (session: AnySession, request: CsrfRequest): CsrfRejection | undefined => {
-    if (safe.has((request.method ?? 'GET').toUpperCase())) return undefined
+    // no method given is not a safe one: a mistake in the call must not switch the check off
+    if (request.method !== undefined && safe.has(request.method.toUpperCase())) return undefined
     const refused = fromOtherSite(request)
     if (refused !== undefined) return refused
     const given = headerOf(request.headers, header) ?? request.token

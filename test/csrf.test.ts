@@ -55,6 +55,8 @@ describe('csrf', () => {
         undefined,
       )
     expect(protect.check(session, { method: 'DELETE', headers: {} })).toBe('missing-token')
+    // a request whose method was not passed is checked, not waved through
+    expect(protect.check(session, { method: undefined, headers: {} })).toBe('missing-token')
   })
 
   it('gives a different token each time, every one of them verifying, until rotate()', async () => {
