@@ -82,6 +82,7 @@ export interface CsrfOptions {
 
 /** What `verify` needs of a request. */
 export interface CsrfRequest {
+  /** The request's method (`req.method`); undefined is checked as an unsafe one. */
   method: string | undefined
   /** Node's `req.headers`, a Fetch `Headers`, or any object of lower-cased names. */
   headers: Headers | Readonly<Record<string, string | readonly string[] | undefined>>
