@@ -1,10 +1,11 @@
 import { createServer } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
+import { withSession as withFetchSession } from '../src/adapters/fetch.js'
 import { withSession } from '../src/adapters/node.js'
 import { CsrfError, csrf } from '../src/csrf.js'
 import { createSessions, SessionConfigError } from '../src/index.js'
 import { memoryStore } from '../src/stores/memory.js'
-import { listen, type Running } from './helpers/http.js'
+import { fetchBridge, listen, type Running } from './helpers/http.js'
 
 const SECRET = 'csrf-test-secret-0123456789abcdef-0123456789'
 type Data = { n: number }
@@ -232,5 +233,49 @@ describe('csrf over HTTP (node adapter)', () => {
       headers: { 'x-csrf-token': token },
     })
     expect(stranger.status).toBe(403)
+  })
+
+  it('a script over the fetch adapter: the token in a header, Origin checked against request.url', async () => {
+    const protect = csrf()
+    const manager = sessions()
+    running = await listen(
+      createServer(
+        fetchBridge(
+          withFetchSession(manager, async (request, session) => {
+            if (request.method === 'GET') return new Response(protect.token(session))
+            try {
+              protect.verify(session, {
+                method: request.method,
+                headers: request.headers,
+                url: request.url,
+              })
+            } catch (err) {
+              if (err instanceof CsrfError) return new Response(err.reason, { status: 403 })
+              throw err
+            }
+            session.set('n', (session.get('n') ?? 0) + 1)
+            return new Response(String(session.get('n')))
+          }),
+        ),
+      ),
+    )
+    const page = await fetch(`${running.url}/`)
+    const cookie = page.headers.getSetCookie()[0]!.split(';')[0]!
+    const token = await page.text()
+    const own = new URL(running.url).origin
+    const send = (headers: Record<string, string>) =>
+      fetch(`${running!.url}/api`, { method: 'POST', headers: { cookie, ...headers } }).then(
+        async (r) => [r.status, await r.text()],
+      )
+    expect(await send({ 'x-csrf-token': token, origin: own })).toEqual([200, '1'])
+    expect(await send({ 'x-csrf-token': token, 'sec-fetch-site': 'same-origin' })).toEqual([
+      200,
+      '2',
+    ])
+    expect(await send({ 'x-csrf-token': token, origin: 'http://evil.test' })).toEqual([
+      403,
+      'origin',
+    ])
+    expect(await send({ origin: own })).toEqual([403, 'missing-token'])
   })
 })
