@@ -19,6 +19,7 @@
  * @module
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { TOKEN } from './core/cookies.js'
 import { SessionConfigError, SessionError } from './core/errors.js'
 import { canonicalBase64url } from './core/ids.js'
 import { reservedField, type Session, type SessionData, setReservedField } from './core/session.js'
@@ -29,10 +30,6 @@ const FIELD = '$csrf'
 const SECRET_BYTES = 32
 /** A token: the pad and the masked secret, base64url (64 bytes). */
 const TOKEN_LENGTH = 86
-const BASE64URL = /^[A-Za-z0-9_-]+$/
-
-/** A session of any data: the secret lives beside the data, whatever its type. */
-type AnySession = Session<SessionData>
 
 /** Why a request was refused. */
 export type CsrfRejection =
@@ -123,7 +120,7 @@ export interface Csrf {
 /** CSRF protection for sessions; see the module's documentation. */
 export function csrf(options: CsrfOptions = {}): Csrf {
   const header = (options.header ?? 'x-csrf-token').toLowerCase()
-  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(header)) {
+  if (!TOKEN.test(header)) {
     throw new SessionConfigError(
       `csrf: header ${JSON.stringify(options.header)} is not a header name`,
     )
@@ -148,13 +145,13 @@ export function csrf(options: CsrfOptions = {}): Csrf {
     }),
   )
 
-  const secretOf = (session: AnySession): Buffer | undefined => {
+  const secretOf = <D extends SessionData>(session: Session<D>): Buffer | undefined => {
     const text = reservedField(session, FIELD)
     if (text === undefined) return undefined
     const bytes = Buffer.from(text, 'base64url')
     return bytes.length === SECRET_BYTES ? bytes : undefined
   }
-  const newSecret = (session: AnySession): Buffer => {
+  const newSecret = <D extends SessionData>(session: Session<D>): Buffer => {
     const secret = randomBytes(SECRET_BYTES)
     setReservedField(session, FIELD, secret.toString('base64url'))
     return secret
@@ -181,17 +178,19 @@ export function csrf(options: CsrfOptions = {}): Csrf {
   }
 
   const matches = (secret: Buffer, token: string): boolean => {
-    // canonical: a changed last digit (whose spare bits decoding ignores) is another token
-    if (token.length !== TOKEN_LENGTH || !BASE64URL.test(token) || !canonicalBase64url(token))
-      return false
+    // canonical (a changed last digit, whose spare bits decoding ignores, is another token),
+    // and every digit base64url: the decoder skips any other, which leaves fewer bytes
+    if (token.length !== TOKEN_LENGTH || !canonicalBase64url(token)) return false
     const bytes = Buffer.from(token, 'base64url')
     if (bytes.length !== 2 * SECRET_BYTES) return false
-    const unmasked = Buffer.allocUnsafe(SECRET_BYTES)
-    for (let i = 0; i < SECRET_BYTES; i++) unmasked[i] = bytes[i]! ^ bytes[SECRET_BYTES + i]!
+    const unmasked = xor(bytes.subarray(0, SECRET_BYTES), bytes.subarray(SECRET_BYTES))
     return timingSafeEqual(unmasked, secret)
   }
 
-  const check = (session: AnySession, request: CsrfRequest): CsrfRejection | undefined => {
+  const check = <D extends SessionData>(
+    session: Session<D>,
+    request: CsrfRequest,
+  ): CsrfRejection | undefined => {
     // no method given is not a safe one: a mistake in the call must not switch the check off
     if (request.method !== undefined && safe.has(request.method.toUpperCase())) return undefined
     const refused = fromOtherSite(request)
@@ -203,23 +202,27 @@ export function csrf(options: CsrfOptions = {}): Csrf {
   }
 
   return {
-    token(typed) {
-      const session = typed as unknown as AnySession
+    token(session) {
       const secret = secretOf(session) ?? newSecret(session)
       const pad = randomBytes(SECRET_BYTES)
-      const masked = Buffer.allocUnsafe(SECRET_BYTES)
-      for (let i = 0; i < SECRET_BYTES; i++) masked[i] = pad[i]! ^ secret[i]!
-      return Buffer.concat([pad, masked]).toString('base64url')
+      return Buffer.concat([pad, xor(pad, secret)]).toString('base64url')
     },
-    check: (session, request) => check(session as unknown as AnySession, request),
+    check,
     verify(session, request) {
-      const refused = check(session as unknown as AnySession, request)
+      const refused = check(session, request)
       if (refused !== undefined) throw new CsrfError(refused)
     },
     rotate(session) {
-      newSecret(session as unknown as AnySession)
+      newSecret(session)
     },
   }
+}
+
+/** The bytes of `a` XOR those of `b` (the same length): masks the secret, and unmasks it. */
+function xor(a: Uint8Array, b: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(a.length)
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i]!
+  return out
 }
 
 /** One header's value, from Node's headers or a Fetch `Headers`; the first of several. */

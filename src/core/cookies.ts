@@ -40,8 +40,8 @@ export interface ResolvedCookie {
   clear(secureRequest: boolean): string
 }
 
-/** RFC 6265 section 4.1.1: a cookie-name is an RFC 7230 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** An RFC 7230 token: what a header name, and a cookie name (RFC 6265 section 4.1.1), is. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** Space and tab: what parseCookie trims from both ends of a value. */
 const SP = 0x20
 const HTAB = 0x09

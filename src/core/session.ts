@@ -409,8 +409,8 @@ export function keyOf(s: SessionState): string | undefined {
  * data key can), apart from the app's data: for parts of Tessera with per-session state (CSRF).
  * Undefined when absent or not a string.
  */
-export function reservedField(
-  session: Session<SessionData>,
+export function reservedField<D extends SessionData>(
+  session: Session<D>,
   field: `$${string}`,
 ): string | undefined {
   const s = session[STATE]
@@ -421,8 +421,8 @@ export function reservedField(
 }
 
 /** @internal Sets a reserved field ({@link reservedField}) to `value`, encoded by the codec. */
-export function setReservedField(
-  session: Session<SessionData>,
+export function setReservedField<D extends SessionData>(
+  session: Session<D>,
   field: `$${string}`,
   value: string,
 ): void {
