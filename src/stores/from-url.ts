@@ -1,0 +1,281 @@
+/**
+ * A store from a URL: for `tessera/config` and the `tessera` command, where a store is named in
+ * text rather than built in code. The URL names the store, where its server is, and the
+ * store's options as query parameters; the driver the store needs is loaded from the app's
+ * own dependencies, and closed by {@link OpenedStore.close}.
+ *
+ * | URL | store | driver |
+ * | --- | --- | --- |
+ * | `memory:` | memory | none |
+ * | `cookie:` | cookie | none |
+ * | `file:./var/sessions` | file | none |
+ * | `sqlite:./sessions.db` | sqlite | `better-sqlite3` |
+ * | `redis://host:6379/0`, `rediss://` | redis | `ioredis`, else `redis` |
+ * | `postgres://user@host/db`, `postgresql://` | postgres | `pg` |
+ * | `mysql://user@host/db`, `mariadb://` | mysql | `mysql2` |
+ * | `memcached://host:11211` | memcached | `memjs` |
+ *
+ * Parameters the store knows are taken out of the URL (`?prefix=app:`, `?table=sessions`,
+ * `?createTable=true`); any other is left for the driver (`?sslmode=require`).
+ *
+ * @example
+ * ```ts
+ * import { storeFromUrl } from 'tessera/stores/from-url'
+ * const { store, close } = await storeFromUrl('redis://127.0.0.1:6379?prefix=app:')
+ * const sessions = createSessions({ secret, store })
+ * process.on('SIGTERM', () => close())
+ * ```
+ * @module
+ */
+import { SessionConfigError } from '../core/errors.js'
+import type { ClientSideStore, SessionStore } from '../core/store.js'
+
+/** A store opened from a URL, and what closes it. */
+export interface OpenedStore {
+  readonly store: SessionStore | ClientSideStore
+  /** The URL, with any password replaced by `***`: safe to print. */
+  readonly url: string
+  /** Closes the store, then the client the URL opened. Idempotent. */
+  close(): Promise<void>
+}
+
+/** Every scheme {@link storeFromUrl} takes. */
+export const STORE_SCHEMES = [
+  'memory',
+  'cookie',
+  'file',
+  'sqlite',
+  'redis',
+  'rediss',
+  'postgres',
+  'postgresql',
+  'mysql',
+  'mariadb',
+  'memcached',
+] as const
+
+type Param = 'string' | 'integer' | 'boolean'
+
+/** The query parameters each store takes, and their types. */
+const PARAMS: Record<string, Record<string, Param>> = {
+  memory: { maxSessions: 'integer', sweepInterval: 'integer' },
+  cookie: { maxChunks: 'integer', clockSkew: 'integer' },
+  file: { fsync: 'boolean', sweepInterval: 'integer', lockTimeout: 'integer' },
+  sqlite: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
+  redis: { prefix: 'string', scanCount: 'integer' },
+  postgres: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
+  mysql: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
+  memcached: { prefix: 'string', casRetries: 'integer' },
+}
+
+const STORE_OF: Record<(typeof STORE_SCHEMES)[number], string> = {
+  memory: 'memory',
+  cookie: 'cookie',
+  file: 'file',
+  sqlite: 'sqlite',
+  redis: 'redis',
+  rediss: 'redis',
+  postgres: 'postgres',
+  postgresql: 'postgres',
+  mysql: 'mysql',
+  mariadb: 'mysql',
+  memcached: 'memcached',
+}
+
+/** `url` with its password, if any, replaced by `***`. */
+export function maskUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^@/?#]*@/i, '$1***@')
+}
+
+function fail(url: string, problem: string, cause?: unknown): never {
+  throw new SessionConfigError(
+    `store URL "${maskUrl(url)}": ${problem}`,
+    cause === undefined ? undefined : { cause },
+  )
+}
+
+/** Splits off the store's own parameters and parses them; the rest stay in the URL. */
+function takeParams(
+  url: string,
+  store: string,
+): { rest: string; options: Record<string, unknown> } {
+  const known = PARAMS[store] ?? {}
+  const q = url.indexOf('?')
+  if (q === -1) return { rest: url, options: {} }
+  const query = new URLSearchParams(url.slice(q + 1))
+  const options: Record<string, unknown> = {}
+  const kept = new URLSearchParams()
+  for (const [name, value] of query) {
+    const type = known[name]
+    if (type === undefined) {
+      kept.append(name, value)
+    } else if (type === 'string') {
+      options[name] = value
+    } else if (type === 'boolean') {
+      if (value !== 'true' && value !== 'false')
+        fail(url, `?${name} must be true or false, got "${value}"`)
+      options[name] = value === 'true'
+    } else {
+      const n = Number(value)
+      if (value === '' || !Number.isSafeInteger(n) || n < 0)
+        fail(url, `?${name} must be a whole number of 0 or more, got "${value}"`)
+      options[name] = n
+    }
+  }
+  // the stores without a driver take nothing else
+  if (['memory', 'cookie', 'file', 'sqlite'].includes(store) && kept.size > 0) {
+    const names = Object.keys(known)
+    fail(
+      url,
+      `unknown parameter "${[...kept.keys()][0]}" (the ${store} store takes ${names.join(', ')})`,
+    )
+  }
+  const left = kept.toString()
+  return { rest: url.slice(0, q) + (left === '' ? '' : `?${left}`), options }
+}
+
+/** The path after `scheme:` (and an optional `//`), percent-decoded. */
+function pathOf(rest: string, scheme: string): string {
+  let path = rest.slice(scheme.length + 1)
+  if (path.startsWith('//')) path = path.slice(2)
+  return decodeURIComponent(path)
+}
+
+/** Loads a driver the app installed, or says which package to install. */
+async function load<T>(url: string, name: string, importer: () => Promise<T>): Promise<T> {
+  try {
+    return await importer()
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND')
+      fail(url, `needs the "${name}" package: npm install ${name}`, err)
+    throw err
+  }
+}
+
+/**
+ * Opens the store `url` names, with a client of its own where the store needs one. Throws a
+ * `SessionConfigError` for an unknown scheme, an unknown or malformed parameter, or a driver
+ * that is not installed; a server that does not answer fails at the store's first call, as
+ * with a client the app built.
+ *
+ * @example
+ * ```ts
+ * const { store, close } = await storeFromUrl('postgres://app@db/app?createTable=true')
+ * ```
+ */
+export async function storeFromUrl(url: string): Promise<OpenedStore> {
+  const match = /^([a-z][a-z0-9+.-]*):/i.exec(url)
+  const scheme = match?.[1]?.toLowerCase() as (typeof STORE_SCHEMES)[number] | undefined
+  if (scheme === undefined || !(STORE_SCHEMES as readonly string[]).includes(scheme))
+    fail(url, `unknown scheme; use one of ${STORE_SCHEMES.map((s) => `${s}:`).join(', ')}`)
+  const kind = STORE_OF[scheme]
+  const { rest, options } = takeParams(url, kind)
+  const opened = await open(url, scheme, kind, rest, options)
+  let closing: Promise<void> | undefined
+  return {
+    store: opened.store,
+    url: maskUrl(url),
+    close: () => {
+      closing ??= (async () => {
+        await (opened.store as SessionStore).close?.()
+        await opened.client?.()
+      })()
+      return closing
+    },
+  }
+}
+
+interface Opened {
+  store: SessionStore | ClientSideStore
+  /** Closes the client the URL opened. */
+  client?: () => Promise<unknown>
+}
+
+async function open(
+  url: string,
+  scheme: string,
+  kind: string,
+  rest: string,
+  options: Record<string, unknown>,
+): Promise<Opened> {
+  switch (kind) {
+    case 'memory': {
+      const { memoryStore } = await import('./memory.js')
+      return { store: memoryStore(options) }
+    }
+    case 'cookie': {
+      const { cookieStore } = await import('./cookie.js')
+      return { store: cookieStore(options) }
+    }
+    case 'file': {
+      const directory = pathOf(rest, scheme)
+      if (directory === '') fail(url, 'give the directory: file:./var/sessions')
+      const { fileStore } = await import('./file.js')
+      return { store: fileStore({ ...options, directory }) }
+    }
+    case 'sqlite': {
+      const file = pathOf(rest, scheme)
+      if (file === '')
+        fail(url, 'give the database file: sqlite:./sessions.db (or sqlite::memory:)')
+      const { default: Database } = await load(
+        url,
+        'better-sqlite3',
+        () => import('better-sqlite3'),
+      )
+      const db = new Database(file)
+      const { sqliteStore } = await import('./sqlite.js')
+      return { store: sqliteStore({ ...options, db }), client: async () => db.close() }
+    }
+    case 'redis':
+      return openRedis(url, rest, options)
+    case 'postgres': {
+      const pg = await load(url, 'pg', () => import('pg'))
+      const pool = new pg.default.Pool({ connectionString: rest })
+      const { postgresStore } = await import('./postgres.js')
+      return { store: postgresStore({ ...options, pool }), client: () => pool.end() }
+    }
+    case 'mysql': {
+      const mysql = await load(url, 'mysql2', () => import('mysql2/promise'))
+      const pool = mysql.createPool(`mysql:${rest.slice(scheme.length + 1)}`)
+      const { mysqlStore } = await import('./mysql.js')
+      return { store: mysqlStore({ ...options, pool }), client: () => pool.end() }
+    }
+    default: {
+      const servers = rest
+        .slice(scheme.length + 1)
+        .replace(/^\/\//, '')
+        .replace(/\/$/, '')
+      if (servers === '') fail(url, 'give the server: memcached://127.0.0.1:11211')
+      const { default: memjs } = await load(url, 'memjs', () => import('memjs'))
+      const client = memjs.Client.create(servers)
+      const { memcachedStore } = await import('./memcached.js')
+      return {
+        store: memcachedStore({ ...options, client }),
+        client: async () => client.close(),
+      }
+    }
+  }
+}
+
+/** Redis through `ioredis` when the app has it, else `redis` (node-redis). */
+async function openRedis(
+  url: string,
+  rest: string,
+  options: Record<string, unknown>,
+): Promise<Opened> {
+  const { redisStore } = await import('./redis.js')
+  const io = await import('ioredis').catch(() => undefined)
+  if (io !== undefined) {
+    // one attempt per command, so a server that is down fails the command instead of waiting
+    const client = new io.Redis(rest, { maxRetriesPerRequest: 1 })
+    // a lost connection fails the commands, which the store reports; not a second time here
+    client.on('error', () => {})
+    return { store: redisStore({ ...options, client }), client: () => client.quit() }
+  }
+  const redis = await load(url, 'ioredis', () => import('redis'))
+  const client = redis.createClient({ url: rest })
+  client.on('error', () => {})
+  await client.connect()
+  return { store: redisStore({ ...options, client }), client: () => client.close() }
+}
