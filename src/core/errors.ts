@@ -53,6 +53,8 @@ export type StoreOperation =
   | 'scan'
   | 'prune'
   | 'close'
+  /** Opening the store's connection (`storeFromUrl`). */
+  | 'connect'
 
 /**
  * A store failed. Never a silent fresh session: the request fails instead.

@@ -16,7 +16,8 @@
  * | `memcached://host:11211` | memcached | `memjs` |
  *
  * Parameters the store knows are taken out of the URL (`?prefix=app:`, `?table=sessions`,
- * `?createTable=true`); any other is left for the driver (`?sslmode=require`).
+ * `?createTable=true`); any other is left for the driver (`?sslmode=require`). For Redis,
+ * `?driver=ioredis` or `?driver=redis` picks the driver when the app has both.
  *
  * @example
  * ```ts
@@ -27,7 +28,7 @@
  * ```
  * @module
  */
-import { SessionConfigError } from '../core/errors.js'
+import { SessionConfigError, SessionStoreError } from '../core/errors.js'
 import type { ClientSideStore, SessionStore } from '../core/store.js'
 
 /** A store opened from a URL, and what closes it. */
@@ -62,7 +63,7 @@ const PARAMS: Record<string, Record<string, Param>> = {
   cookie: { maxChunks: 'integer', clockSkew: 'integer' },
   file: { fsync: 'boolean', sweepInterval: 'integer', lockTimeout: 'integer' },
   sqlite: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
-  redis: { prefix: 'string', scanCount: 'integer' },
+  redis: { prefix: 'string', scanCount: 'integer', driver: 'string' },
   postgres: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
   mysql: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
   memcached: { prefix: 'string', casRetries: 'integer' },
@@ -258,24 +259,48 @@ async function open(
   }
 }
 
-/** Redis through `ioredis` when the app has it, else `redis` (node-redis). */
+/** Redis through `ioredis` when the app has it, else `redis` (node-redis), or as `?driver=` says. */
 async function openRedis(
   url: string,
   rest: string,
   options: Record<string, unknown>,
 ): Promise<Opened> {
+  const { driver, ...storeOptions } = options
+  if (driver !== undefined && driver !== 'ioredis' && driver !== 'redis')
+    fail(url, `?driver must be ioredis or redis, got "${String(driver)}"`)
   const { redisStore } = await import('./redis.js')
-  const io = await import('ioredis').catch(() => undefined)
+  const io =
+    driver === 'redis'
+      ? undefined
+      : driver === 'ioredis'
+        ? await load(url, 'ioredis', () => import('ioredis'))
+        : await import('ioredis').catch(() => undefined)
   if (io !== undefined) {
     // one attempt per command, so a server that is down fails the command instead of waiting
     const client = new io.Redis(rest, { maxRetriesPerRequest: 1 })
     // a lost connection fails the commands, which the store reports; not a second time here
     client.on('error', () => {})
-    return { store: redisStore({ ...options, client }), client: () => client.quit() }
+    return { store: redisStore({ ...storeOptions, client }), client: () => client.quit() }
   }
-  const redis = await load(url, 'ioredis', () => import('redis'))
-  const client = redis.createClient({ url: rest })
+  const redis = await load(url, driver === 'redis' ? 'redis' : 'ioredis', () => import('redis'))
+  // node-redis retries a first connection forever: fail it at once instead, and reconnect
+  // (as node-redis does by default) only once it has connected
+  let connected = false
+  const client = redis.createClient({
+    url: rest,
+    socket: {
+      reconnectStrategy: (retries: number, cause: Error) =>
+        connected ? Math.min(2 ** retries * 50, 2000) : cause,
+    },
+  })
   client.on('error', () => {})
-  await client.connect()
-  return { store: redisStore({ ...options, client }), client: () => client.close() }
+  client.on('ready', () => {
+    connected = true
+  })
+  try {
+    await client.connect()
+  } catch (err) {
+    throw new SessionStoreError('redis', 'connect', (err as Error).message, { cause: err })
+  }
+  return { store: redisStore({ ...storeOptions, client }), client: () => client.close() }
 }

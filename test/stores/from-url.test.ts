@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { SessionConfigError } from '../../src/core/errors.js'
+import { SessionConfigError, SessionStoreError } from '../../src/core/errors.js'
 import type { SessionStore } from '../../src/core/store.js'
 import { createSessions } from '../../src/index.js'
 import { maskUrl, storeFromUrl } from '../../src/stores/from-url.js'
@@ -90,8 +90,29 @@ describe('storeFromUrl', () => {
     const keys: string[] = []
     for await (const s of store.scan!()) keys.push(s.key)
     expect(keys).toEqual([key])
+
+    // the same sessions through node-redis, when asked for
+    const viaNodeRedis = await storeFromUrl(
+      `${REDIS_URL}?driver=redis&prefix=${encodeURIComponent(prefix)}`,
+    )
+    expect((await (viaNodeRedis.store as SessionStore).get(key))?.fields).toEqual({ n: '1' })
+    await viaNodeRedis.close()
     await store.destroy(key)
     await opened.close()
+  })
+
+  it('fails at once, as a store error, when node-redis cannot make its first connection', async () => {
+    const started = Date.now()
+    const err = await storeFromUrl('redis://127.0.0.1:1?driver=redis').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(SessionStoreError)
+    expect(err).toMatchObject({ store: 'redis', operation: 'connect' })
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(await refusal('redis://127.0.0.1?driver=jedis')).toContain(
+      '?driver must be ioredis or redis, got "jedis"',
+    )
   })
 
   it.skipIf(!mysql.available || !postgres.available)(
