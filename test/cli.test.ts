@@ -395,6 +395,26 @@ describe('tessera command line', () => {
     }
   })
 
+  it("finds the store in the app's config file, or in TESSERA_STORE over it", async () => {
+    const { writeFile } = await import('node:fs/promises')
+    const file = join(dir, 'tessera.yaml')
+    await writeFile(file, `store: "sqlite:${join(dir, 'config.db')}?createTable=true"\n`)
+    const fromFile = await tessera(['count', '--config', file])
+    expect(fromFile).toEqual({ code: 0, out: ['0'], err: '' })
+    expect((await tessera(['count'], { TESSERA_CONFIG: file })).out).toEqual(['0'])
+    // the environment wins over the file, as in the app
+    const overridden = await tessera(['count'], { TESSERA_CONFIG: file, TESSERA_STORE: 'memory:' })
+    expect(overridden.err).toContain('the memory store lives inside one app process')
+    // a mistake in the file is a usage error naming it
+    await writeFile(file, 'stor: "memory:"\n')
+    const typo = await tessera(['count', '--config', file])
+    expect(typo.code).toBe(2)
+    expect(typo.err).toContain('stor')
+    expect(typo.err).toContain('store')
+    const both = await tessera(['count', '--config', file, '--store', 'memory:'])
+    expect(both.err).toContain('give --store or --config, not both')
+  })
+
   it('says what it cannot do on a client-side or in-process store', async () => {
     for (const [store, message] of [
       ['cookie:', 'the cookie store keeps each session in its browser'],

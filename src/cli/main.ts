@@ -1,7 +1,8 @@
 /**
  * The `tessera` command: secrets, and the sessions a store holds (count, list, show, revoke,
  * prune, migrate to another store). The store is named by a URL (`tessera/stores/from-url`),
- * given with `--store` or in `TESSERA_STORE`.
+ * given with `--store`, in `TESSERA_STORE`, or as `store:` in the app's `tessera.yaml`
+ * (`tessera/config`).
  *
  * @example
  * ```sh
@@ -15,6 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
+import { loadConfig } from '../config.js'
 import { SessionError } from '../core/errors.js'
 import { MIN_SECRET_BYTES } from '../core/keyring.js'
 import type { SessionStore } from '../core/store.js'
@@ -46,10 +48,12 @@ Commands:
   migrate --to URL           copy every unexpired session into another store
 
 Options:
-  --store URL                the store (default: the TESSERA_STORE environment variable):
-                             redis://host:6379?prefix=app:, postgres://user@host/db,
+  --store URL                the store: redis://host:6379?prefix=app:, postgres://user@host/db,
                              mysql://user@host/db, sqlite:./sessions.db, file:./sessions,
-                             memcached://host:11211 (see docs/cli.md)
+                             memcached://host:11211 (see docs/cli.md). Default: TESSERA_STORE,
+                             else store: in the config file
+  --config FILE              the app's config file (default: TESSERA_CONFIG, else
+                             ./tessera.yaml when there is one; see docs/config.md)
   --json                     one JSON object per line
   -h, --help                 show this help
 
@@ -137,11 +141,22 @@ async function run(argv: string[], io: Io): Promise<number> {
         : '--to goes with migrate',
     )
   const limit = positiveInteger('--limit', values.limit)
-  const url = values.store ?? io.env.TESSERA_STORE
+  if (values.config !== undefined && values.store !== undefined)
+    throw new UsageError('give --store or --config, not both')
+  // --store, else the app's own configuration: TESSERA_STORE over its tessera.yaml
+  const url =
+    values.store ??
+    (
+      await loadConfig({
+        env: io.env,
+        ...(values.config === undefined ? {} : { file: values.config }),
+      })
+    ).store
   if (url === undefined || url === '')
     throw new UsageError(
-      'which store? Give --store URL (redis://..., postgres://..., sqlite:./sessions.db, ...) or set TESSERA_STORE',
+      'which store? Give --store URL (redis://..., postgres://..., sqlite:./sessions.db, ...), set TESSERA_STORE, or put store: in tessera.yaml',
     )
+
   const now = (io.now ?? Date.now)()
   const json = values.json === true
 
@@ -192,6 +207,7 @@ function parse(argv: string[]) {
       help: { type: 'boolean', short: 'h' },
       bytes: { type: 'string' },
       store: { type: 'string' },
+      config: { type: 'string' },
       to: { type: 'string' },
       user: { type: 'string' },
       limit: { type: 'string' },

@@ -101,6 +101,13 @@ export interface UserSession {
   current: boolean
 }
 
+/** The timeouts a manager has when its options give none, in ms. */
+export const DEFAULT_TIMES = {
+  idleTimeout: 30 * 60_000,
+  absoluteTimeout: 12 * 3_600_000,
+  touchAfter: 60_000,
+} as const
+
 /**
  * The session manager: turns a `Cookie` header into a {@link Session} and a session back into
  * `Set-Cookie` values. Framework-free; the adapters call exactly this.
@@ -142,9 +149,15 @@ export class SessionManager<Data extends SessionData = SessionData> {
       this.store = options.store
     }
     this.trustProxy = options.trustProxy ?? false
-    this.idleTimeout = toMs(options.idleTimeout ?? '30m', 'idleTimeout')
-    this.absoluteTimeout = toMs(options.absoluteTimeout ?? '12h', 'absoluteTimeout')
-    this.touchAfter = options.touchAfter === 0 ? 0 : toMs(options.touchAfter ?? '1m', 'touchAfter')
+    this.idleTimeout = toMs(options.idleTimeout ?? DEFAULT_TIMES.idleTimeout, 'idleTimeout')
+    this.absoluteTimeout = toMs(
+      options.absoluteTimeout ?? DEFAULT_TIMES.absoluteTimeout,
+      'absoluteTimeout',
+    )
+    this.touchAfter =
+      options.touchAfter === 0
+        ? 0
+        : toMs(options.touchAfter ?? DEFAULT_TIMES.touchAfter, 'touchAfter')
     if (this.touchAfter >= this.idleTimeout) {
       throw new SessionConfigError(
         `touchAfter (${this.touchAfter} ms) must be shorter than idleTimeout (${this.idleTimeout} ms), or active sessions would expire`,

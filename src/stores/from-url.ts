@@ -83,9 +83,9 @@ const STORE_OF: Record<(typeof STORE_SCHEMES)[number], string> = {
   memcached: 'memcached',
 }
 
-/** `url` with its password, if any, replaced by `***`. */
+/** `url` with its password, if any, replaced by `***` (also in a URL missing its scheme). */
 export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^@/?#]*@/i, '$1***@')
+  return url.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/[^:/?#@]*:)[^@/?#]*@/i, '$1***@')
 }
 
 function fail(url: string, problem: string, cause?: unknown): never {

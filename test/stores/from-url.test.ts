@@ -77,6 +77,7 @@ describe('storeFromUrl', () => {
     expect(maskUrl('postgres://app:s3cret@db:5432/app')).toBe('postgres://app:***@db:5432/app')
     expect(maskUrl('redis://:s3cret@127.0.0.1:6379')).toBe('redis://:***@127.0.0.1:6379')
     expect(maskUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379')
+    expect(maskUrl('//app:s3cret@db/app')).toBe('//app:***@db/app')
     const message = await refusal('redis://:s3cret@127.0.0.1?prefix=a&scanCount=x')
     expect(message).not.toContain('s3cret')
   })

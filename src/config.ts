@@ -1,0 +1,746 @@
+/**
+ * Session options from a YAML file and the environment, so one build runs in every place it is
+ * deployed: the file (`tessera.yaml`) holds what is the same everywhere, `TESSERA_*` environment
+ * variables what differs, and `${VAR}` in the file pulls secrets in from the environment so they
+ * never sit in it. Every mistake (a typo in a key, a bad value, a missing variable) is a
+ * `SessionConfigError` at startup naming the file or variable, the key, and what to change.
+ *
+ * @example
+ * ```yaml
+ * # tessera.yaml
+ * secrets: ${SESSION_SECRETS}          # comma-separated, newest first
+ * store: "redis://${REDIS_HOST:-127.0.0.1}:6379?prefix=app:"   # quoted: it ends in ':'
+ * cookie: { name: __Host-sid, sameSite: lax }
+ * idleTimeout: 30m
+ * ```
+ * ```ts
+ * import { createSessionsFromConfig } from 'tessera/config'
+ * const { sessions, close } = await createSessionsFromConfig<{ count: number }>()
+ * process.on('SIGTERM', () => close())
+ * ```
+ * @module
+ */
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { parse as parseDuration } from '@lukeed/ms'
+import { LineCounter, parseDocument } from 'yaml'
+import { type CookieOptions, resolveCookie } from './core/cookies.js'
+import { SessionConfigError, SessionError } from './core/errors.js'
+import { MIN_SECRET_BYTES } from './core/keyring.js'
+import { DEFAULT_TIMES, type SessionsOptions } from './core/manager.js'
+import type { SessionData } from './core/session.js'
+import { createSessions, type Sessions } from './index.js'
+import { maskUrl, type OpenedStore, storeFromUrl } from './stores/from-url.js'
+
+/**
+ * The options a config file and the environment can give: those of `createSessions` that are
+ * plain values, with the store named by a URL. Durations are in milliseconds (the file may say
+ * `'30m'`); a `secret` given alone comes as `secrets: [secret]`. Only what was set is present,
+ * so `createSessions`'s defaults apply to the rest. Every key but `store` can be spread into
+ * `createSessions` as it is.
+ *
+ * @example
+ * ```ts
+ * const { store, ...options } = await loadConfig()
+ * const sessions = createSessions({ ...options, store: myStore })
+ * ```
+ */
+export interface SessionsConfig {
+  /** Secrets, newest first (from `secrets` or `secret`). */
+  secrets?: readonly string[]
+  /**
+   * Where sessions live, as a URL for `storeFromUrl` (`tessera/stores/from-url`):
+   * `memory:`, `cookie:`, `file:./var/sessions`, `sqlite:./sessions.db`,
+   * `redis://host:6379?prefix=app:`, `postgres://user@host/db`, `mysql://...`,
+   * `memcached://host:11211`.
+   * @default undefined (createSessions's default, a memory store)
+   */
+  store?: string
+  /** The session cookie. */
+  cookie?: CookieOptions
+  /** In milliseconds. @default 1_800_000 (30 minutes) */
+  idleTimeout?: number
+  /** In milliseconds. @default 43_200_000 (12 hours) */
+  absoluteTimeout?: number
+  /** In milliseconds; `0` touches on every request. @default 60_000 (1 minute) */
+  touchAfter?: number
+  /** A codec with the app's own classes can only be given in code. @default 'json' */
+  codec?: 'json' | 'rich'
+  /** @default 'reset' */
+  onInvalidData?: 'reset' | 'error'
+  /** @default false */
+  trustProxy?: boolean
+}
+
+/** Where {@link loadConfig} reads from. */
+export interface LoadConfigOptions {
+  /**
+   * The YAML file, relative to `cwd`; `false` reads no file (the environment only). A file
+   * named here or in `TESSERA_CONFIG` must exist; the default one may be absent.
+   * @default env.TESSERA_CONFIG, else 'tessera.yaml'
+   */
+  file?: string | false
+  /**
+   * The environment: `TESSERA_*` variables and those `${VAR}` in the file names. Read, never
+   * changed. An empty variable counts as unset.
+   * @default process.env
+   */
+  env?: Readonly<Record<string, string | undefined>>
+  /** The directory a relative `file` is found from. @default process.cwd() */
+  cwd?: string
+}
+
+/** One key of the config, and the environment variable that sets it. */
+export interface ConfigKey {
+  /** Its path in the YAML file: `idleTimeout`, `cookie.sameSite`. */
+  readonly key: string
+  /** The environment variable that overrides it: `TESSERA_COOKIE_SAME_SITE`. */
+  readonly env: string
+}
+
+/** The environment variable that names the config file. */
+const CONFIG_ENV = 'TESSERA_CONFIG'
+const DEFAULT_FILE = 'tessera.yaml'
+
+/** A value to check, and how to name it in an error. */
+interface Input {
+  readonly value: unknown
+  /**
+   * The value is text from the environment (a `TESSERA_*` variable, or a file value that used
+   * `${VAR}`): `'true'` is then a boolean and `'1800000'` a number.
+   */
+  readonly text: boolean
+  /** `tessera.yaml: cookie.sameSite`, or `environment variable TESSERA_COOKIE_SAME_SITE`. */
+  readonly label: string
+}
+
+type Parse = (input: Input) => unknown
+
+interface Field {
+  readonly key: string
+  readonly env: string
+  /** Checks the value and gives it as the config holds it; secrets' checks never show them. */
+  readonly parse: Parse
+}
+
+function fail(label: string, problem: string): never {
+  throw new SessionConfigError(`[config] ${label} ${problem}`)
+}
+
+/** A value as an error shows it: strings quoted, lists and mappings by their kind. */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'object' && value !== null) return kindOf(value)
+  return String(value)
+}
+
+/** What a value is, without the value: for secrets. */
+function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'a list'
+  if (value instanceof Uint8Array) return 'binary data'
+  if (value === null) return 'null'
+  if (typeof value === 'object') return 'a mapping'
+  return `a ${typeof value}`
+}
+
+const oneOf =
+  <T extends string>(values: readonly T[]): Parse =>
+  ({ value, label }) => {
+    if (typeof value !== 'string' || !(values as readonly string[]).includes(value))
+      fail(label, `must be one of ${values.join(', ')}; got ${shown(value)}`)
+    return value
+  }
+
+const TRUE = ['true', '1']
+const FALSE = ['false', '0']
+
+function asBoolean({ value, text }: Input): boolean | undefined {
+  if (typeof value === 'boolean') return value
+  if (text && typeof value === 'string') {
+    const v = value.toLowerCase()
+    if (TRUE.includes(v)) return true
+    if (FALSE.includes(v)) return false
+  }
+  return undefined
+}
+
+const boolean: Parse = (input) => {
+  const b = asBoolean(input)
+  if (b === undefined)
+    fail(
+      input.label,
+      `must be true or false${input.text ? ' (or 1 or 0)' : ''}; got ${shown(input.value)}`,
+    )
+  return b
+}
+
+const secureFlag: Parse = (input) => {
+  if (input.value === 'auto') return 'auto'
+  const b = asBoolean(input)
+  if (b === undefined) fail(input.label, `must be true, false or auto; got ${shown(input.value)}`)
+  return b
+}
+
+const duration =
+  (zero: boolean): Parse =>
+  ({ value, label }) => {
+    let ms: number | undefined
+    if (typeof value === 'number') ms = value
+    else if (typeof value === 'string')
+      ms = /^\d+(\.\d+)?$/.test(value) ? Number(value) : parseDuration(value)
+    if (ms === 0 && zero) return 0
+    if (ms === undefined || !Number.isFinite(ms) || ms <= 0)
+      fail(
+        label,
+        `must be a ${zero ? 'number of milliseconds (0 or more)' : 'positive number of milliseconds'} or a duration such as '30m', '12h', '90s'; got ${shown(value)}`,
+      )
+    return ms
+  }
+
+/** A string that `resolveCookie` checks on its own (name, path, domain). */
+const cookieString =
+  (name: 'name' | 'path' | 'domain'): Parse =>
+  ({ value, label }) => {
+    if (typeof value !== 'string' || value === '') fail(label, `must be text; got ${shown(value)}`)
+    try {
+      resolveCookie({ [name]: value } as CookieOptions)
+    } catch (err) {
+      if (!(err instanceof SessionError)) throw err
+      fail(label, `is not valid: ${withoutPrefix(err)}`)
+    }
+    return value
+  }
+
+const storeUrl: Parse = ({ value, label }) => {
+  if (typeof value !== 'string' || value.trim() === '')
+    fail(
+      label,
+      `must be a store URL such as memory: or redis://127.0.0.1:6379; got ${shown(value)}`,
+    )
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(value))
+    fail(
+      label,
+      `must be a store URL starting with its scheme (memory:, file:, sqlite:, redis://, postgres://, ...); got ${JSON.stringify(maskUrl(value))}`,
+    )
+  return value
+}
+
+/** One secret's check, as the keyring makes it, without its value. */
+function checkSecret(secret: unknown, label: string): string {
+  if (typeof secret !== 'string') fail(label, `must be text; got ${kindOf(secret)}`)
+  const bytes = Buffer.byteLength(secret)
+  if (bytes < MIN_SECRET_BYTES)
+    fail(
+      label,
+      `is ${bytes} bytes; at least ${MIN_SECRET_BYTES} random bytes are needed: make one with \`npx tessera keygen\``,
+    )
+  return secret
+}
+
+const secret: Parse = ({ value, label }) => [checkSecret(value, label)]
+
+/** A list of secrets, or one text of comma-separated secrets (newest first). */
+const secrets: Parse = ({ value, label }) => {
+  if (typeof value === 'string') {
+    const list = value.split(',').map((s) => s.trim())
+    return list.map((s, i) => checkSecret(s, list.length === 1 ? label : `${label} (#${i + 1})`))
+  }
+  if (!Array.isArray(value))
+    fail(
+      label,
+      `must be a list of secrets, newest first, or comma-separated text; got ${kindOf(value)}`,
+    )
+  if (value.length === 0)
+    fail(label, 'is empty; give at least one secret (`npx tessera keygen` makes one)')
+  return value.map((s: unknown, i) => checkSecret(s, `${label}[${i}]`))
+}
+
+/** `cookie.sameSite` -> `TESSERA_COOKIE_SAME_SITE` */
+const envName = (key: string): string =>
+  `TESSERA_${key
+    .replace('.', '_')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toUpperCase()}`
+
+const field = (key: string, parse: Parse): Field => ({ key, env: envName(key), parse })
+
+/** Every key, in the order of the docs. */
+const FIELDS: readonly Field[] = [
+  field('secret', secret),
+  field('secrets', secrets),
+  field('store', storeUrl),
+  field('idleTimeout', duration(false)),
+  field('absoluteTimeout', duration(false)),
+  field('touchAfter', duration(true)),
+  field('codec', oneOf(['json', 'rich'])),
+  field('onInvalidData', oneOf(['reset', 'error'])),
+  field('trustProxy', boolean),
+  field('cookie.name', cookieString('name')),
+  field('cookie.path', cookieString('path')),
+  field('cookie.domain', cookieString('domain')),
+  field('cookie.sameSite', oneOf(['lax', 'strict', 'none'])),
+  field('cookie.secure', secureFlag),
+  field('cookie.httpOnly', boolean),
+  field('cookie.partitioned', boolean),
+  field('cookie.priority', oneOf(['low', 'medium', 'high'])),
+]
+
+/**
+ * Every key a config file can hold and the environment variable that overrides it, in the
+ * order of the docs. (`TESSERA_CONFIG` names the file itself.)
+ */
+export const CONFIG_KEYS: readonly ConfigKey[] = FIELDS.map(({ key, env }) => ({ key, env }))
+
+const TOP_KEYS = ['secret', 'secrets', 'store', 'cookie', ...FIELDS.map((f) => f.key)].filter(
+  (k, i, all) => !k.includes('.') && all.indexOf(k) === i,
+)
+const COOKIE_KEYS = FIELDS.filter((f) => f.key.startsWith('cookie.')).map((f) => f.key.slice(7))
+/** Options of createSessions that only code can give. */
+const CODE_ONLY = new Map([
+  ['schema', 'a schema'],
+  ['clock', 'a clock'],
+])
+
+/** The Levenshtein distance of `a` and `b`. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j]! + 1,
+        next[j - 1]! + 1,
+        row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      )
+    }
+    row = next
+  }
+  return row[b.length]!
+}
+
+const plain = (s: string): string => s.toLowerCase().replace(/[-_.]/g, '')
+
+/** The known name that is `name` but for case, `_` or `-` (`same_site` for `sameSite`). */
+const alike = (name: string, known: readonly string[]): string | undefined =>
+  known.find((k) => plain(k) === plain(name))
+
+/** The known name a mistyped `name` most likely meant, if one is close. */
+function nearest(name: string, known: readonly string[]): string | undefined {
+  const exact = alike(name, known)
+  if (exact !== undefined) return exact
+  let best: string | undefined
+  let bestDistance = Math.min(3, Math.floor(name.length / 3) + 1)
+  for (const k of known) {
+    const d = distance(name.toLowerCase(), k.toLowerCase())
+    if (d < bestDistance) {
+      best = k
+      bestDistance = d
+    }
+  }
+  return best
+}
+
+/** Rejects a key the config does not have, with the one it most likely meant. */
+function unknownKey(file: string, key: string, section: 'top' | 'cookie'): never {
+  const top = section === 'top'
+  const label = `${file}: ${top ? key : `cookie.${key}`}`
+  const code = top ? CODE_ONLY.get(key) : undefined
+  if (code !== undefined)
+    fail(
+      label,
+      `cannot be set in a config file: ${code} is code; pass it to createSessions, or in the overrides of createSessionsFromConfig`,
+    )
+  const here = top ? TOP_KEYS : COOKIE_KEYS
+  const there = top ? COOKIE_KEYS : TOP_KEYS
+  const full = (k: string, inCookie: boolean) => (inCookie ? `cookie.${k}` : k)
+  const mine = alike(key, here)
+  if (mine !== undefined) fail(label, `is not a known key; did you mean ${full(mine, !top)}?`)
+  // a cookie option at the top level (secure:), or an option under cookie: (cookie.idleTimeout)
+  const moved = alike(key, there)
+  const hint = top ? 'cookie options go under cookie:' : 'only cookie options go under cookie:'
+  if (moved !== undefined)
+    fail(label, `is not a known key; did you mean ${full(moved, top)}? (${hint})`)
+  const close = nearest(key, here)
+  if (close !== undefined) fail(label, `is not a known key; did you mean ${full(close, !top)}?`)
+  const far = nearest(key, there)
+  if (far !== undefined)
+    fail(label, `is not a known key; did you mean ${full(far, top)}? (${hint})`)
+  fail(label, `is not a known key; the keys are ${here.map((k) => full(k, !top)).join(', ')}`)
+}
+
+const VARIABLE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s
+
+/** A `${VAR}` whose variable is not set, in a value the environment replaces anyway. */
+const unset = Symbol('unset')
+
+/**
+ * `text` with every `${VAR}` replaced from `env` (`${VAR:-default}` when VAR is unset or
+ * empty; `$${` for a literal `${`). Nothing of the text but variable names goes in a message.
+ * With `replaced` (the environment overrides this key), an unset variable is no error: the
+ * value is not used, and is {@link unset}.
+ */
+function interpolate(
+  text: string,
+  env: Env,
+  label: string,
+  replaced: boolean,
+): { value: string | typeof unset; text: boolean } {
+  if (!text.includes('${')) return { value: text, text: false }
+  let out = ''
+  let used = false
+  let i = 0
+  for (;;) {
+    const at = text.indexOf('${', i)
+    if (at === -1) break
+    if (at > 0 && text[at - 1] === '$') {
+      out += text.slice(i, at - 1) + '${'
+      i = at + 2
+      continue
+    }
+    const end = text.indexOf('}', at + 2)
+    const match = end === -1 ? null : VARIABLE.exec(text.slice(at + 2, end))
+    if (match === null)
+      fail(
+        label,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the message shows the syntax
+        'holds a "${" that is not a variable: write ${NAME} or ${NAME:-default} (NAME of letters, digits and _), or $${ for a literal "${"',
+      )
+    const [, name, fallback] = match as unknown as [string, string, string | undefined]
+    let value = env[name]
+    if (value === undefined || (fallback !== undefined && value === '')) {
+      if (fallback === undefined && replaced) return { value: unset, text: true }
+      if (fallback === undefined)
+        fail(
+          label,
+          `uses \${${name}}, which is not set in the environment; set ${name}, or give a default with \${${name}:-default}`,
+        )
+      value = fallback
+    }
+    out += text.slice(i, at) + value
+    used = true
+    i = end + 1
+  }
+  return { value: out + text.slice(i), text: used }
+}
+
+/** A problem's message without the `[tessera] ` every SessionError starts with. */
+function withoutPrefix(err: Error): string {
+  return err.message.replace(/^\[tessera\] /, '')
+}
+
+/** Where a key's value came from. */
+interface Origin {
+  /** For a message about this key: `tessera.yaml: idleTimeout`, `environment variable ...`. */
+  readonly label: string
+  /** For a message about several keys: the file's name, or the variable's. */
+  readonly source: string
+}
+
+/** What {@link read} found: the config, where each key came from, the file it read. */
+interface Loaded {
+  readonly config: SessionsConfig
+  readonly origins: ReadonlyMap<string, Origin>
+  /** The file read or looked for (as named), or undefined with `file: false`. */
+  readonly file: string | undefined
+}
+
+type Env = NonNullable<LoadConfigOptions['env']>
+
+/** Reads and checks the file and the environment; see {@link loadConfig}. */
+async function read(options: LoadConfigOptions): Promise<Loaded> {
+  const env = options.env ?? process.env
+  const cwd = options.cwd ?? process.cwd()
+  const given = options.file ?? (env[CONFIG_ENV] || undefined)
+  const file = given === false ? undefined : (given ?? DEFAULT_FILE)
+  const values = new Map<string, unknown>()
+  const origins = new Map<string, Origin>()
+
+  if (file !== undefined) {
+    const doc = await readYaml(resolve(cwd, file), file, given !== undefined, options)
+    if (doc !== absent) fromFile(doc, file, env, values, origins)
+  }
+  fromEnv(env, values, origins)
+  return { config: assemble(values, origins), origins, file }
+}
+
+/** The default file is not there. */
+const absent = Symbol('absent')
+
+/** The file's top-level value, or {@link absent} when the default file does not exist. */
+async function readYaml(
+  path: string,
+  file: string,
+  explicit: boolean,
+  options: LoadConfigOptions,
+): Promise<unknown> {
+  let source: string
+  try {
+    source = await readFile(path, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' && !explicit) return absent
+    const by = options.file !== undefined ? 'the file option' : CONFIG_ENV
+    throw new SessionConfigError(
+      code === 'ENOENT'
+        ? `[config] ${file}: no such file (named by ${by}); create it, or correct the path`
+        : `[config] ${file}: cannot read the file (${code ?? (err as Error).message})`,
+      { cause: err },
+    )
+  }
+  const lines = new LineCounter()
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false })
+  // the parser's own messages only: its pretty ones quote the line, which may hold a secret
+  const problem = doc.errors[0] ?? doc.warnings[0]
+  if (problem !== undefined) {
+    const { line, col } = lines.linePos(problem.pos[0])
+    // `store: memory:` is a mapping in a mapping to YAML: the value's last `:` must be quoted
+    const hint =
+      problem.code === 'BLOCK_AS_IMPLICIT_KEY'
+        ? `; a value ending in ":" must be quoted, as in store: "memory:" or store: "redis://host:6379?prefix=app:"`
+        : ''
+    throw new SessionConfigError(
+      `[config] ${file}: line ${line}, column ${col}: ${problem.message} (not valid YAML${hint})`,
+    )
+  }
+  try {
+    return doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    throw new SessionConfigError(`[config] ${file}: ${(err as Error).message} (not valid YAML)`, {
+      cause: err,
+    })
+  }
+}
+
+const isMapping = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  !(value instanceof Uint8Array)
+
+/** `secret` and `secrets` are one setting. */
+const storedKey = (key: string): string => (key === 'secret' ? 'secrets' : key)
+
+function fromFile(
+  doc: unknown,
+  file: string,
+  env: Env,
+  values: Map<string, unknown>,
+  origins: Map<string, Origin>,
+): void {
+  // an empty file, or one of comments only
+  if (doc === null || doc === undefined) return
+  if (!isMapping(doc))
+    fail(
+      `${file}:`,
+      `must be a mapping of keys (secrets:, store:, cookie:, ...); got ${shown(doc)}`,
+    )
+  for (const key of Object.keys(doc)) if (!TOP_KEYS.includes(key)) unknownKey(file, key, 'top')
+  const cookie = doc.cookie ?? {}
+  if (!isMapping(cookie))
+    fail(`${file}: cookie`, `must be a mapping (cookie: { name: sid, ... }); got ${shown(cookie)}`)
+  for (const key of Object.keys(cookie))
+    if (!COOKIE_KEYS.includes(key)) unknownKey(file, key, 'cookie')
+  if (doc.secret != null && doc.secrets != null)
+    fail(`${file}:`, 'gives both secret and secrets; keep one (secrets: [newest, older])')
+  for (const f of FIELDS) {
+    const name = f.key.startsWith('cookie.') ? f.key.slice(7) : undefined
+    let value = name === undefined ? doc[f.key] : cookie[name]
+    // `key:` with nothing after it (its value commented out, say) is unset
+    if (value === undefined || value === null) continue
+    const label = `${file}: ${f.key}`
+    // the environment replaces this value: it is checked all the same, but may use a variable
+    // that only the deployments without the override set
+    const replaced = f.key.startsWith('secret')
+      ? Boolean(env.TESSERA_SECRET || env.TESSERA_SECRETS)
+      : Boolean(env[f.env])
+    let text = false
+    if (typeof value === 'string') ({ value, text } = interpolate(value, env, label, replaced))
+    else if (Array.isArray(value))
+      value = value.map((v: unknown, i) =>
+        typeof v === 'string' ? interpolate(v, env, `${label}[${i}]`, replaced).value : v,
+      )
+    if (value === unset || (Array.isArray(value) && value.includes(unset))) continue
+    values.set(storedKey(f.key), f.parse({ value, text, label }))
+    origins.set(storedKey(f.key), { label, source: file })
+  }
+}
+
+function fromEnv(env: Env, values: Map<string, unknown>, origins: Map<string, Origin>): void {
+  const known = [CONFIG_ENV, ...FIELDS.map((f) => f.env)]
+  const prefix = 'TESSERA_'
+  // a TESSERA_ variable close to one Tessera reads is a typo; any other is left alone
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith(prefix) || known.includes(name) || !env[name]) continue
+    const guess = nearest(
+      name.slice(prefix.length),
+      known.map((k) => k.slice(prefix.length)),
+    )
+    if (guess !== undefined)
+      fail(
+        `environment variable ${name}`,
+        `is not one Tessera reads; did you mean ${prefix}${guess}?`,
+      )
+  }
+  if (env.TESSERA_SECRET && env.TESSERA_SECRETS)
+    fail(
+      'environment variables TESSERA_SECRET and TESSERA_SECRETS',
+      'are both set; keep one (TESSERA_SECRETS=newest,older)',
+    )
+  for (const f of FIELDS) {
+    const value = env[f.env]
+    if (value === undefined || value === '') continue
+    const label = `environment variable ${f.env}`
+    values.set(storedKey(f.key), f.parse({ value, text: true, label }))
+    origins.set(storedKey(f.key), { label, source: f.env })
+  }
+}
+
+/** Where the given keys came from, for a message about them together. */
+function sourcesOf(origins: ReadonlyMap<string, Origin>, keys: (key: string) => boolean): string {
+  const sources = [...origins].filter(([key]) => keys(key)).map(([, o]) => o.source)
+  return [...new Set(sources)].join(' and ')
+}
+
+/** The config from the checked values, after the checks that involve several keys. */
+function assemble(
+  values: ReadonlyMap<string, unknown>,
+  origins: ReadonlyMap<string, Origin>,
+): SessionsConfig {
+  const config: Record<string, unknown> = {}
+  const cookie: Record<string, unknown> = {}
+  for (const [key, value] of values) {
+    if (key.startsWith('cookie.')) cookie[key.slice(7)] = value
+    else config[key] = value
+  }
+  if (Object.keys(cookie).length > 0) {
+    try {
+      resolveCookie(cookie as CookieOptions)
+    } catch (err) {
+      if (!(err instanceof SessionError)) throw err
+      fail(`${sourcesOf(origins, (k) => k.startsWith('cookie.'))}:`, withoutPrefix(err))
+    }
+    config.cookie = cookie
+  }
+  const idle = (config.idleTimeout as number | undefined) ?? DEFAULT_TIMES.idleTimeout
+  const touch = (config.touchAfter as number | undefined) ?? DEFAULT_TIMES.touchAfter
+  if (touch >= idle) {
+    const byDefault = (key: string) => (origins.has(key) ? '' : ', the default')
+    fail(
+      `${sourcesOf(origins, (k) => k === 'touchAfter' || k === 'idleTimeout')}:`,
+      `touchAfter (${touch} ms${byDefault('touchAfter')}) must be shorter than idleTimeout (${idle} ms${byDefault('idleTimeout')}), or active sessions would expire; lower touchAfter or raise idleTimeout`,
+    )
+  }
+  return config as SessionsConfig
+}
+
+/**
+ * Reads the session options from a YAML file and `TESSERA_*` environment variables (which win
+ * over the file), with `${VAR}` in the file's values replaced from the environment. Every key
+ * is checked; a mistake is a `SessionConfigError` naming the file or variable and the key.
+ * Nothing is opened: the store stays a URL (see {@link createSessionsFromConfig}).
+ *
+ * @example
+ * ```ts
+ * import { createSessions } from 'tessera'
+ * import { loadConfig } from 'tessera/config'
+ * import { redisStore } from 'tessera/stores/redis'
+ *
+ * const { store: _url, ...options } = await loadConfig({ file: 'config/sessions.yaml' })
+ * const sessions = createSessions({ ...options, store: redisStore({ client }) })
+ * ```
+ */
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<SessionsConfig> {
+  return (await read(options)).config
+}
+
+/** Options of {@link createSessionsFromConfig}. */
+export interface CreateSessionsFromConfigOptions<Data extends SessionData = SessionData>
+  extends LoadConfigOptions {
+  /**
+   * Options that only code can give (`schema`, `clock`, a `codec` with the app's classes), or
+   * that must win over the file and the environment. A `secret` or `secrets` here replaces the
+   * configured ones; `cookie` is merged key by key over the configured cookie.
+   * @default {}
+   */
+  overrides?: Omit<SessionsOptions<Data>, 'store'>
+}
+
+/** What {@link createSessionsFromConfig} made. */
+export interface SessionsFromConfig<Data extends SessionData = SessionData> {
+  /** The session manager, as `createSessions` makes it. */
+  readonly sessions: Sessions<Data>
+  /** The store's URL with any password masked, safe to log; `memory:` when none was set. */
+  readonly store: string
+  /** Closes the store and the client its URL opened. Idempotent. */
+  close(): Promise<void>
+}
+
+/**
+ * {@link loadConfig}, then the store its URL names (`tessera/stores/from-url`; a memory store
+ * when none is set), then `createSessions`. A secret is required, from the file, the
+ * environment or `overrides`. Call `close()` at shutdown.
+ *
+ * @example
+ * ```ts
+ * import { createSessionsFromConfig } from 'tessera/config'
+ * import { sessionMiddleware } from 'tessera/express'
+ *
+ * const { sessions, store, close } = await createSessionsFromConfig<{ userId?: string }>()
+ * console.log(`sessions in ${store}`)
+ * app.use(sessionMiddleware(sessions))
+ * process.on('SIGTERM', () => void close())
+ * ```
+ */
+export async function createSessionsFromConfig<Data extends SessionData = SessionData>(
+  options: CreateSessionsFromConfigOptions<Data> = {},
+): Promise<SessionsFromConfig<Data>> {
+  const { overrides = {}, ...where } = options
+  const { config, origins, file } = await read(where)
+  const { store: url, secrets, ...rest } = config
+  const ownSecret = overrides.secret !== undefined || overrides.secrets !== undefined
+  if (!ownSecret && secrets === undefined) {
+    throw new SessionConfigError(
+      `[config] no secret: set TESSERA_SECRET in the environment (TESSERA_SECRETS=newest,older to rotate)${file === undefined ? '' : `, or secrets: \${SESSION_SECRET} in ${file}`}; make one with \`npx tessera keygen\``,
+    )
+  }
+  let opened: OpenedStore | undefined
+  if (url !== undefined) {
+    try {
+      opened = await storeFromUrl(url)
+    } catch (err) {
+      if (!(err instanceof SessionConfigError)) throw err
+      throw new SessionConfigError(
+        `[config] ${origins.get('store')?.label}: ${withoutPrefix(err)}`,
+        {
+          cause: err,
+        },
+      )
+    }
+  }
+  const cookie =
+    rest.cookie === undefined || overrides.cookie === undefined
+      ? (overrides.cookie ?? rest.cookie)
+      : { ...rest.cookie, ...overrides.cookie }
+  let sessions: Sessions<Data>
+  try {
+    sessions = createSessions<Data>({
+      ...rest,
+      ...(ownSecret || secrets === undefined ? {} : { secrets }),
+      ...overrides,
+      ...(cookie === undefined ? {} : { cookie }),
+      ...(opened === undefined ? {} : { store: opened.store }),
+    })
+  } catch (err) {
+    await opened?.close()
+    throw err
+  }
+  let closing: Promise<void> | undefined
+  return {
+    sessions,
+    store: opened?.url ?? 'memory:',
+    close: () => {
+      closing ??= opened === undefined ? sessions.close() : opened.close()
+      return closing
+    },
+  }
+}
