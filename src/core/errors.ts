@@ -20,6 +20,7 @@ export type SessionErrorCode =
   | 'ERR_SESSION_VALIDATION'
   | 'ERR_SESSION_STATE'
   | 'ERR_SESSION_CSRF'
+  | 'ERR_SESSION_OIDC'
 
 /** Base class of every error Tessera throws. */
 export class SessionError extends Error {

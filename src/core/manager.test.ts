@@ -372,6 +372,13 @@ describe('commitNow: the cookies at once when the store can write at once', () =
   })
 })
 
+describe('clientSide', () => {
+  it('tells a manager over the cookie store from one over a server store', () => {
+    expect(make({ store: cookieStore() }).clientSide).toBe(true)
+    expect(make({ store: memoryStore({ sweepInterval: 0 }) }).clientSide).toBe(false)
+  })
+})
+
 describe('commitNow with the cookie store', () => {
   it('answers at once: the session is sealed into the cookie, nothing waits', async () => {
     const m = make({ store: cookieStore() })

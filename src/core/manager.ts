@@ -221,6 +221,14 @@ export class SessionManager<Data extends SessionData = SessionData> {
     }
   }
 
+  /**
+   * Whether sessions live in the browser (a client-side store such as the cookie store), so
+   * there is no server-side record: nothing to list, revoke or keep secrets in.
+   */
+  get clientSide(): boolean {
+    return this.#client !== undefined
+  }
+
   /** Load from a server store: verify the cookie's signature, then one store read. */
   #loadServer(
     cookieHeader: string | null | undefined,

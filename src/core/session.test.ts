@@ -2,6 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest'
 import { memoryStore } from '../stores/memory.js'
 import { SessionImmutableError, SessionSerializeError } from './errors.js'
 import { SessionManager } from './manager.js'
+import { deleteReservedField, reservedField, setReservedField } from './session.js'
 
 const secret = 'x'.repeat(32)
 const manager = <D extends Record<string, unknown>>() =>
@@ -149,6 +150,28 @@ describe('Session data API', () => {
     fourth.flash.set('a', 1)
     fourth.flash.clear()
     expect(fourth.flash.has('a')).toBe(false)
+  })
+})
+
+describe('reserved fields', () => {
+  it('are kept and removed across requests, out of keys() and toJSON()', async () => {
+    const m = manager<{ a: number }>()
+    const roundTrip = browser(m)
+    const s = await m.load(undefined)
+    s.set('a', 1)
+    setReservedField(s, '$module', 'secret text')
+    expect(s.keys()).toEqual(['a'])
+    expect(JSON.stringify(s)).not.toContain('secret text')
+    const next = await roundTrip(s)
+    expect(reservedField(next, '$module')).toBe('secret text')
+    deleteReservedField(next, '$module')
+    expect(m.needsCommit(next)).toBe(true)
+    const after = await roundTrip(next)
+    expect(reservedField(after, '$module')).toBeUndefined()
+    expect(after.get('a')).toBe(1)
+    // removing what is not there changes nothing
+    deleteReservedField(after, '$module')
+    expect(m.needsCommit(after)).toBe(false)
   })
 })
 

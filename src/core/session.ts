@@ -430,6 +430,14 @@ export function setReservedField<D extends SessionData>(
   write(s, field, encode(s, field, value))
 }
 
+/** @internal Removes a reserved field ({@link reservedField}), if the session has it. */
+export function deleteReservedField<D extends SessionData>(
+  session: Session<D>,
+  field: `$${string}`,
+): void {
+  remove(session[STATE], field)
+}
+
 function write(s: SessionState, field: string, text: string): void {
   s.fields.set(field, text)
   markChanged(s, field)

@@ -1,0 +1,407 @@
+/**
+ * A real OpenID provider (`oidc-provider`) on loopback for the OIDC tests, with one confidential
+ * client, one account, interactions finished by code (no forms), and a protected resource that
+ * checks bearer tokens against the provider's own store. Plus a browser: a cookie jar per
+ * origin that follows no redirect by itself.
+ */
+import { generateKeyPairSync } from 'node:crypto'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { withSession } from '../../src/adapters/node.js'
+import type { SessionManager } from '../../src/core/manager.js'
+import { createSessions } from '../../src/index.js'
+import { pendingLogins, setPendingLogins, tokensOf } from '../../src/oidc/fields.js'
+import { type Oidc, OidcError, type OidcOptions, oidc } from '../../src/oidc/index.js'
+import { memoryStore } from '../../src/stores/memory.js'
+import { applyToJar, headerOf } from './cookie-jar.js'
+import { listen, type Running } from './http.js'
+
+export const CLIENT_ID = 'tessera-app'
+export const CLIENT_SECRET = 'tessera-app-secret-0123456789abcdef'
+export const ACCOUNT = {
+  sub: 'user-42',
+  email: 'ada@example.test',
+  email_verified: true,
+  name: 'Ada Lovelace',
+} as const
+
+/** What these tests use of oidc-provider's (untyped) API. */
+interface Token {
+  accountId: string
+  scope?: string
+  isExpired: boolean
+  destroy(): Promise<void>
+}
+interface TokenModel {
+  find(value: string): Promise<Token | undefined>
+}
+interface GrantLike {
+  addOIDCScope(scope: string): void
+  save(): Promise<string>
+}
+interface ProviderLike {
+  callback(): (req: IncomingMessage, res: ServerResponse) => void
+  interactionDetails(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<{ params: Record<string, string>; grantId?: string }>
+  interactionFinished(
+    req: IncomingMessage,
+    res: ServerResponse,
+    result: Record<string, unknown>,
+    options?: { mergeWithLastSubmission?: boolean },
+  ): Promise<void>
+  on(event: string, listener: (...args: never[]) => void): void
+  Grant: (new (init: {
+    accountId: string
+    clientId: string
+  }) => GrantLike) & {
+    find(id: string): Promise<GrantLike | undefined>
+  }
+  AccessToken: TokenModel
+  RefreshToken: TokenModel
+}
+
+export interface TestProvider {
+  issuer: string
+  /** A protected resource: 200 `{ sub, scope }` for a valid bearer token, else 401 invalid_token. */
+  resourceUrl: string
+  provider: ProviderLike
+  /** Bearer tokens the resource was sent, in order. */
+  seenTokens: string[]
+  /** The grant type of every successful token request, in order. */
+  grants: string[]
+  /** The next interaction ends with `access_denied` (the user refused). */
+  denyNext(): void
+  close(): Promise<void>
+}
+
+export interface ProviderOptions {
+  redirectUri: string
+  postLogoutRedirectUri: string
+  /** Access token lifetime, in seconds. @default 60 */
+  accessTokenTtl?: number
+  /** Issue refresh tokens. @default true */
+  refreshTokens?: boolean
+}
+
+/** Starts a provider on a free loopback port. */
+export async function startProvider(options: ProviderOptions): Promise<TestProvider> {
+  let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
+    res.writeHead(503).end()
+  }
+  const running: Running = await listen(createServer((req, res) => handler(req, res)))
+  const issuer = running.url
+
+  // untyped package: a variable specifier keeps tsc from asking for its declarations
+  const name = 'oidc-provider'
+  const { default: Provider } = (await import(name)) as {
+    default: new (issuer: string, config: Record<string, unknown>) => ProviderLike
+  }
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [options.redirectUri],
+        post_logout_redirect_uris: [options.postLogoutRedirectUri],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+      },
+    ],
+    jwks: { keys: [{ ...privateKey.export({ format: 'jwk' }), kid: 'test', use: 'sig' }] },
+    cookies: { keys: ['oidc-test-cookie-key-0123456789abcdef'] },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },
+    // a PKCE challenge in every authorization request, whatever the client
+    pkce: { required: () => true },
+    // a refresh token for the client without asking offline_access (and prompt=consent)
+    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(t: string): boolean }) =>
+      (options.refreshTokens ?? true) && client.grantTypeAllowed('refresh_token'),
+    findAccount: async (_ctx: unknown, sub: string) => ({
+      accountId: sub,
+      claims: async () => ({ ...ACCOUNT, sub }),
+    }),
+    ttl: {
+      AccessToken: options.accessTokenTtl ?? 60,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 600,
+      Grant: 3600,
+      Session: 3600,
+      RefreshToken: 3600,
+    },
+    renderError: async (ctx: { type: string; body: unknown }, out: unknown) => {
+      ctx.type = 'json'
+      ctx.body = out
+    },
+  })
+
+  const grants: string[] = []
+  provider.on('grant.success', ((ctx: { oidc: { params: { grant_type: string } } }) => {
+    grants.push(ctx.oidc.params.grant_type)
+  }) as never)
+  let deny = false
+  const seenTokens: string[] = []
+  const callback = provider.callback()
+
+  handler = (req, res) => {
+    const path = new URL(req.url ?? '/', issuer).pathname
+    if (path.startsWith('/interaction/')) {
+      finishInteraction(req, res).catch((err: unknown) => {
+        res.writeHead(500).end(String(err))
+      })
+      return
+    }
+    if (path === '/resource') {
+      resource(req, res).catch((err: unknown) => {
+        res.writeHead(500).end(String(err))
+      })
+      return
+    }
+    callback(req, res)
+  }
+
+  async function finishInteraction(req: IncomingMessage, res: ServerResponse) {
+    const details = await provider.interactionDetails(req, res)
+    if (deny) {
+      deny = false
+      await provider.interactionFinished(
+        req,
+        res,
+        { error: 'access_denied', error_description: 'the user refused' },
+        { mergeWithLastSubmission: false },
+      )
+      return
+    }
+    const grant =
+      (details.grantId === undefined ? undefined : await provider.Grant.find(details.grantId)) ??
+      new provider.Grant({ accountId: ACCOUNT.sub, clientId: details.params.client_id! })
+    grant.addOIDCScope(details.params.scope ?? 'openid')
+    const grantId = await grant.save()
+    await provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: ACCOUNT.sub }, consent: { grantId } },
+      { mergeWithLastSubmission: false },
+    )
+  }
+
+  async function resource(req: IncomingMessage, res: ServerResponse) {
+    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')
+    if (match === null) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer' }).end()
+      return
+    }
+    seenTokens.push(match[1]!)
+    const token = await provider.AccessToken.find(match[1]!)
+    if (token === undefined || token.isExpired) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end()
+      return
+    }
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ sub: token.accountId, scope: token.scope }))
+  }
+
+  return {
+    issuer,
+    resourceUrl: `${issuer}/resource`,
+    provider,
+    seenTokens,
+    grants,
+    denyNext: () => {
+      deny = true
+    },
+    close: () => running.close(),
+  }
+}
+
+/** A browser: one cookie jar per origin (cookies ignore ports, but these servers share no name). */
+export class Browser {
+  readonly jars = new Map<string, Map<string, string>>()
+
+  jar(origin: string): Map<string, string> {
+    let jar = this.jars.get(origin)
+    if (jar === undefined) {
+      jar = new Map()
+      this.jars.set(origin, jar)
+    }
+    return jar
+  }
+
+  /** One request, cookies sent and kept; redirects are not followed. */
+  async request(url: string | URL, init: RequestInit = {}): Promise<Response> {
+    const target = new URL(url)
+    const jar = this.jar(target.origin)
+    const headers = new Headers(init.headers)
+    if (jar.size > 0) headers.set('cookie', headerOf(jar))
+    const response = await fetch(target, { ...init, headers, redirect: 'manual' })
+    applyToJar(jar, response.headers.getSetCookie())
+    return response
+  }
+
+  /**
+   * Follows redirects from `url` until one leads to `stopAt` (an origin and path, such as the
+   * app's callback): that URL is returned unvisited, so a test can visit, tamper or replay it.
+   */
+  async followUntil(url: string | URL, stopAt: string): Promise<URL> {
+    let next = new URL(url)
+    for (let hops = 0; hops < 10; hops++) {
+      if (`${next.origin}${next.pathname}` === stopAt) return next
+      const response = await this.request(next)
+      await response.arrayBuffer()
+      const location = response.headers.get('location')
+      if (location === null) {
+        throw new Error(`${next.href} answered ${response.status} without a redirect`)
+      }
+      next = new URL(location, next)
+    }
+    throw new Error(`no redirect to ${stopAt} within 10 hops`)
+  }
+}
+
+/** Session data of the test app. */
+export type AppData = { cart?: string }
+
+export interface OidcApp {
+  /** The app's origin. */
+  url: string
+  callbackUrl: string
+  idp: TestProvider
+  auth: Oidc
+  sessions: SessionManager<AppData>
+  /** Moves the module's clock (not the provider's) by `ms`. */
+  advance(ms: number): void
+  /** Logs `browser` in: login, the provider, then the callback; the callback's answer. */
+  login(browser: Browser, returnTo?: string): Promise<Response>
+  close(): Promise<void>
+}
+
+/**
+ * The test app over the node adapter and a memory store, with a provider beside it:
+ * `/login?returnTo=`, `/callback`, `/me`, `/api` (fetch() of the provider's resource),
+ * `/logout`, `/cart?v=` (app data), `/tokens` (what the session keeps, for assertions), and `/tamper?field=&value=` (rewrites the session's login
+ * in progress, as an attacker with the store could not, to prove each check is made).
+ * An `OidcError` is answered 400 `{ reason, error, message }`.
+ */
+export async function startOidcApp(
+  options: {
+    accessTokenTtl?: number
+    refreshTokens?: boolean
+    oidc?: Partial<OidcOptions<AppData>>
+  } = {},
+): Promise<OidcApp> {
+  let skew = 0
+  const sessions = createSessions<AppData>({
+    secret: 'oidc-test-secret-0123456789abcdef-0123456789',
+    store: memoryStore({ sweepInterval: 0 }),
+  })
+  let auth: Oidc | undefined
+  let idp: TestProvider | undefined
+  const json = (res: ServerResponse, body: unknown, status = 200) => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+  }
+  const app = await listen(
+    createServer(
+      withSession(sessions, async (req, res, session) => {
+        const url = new URL(req.url ?? '/', 'http://app.invalid')
+        const a = auth!
+        try {
+          switch (url.pathname) {
+            case '/login': {
+              const returnTo = url.searchParams.get('returnTo')
+              const to = await a.login(session, returnTo === null ? {} : { returnTo })
+              res.writeHead(302, { location: to.href }).end()
+              return
+            }
+            case '/callback': {
+              const { returnTo } = await a.callback(session, req.url!)
+              res.writeHead(302, { location: returnTo }).end()
+              return
+            }
+            case '/me':
+              json(res, {
+                user: a.user(session) ?? null,
+                userId: session.userId ?? null,
+                idToken: a.idToken(session) ?? null,
+                keys: session.keys(),
+                cart: session.get('cart') ?? null,
+              })
+              return
+            case '/api': {
+              const answer = await a.fetch(session, idp!.resourceUrl)
+              json(res, { status: answer.status, body: answer.ok ? await answer.json() : null })
+              return
+            }
+            case '/logout':
+              res.writeHead(302, { location: a.logout(session).href }).end()
+              return
+            case '/tokens':
+              json(res, tokensOf(session) ?? null)
+              return
+            case '/cart':
+              session.set('cart', url.searchParams.get('v') ?? '')
+              json(res, 'ok')
+              return
+            case '/tamper': {
+              const field = url.searchParams.get('field') as 'nonce' | 'verifier' | 'expiresAt'
+              const value = url.searchParams.get('value') ?? ''
+              setPendingLogins(
+                session,
+                pendingLogins(session).map((p) => ({
+                  ...p,
+                  [field]: field === 'expiresAt' ? Number(value) : value,
+                })),
+              )
+              json(res, 'ok')
+              return
+            }
+          }
+          json(res, null, 404)
+        } catch (err) {
+          if (!(err instanceof OidcError)) throw err
+          json(res, { reason: err.reason, error: err.error ?? null, message: err.message }, 400)
+        }
+      }),
+    ),
+  )
+  const callbackUrl = `${app.url}/callback`
+  idp = await startProvider({
+    redirectUri: callbackUrl,
+    postLogoutRedirectUri: `${app.url}/bye`,
+    ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl }),
+    ...(options.refreshTokens === undefined ? {} : { refreshTokens: options.refreshTokens }),
+  })
+  auth = await oidc({
+    sessions,
+    issuer: idp.issuer,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    redirectUri: callbackUrl,
+    postLogoutRedirectUri: `${app.url}/bye`,
+    allowInsecureRequests: true,
+    clock: () => Date.now() + skew,
+    ...options.oidc,
+  })
+  const provider = idp
+  return {
+    url: app.url,
+    callbackUrl,
+    idp: provider,
+    auth,
+    sessions,
+    advance: (ms) => {
+      skew += ms
+    },
+    async login(browser, returnTo) {
+      const start = `${app.url}/login${returnTo === undefined ? '' : `?returnTo=${encodeURIComponent(returnTo)}`}`
+      const callback = await browser.followUntil(start, callbackUrl)
+      return browser.request(callback)
+    },
+    async close() {
+      await app.close()
+      await provider.close()
+      await sessions.close()
+    },
+  }
+}
