@@ -236,7 +236,8 @@ describe.each(CASES)('tessera commands on the $name store', (c) => {
       expect(shown.out).toContain('  cart: [1,2]')
       expect(shown.out).toContain(`  $csrf: (hidden, ${seeded.csrfSecretText.length} characters)`)
       expect(shown.out.join('\n')).not.toContain(seeded.csrfSecretText)
-      const byCookie = await tessera(['show', seeded.cookies.ada1, '--json'], env)
+      // (after --: one session id in 64 starts with -)
+      const byCookie = await tessera(['show', '--json', '--', seeded.cookies.ada1], env)
       expect(JSON.parse(byCookie.out[0]!)).toMatchObject({
         key: seeded.keys.ada1,
         userId: 'ada',
@@ -245,7 +246,7 @@ describe.each(CASES)('tessera commands on the $name store', (c) => {
       })
 
       // revoke one: the session is gone; a second time there is nothing to revoke
-      expect((await tessera(['revoke', seeded.cookies.bob], env)).out).toEqual([
+      expect((await tessera(['revoke', '--', seeded.cookies.bob], env)).out).toEqual([
         'revoked 1 session',
       ])
       const again = await tessera(['revoke', seeded.keys.bob], env)
@@ -387,6 +388,10 @@ describe('tessera command line', () => {
       [['keygen', '--bytes', '16'], '--bytes must be a whole number from 32 to 1024'],
       [['count', '--store', 'nope://x'], 'unknown scheme'],
       [['count', '--store', 'sqlite:./x.db?tabel=t'], 'unknown parameter "tabel"'],
+      [
+        ['show', `-${'a'.repeat(42)}.sig`],
+        `A session id starting with "-" goes after "--": tessera show -- -${'a'.repeat(42)}.sig`,
+      ],
     ]
     for (const [argv, message] of cases) {
       const result = await tessera(argv)
@@ -427,6 +432,11 @@ describe('tessera command line', () => {
     const bad = await tessera(['show', 'not-a-key', '--store', `file:${join(dir, 'x')}`])
     expect(bad.code).toBe(1)
     expect(bad.err).toContain('"not-a-key" is neither a session\'s key')
+    // an id starting with "-", after "--", is looked up like any other
+    const dashed = `-${'a'.repeat(42)}`
+    const lookedUp = await tessera(['show', '--store', `file:${join(dir, 'x')}`, '--', dashed])
+    expect(lookedUp.code).toBe(1)
+    expect(lookedUp.err).toContain(`no session with the key ${hashSessionId(dashed)}`)
   })
 
   it.skipIf(!redis.available)(

@@ -42,7 +42,8 @@ Commands:
   list [--user ID]           unexpired sessions: one user's, newest first, or every one
        [--limit N]
   show KEY                   one session's times, user and data (secrets hidden)
-  revoke KEY                 end one session (KEY as list prints it, or a session id)
+  revoke KEY                 end one session (KEY as list prints it, a session id or a
+                             cookie's value; after -- when it starts with -)
   revoke --user ID           end every session of a user
   prune                      remove expired sessions now
   migrate --to URL           copy every unexpired session into another store
@@ -105,7 +106,13 @@ async function run(argv: string[], io: Io): Promise<number> {
   try {
     parsed = parse(argv)
   } catch (error) {
-    throw new UsageError((error as Error).message)
+    // a session id may start with "-": one in 64 does
+    const id = argv.find((a) => /^-[A-Za-z0-9_-]{42}(?:\.[A-Za-z0-9_-]+)?$/.test(a))
+    throw new UsageError(
+      id === undefined
+        ? (error as Error).message
+        : `${(error as Error).message}. A session id starting with "-" goes after "--": tessera show -- ${id}`,
+    )
   }
   const { positionals, values } = parsed
   const [command, ...rest] = positionals
