@@ -396,9 +396,17 @@ const variants: Variant[] = [
   ['express:none', 'no session', '-'],
   ['express:middleware', 'no session, one empty middleware', 'calibration'],
   ['express:hooks', 'no session, a req property and a writeHead hook', 'calibration'],
-  ['express:redis-command', 'no session, one Redis GET (node-redis)', 'calibration'],
+  [
+    'express:redis-command',
+    'no session, one Redis GET (node-redis, no per-command timer)',
+    'calibration',
+  ],
   ['express:tessera-memory', 'Tessera, memory store', 'defaults'],
-  ['express:tessera-redis', 'Tessera, Redis store', 'defaults, node-redis (as connect-redis)'],
+  [
+    'express:tessera-redis',
+    'Tessera, Redis store',
+    'defaults, node-redis defaults (as connect-redis)',
+  ],
   ['express:tessera-ioredis', 'Tessera, Redis store', 'defaults, ioredis'],
   [
     'express:express-session',
@@ -415,7 +423,11 @@ const variants: Variant[] = [
     'express-session + connect-redis',
     'resave: false, saveUninitialized: false, node-redis',
   ],
-  ['express:tessera-redis-untimed', 'Tessera, Redis store', 'node-redis, commandOptions.timeout 0'],
+  [
+    'express:tessera-redis-untimed',
+    'Tessera, Redis store',
+    "node-redis, commandOptions.timeout 0 (the store's own, as above)",
+  ],
   [
     'express:express-session-redis-untimed',
     'express-session + connect-redis',

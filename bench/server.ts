@@ -293,9 +293,11 @@ const expressHooks: Handler = async (port) => {
  * command costs the server before any session work. A session `/read` needs one command, a
  * `/write` two (the read and the write).
  */
+// without node-redis's per-command timer, as Tessera's store sends its commands: the least a
+// command through the client costs
 const expressRedisCommand: Handler = async (port) => {
   const app = await expressApp()
-  const client = await nodeRedis()
+  const client = await nodeRedis(true)
   const key = `${REDIS_PREFIX}calibration`
   app.use((_req, _res, next) => {
     client.get(key).then(() => next(), next)

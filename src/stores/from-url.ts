@@ -63,7 +63,7 @@ const PARAMS: Record<string, Record<string, Param>> = {
   cookie: { maxChunks: 'integer', clockSkew: 'integer' },
   file: { fsync: 'boolean', sweepInterval: 'integer', lockTimeout: 'integer' },
   sqlite: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
-  redis: { prefix: 'string', scanCount: 'integer', driver: 'string' },
+  redis: { prefix: 'string', scanCount: 'integer', timeout: 'integer', driver: 'string' },
   postgres: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
   mysql: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
   memcached: { prefix: 'string', casRetries: 'integer' },

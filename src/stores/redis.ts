@@ -29,9 +29,17 @@ export interface IoRedisClientLike {
   nodes?(role: 'master'): IoRedisClientLike[]
 }
 
+/**
+ * Per-command options the store gives node-redis: `{ timeout: 0 }` when the store keeps its own
+ * deadline (see {@link RedisStoreOptions.timeout}).
+ */
+export interface NodeRedisCommandOptions {
+  timeout?: number
+}
+
 /** The part of a `redis` (node-redis) client the store calls. */
 export interface NodeRedisClientLike {
-  sendCommand(args: string[]): Promise<unknown>
+  sendCommand(args: string[], options?: NodeRedisCommandOptions): Promise<unknown>
 }
 
 /** The part of a `redis` (node-redis) cluster (`createCluster()`) the store calls. */
@@ -40,6 +48,7 @@ export interface NodeRedisClusterLike {
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
     args: string[],
+    options?: NodeRedisCommandOptions,
   ): Promise<unknown>
   readonly masters: readonly unknown[]
   nodeClient(node: unknown): Promise<NodeRedisClientLike>
@@ -73,6 +82,18 @@ export interface RedisStoreOptions {
    * @default 1000
    */
   scanCount?: number
+  /**
+   * How long, in milliseconds, a command may go without a reply before the store call fails
+   * (the manager reports it as a `SessionStoreError`): a request during a Redis outage gets a
+   * clear error instead of waiting for the client to reconnect. The store keeps this deadline
+   * itself, with one timer for all its commands, so it fires up to a quarter of it late; on
+   * node-redis it turns off the client's own per-command timeout for the store's commands,
+   * whose `AbortSignal.timeout()` costs more CPU than the command. `0` keeps no deadline and
+   * leaves timing to the client's own settings (node-redis `commandOptions.timeout`, ioredis
+   * `commandTimeout`).
+   * @default 5000
+   */
+  timeout?: number
 }
 
 /** The Redis store and the optional parts it has. */
@@ -90,32 +111,96 @@ interface Connection {
   masters(): Promise<Connection[]>
 }
 
-function connect(client: RedisClientLike): Connection {
+/**
+ * A connection to `client`. `untimed`: the store keeps its own deadline, so node-redis is told
+ * not to arm its per-command timeout.
+ */
+function connect(client: RedisClientLike, untimed: boolean): Connection {
   const c = client as Partial<IoRedisClientLike & NodeRedisClientLike & NodeRedisClusterLike>
+  const options = untimed ? NO_CLIENT_TIMEOUT : undefined
   if (typeof c.call === 'function') {
     const io = client as IoRedisClientLike
     const conn: Connection = {
       send: ([command, ...args]) => io.call(command!, ...args),
-      masters: async () => (io.nodes ? io.nodes('master').map(connect) : [conn]),
+      masters: async () => (io.nodes ? io.nodes('master').map((n) => connect(n, untimed)) : [conn]),
     }
     return conn
   }
   if (Array.isArray(c.masters) && typeof c.nodeClient === 'function') {
     const cluster = client as NodeRedisClusterLike
     return {
-      send: (args, key) => cluster.sendCommand(key, false, args),
+      send: (args, key) => cluster.sendCommand(key, false, args, options),
       masters: () =>
-        Promise.all(cluster.masters.map(async (m) => connect(await cluster.nodeClient(m)))),
+        Promise.all(
+          cluster.masters.map(async (m) => connect(await cluster.nodeClient(m), untimed)),
+        ),
     }
   }
   if (typeof c.sendCommand === 'function') {
     const node = client as NodeRedisClientLike
-    const conn: Connection = { send: (args) => node.sendCommand(args), masters: async () => [conn] }
+    const conn: Connection = {
+      send: (args) => node.sendCommand(args, options),
+      masters: async () => [conn],
+    }
     return conn
   }
   throw new SessionConfigError(
     '[store:redis] `client` must be an ioredis Redis or Cluster, or a node-redis client or cluster',
   )
+}
+
+const NO_CLIENT_TIMEOUT: NodeRedisCommandOptions = Object.freeze({ timeout: 0 })
+
+/**
+ * `conn` with a deadline on every command: a command with no reply after `ms` fails. One
+ * interval timer, running only while commands are waiting, checks them in the order they were
+ * sent (all have the same deadline, so the oldest come first): a `Set` entry per command
+ * instead of a timer per command.
+ */
+function withDeadline(conn: Connection, ms: number): Connection {
+  interface Waiting {
+    deadline: number
+    fail: (err: Error) => void
+  }
+  const waiting = new Set<Waiting>()
+  let timer: NodeJS.Timeout | undefined
+  const sweep = () => {
+    const now = Date.now()
+    for (const w of waiting) {
+      if (w.deadline > now) return
+      waiting.delete(w)
+      w.fail(
+        new Error(`[store:redis] no reply from Redis within ${ms} ms (the store's \`timeout\`)`),
+      )
+    }
+    clearInterval(timer)
+    timer = undefined
+  }
+  const send = (args: string[], key?: string) =>
+    new Promise<unknown>((resolve, reject) => {
+      const w: Waiting = { deadline: Date.now() + ms, fail: reject }
+      waiting.add(w)
+      if (timer === undefined) {
+        timer = setInterval(sweep, Math.max(1, Math.ceil(ms / 4)))
+        timer.unref()
+      }
+      conn.send(args, key).then(
+        (reply) => {
+          waiting.delete(w)
+          resolve(reply)
+        },
+        (err: unknown) => {
+          waiting.delete(w)
+          reject(err)
+        },
+      )
+    })
+  const self: Connection = {
+    send,
+    masters: async () =>
+      (await conn.masters()).map((m) => (m === conn ? self : withDeadline(m, ms))),
+  }
+  return self
 }
 
 interface Script {
@@ -226,9 +311,17 @@ const STORE_KEY = /^[0-9a-f]{64}$/
  * ```
  */
 export function redisStore(options: RedisStoreOptions): RedisStore {
-  const redis = connect(options.client)
   const prefix = options.prefix ?? 'tessera:'
   const scanCount = options.scanCount ?? 1000
+  const timeout = options.timeout ?? 5000
+  if (!Number.isInteger(timeout) || timeout < 0 || timeout > 2 ** 31 - 1)
+    throw new SessionConfigError(
+      '[store:redis] `timeout` must be a whole number of milliseconds (0 for no deadline)',
+    )
+  const redis =
+    timeout === 0
+      ? connect(options.client, false)
+      : withDeadline(connect(options.client, true), timeout)
   if (typeof prefix !== 'string')
     throw new SessionConfigError('[store:redis] `prefix` must be a string')
   if (!Number.isInteger(scanCount) || scanCount < 1)

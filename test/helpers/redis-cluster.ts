@@ -105,7 +105,11 @@ function stopNode(child: ChildProcess): Promise<void> {
 export interface RunningRedis {
   port: number
   url: string
-  /** Stop the server (again is fine) and remove its directory. */
+  /** Freeze the process (SIGSTOP): connections stay open and nothing answers. */
+  freeze(): void
+  /** Let a frozen process go on (SIGCONT). */
+  thaw(): void
+  /** Stop the server (again is fine, frozen too) and remove its directory. */
   stop(): Promise<void>
 }
 
@@ -118,7 +122,10 @@ export async function startRedisServer(): Promise<RunningRedis> {
   return {
     port: port!,
     url: `redis://127.0.0.1:${port}`,
+    freeze: () => child.kill('SIGSTOP'),
+    thaw: () => child.kill('SIGCONT'),
     async stop() {
+      child.kill('SIGCONT')
       await stopNode(child)
       await rm(dir, { recursive: true, force: true })
     },

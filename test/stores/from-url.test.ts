@@ -69,6 +69,9 @@ describe('storeFromUrl', () => {
     expect(await refusal('redis://127.0.0.1?scanCount=-1')).toContain(
       '?scanCount must be a whole number of 0 or more',
     )
+    expect(await refusal('redis://127.0.0.1?timeout=soon')).toContain(
+      '?timeout must be a whole number of 0 or more',
+    )
     expect(await refusal('file:')).toContain('give the directory: file:./var/sessions')
     expect(await refusal('memcached://')).toContain('give the server')
   })
@@ -94,7 +97,7 @@ describe('storeFromUrl', () => {
 
     // the same sessions through node-redis, when asked for
     const viaNodeRedis = await storeFromUrl(
-      `${REDIS_URL}?driver=redis&prefix=${encodeURIComponent(prefix)}`,
+      `${REDIS_URL}?driver=redis&timeout=2000&prefix=${encodeURIComponent(prefix)}`,
     )
     expect((await (viaNodeRedis.store as SessionStore).get(key))?.fields).toEqual({ n: '1' })
     await viaNodeRedis.close()

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { createClient } from 'redis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createSessions, SessionConfigError, type SessionStore } from '../../src/index.js'
 import { type RedisClientLike, redisStore } from '../../src/stores/redis.js'
 import { describeStoreConformance, meta, newKey } from '../conformance/store-suite.js'
@@ -170,6 +170,31 @@ describe.skipIf(!redis.available)('redis store', () => {
     it('refuses a client it cannot drive', () => {
       expect(() => redisStore({ client: {} as RedisClientLike })).toThrow(SessionConfigError)
     })
+
+    it('refuses a timeout that is not a whole number of milliseconds', () => {
+      for (const timeout of [-1, 1.5, Number.NaN, 2 ** 31, '100' as unknown as number])
+        expect(() => redisStore({ client, timeout }), String(timeout)).toThrow(
+          /`timeout` must be a whole number/,
+        )
+    })
+
+    it('on node-redis, arms no per-command timer of the client unless told timeout: 0', async () => {
+      const node = await createClient({ url: REDIS_URL }).connect()
+      const armed = vi.spyOn(AbortSignal, 'timeout')
+      try {
+        const key = newKey()
+        const own = redisStore({ client: node, prefix })
+        await own.set(key, { fields: { a: '1' }, meta: meta() })
+        expect((await own.get(key))?.fields).toEqual({ a: '1' })
+        expect(armed).not.toHaveBeenCalled()
+        // timeout: 0 leaves timing to the client: node-redis 6 arms its 5-second default
+        await redisStore({ client: node, prefix, timeout: 0 }).get(key)
+        expect(armed).toHaveBeenCalledWith(5000)
+      } finally {
+        armed.mockRestore()
+        await node.close()
+      }
+    })
   })
 
   describe.skipIf(!binaries)('store failures through the manager', () => {
@@ -288,6 +313,57 @@ describe.skipIf(!redis.available)('redis store', () => {
           expect(Date.now() - started).toBeLessThan(5000)
         } finally {
           close()
+        }
+      })
+    }
+
+    // The clients as built by default: an offline queue, reconnecting for ever, and node-redis's
+    // own timeout covering only commands not yet sent.
+    const waiting = {
+      ioredis: async (url: string) => {
+        const client = new Redis(url)
+        client.on('error', () => {})
+        return { client: client as RedisClientLike, close: () => client.disconnect() }
+      },
+      'node-redis': async (url: string) => {
+        const client = createClient({ url })
+        client.on('error', () => {})
+        await client.connect()
+        return { client: client as RedisClientLike, close: () => client.destroy() }
+      },
+    }
+
+    for (const [kind, make] of Object.entries(waiting)) {
+      it(`${kind} with default settings: a server that stops answering fails load within the timeout`, async () => {
+        const server = await startRedisServer()
+        const { client, close } = await make(server.url)
+        try {
+          const sessions = createSessions({
+            secret: SECRET,
+            store: redisStore({ client, timeout: 300 }),
+          })
+          const first = await sessions.load(undefined)
+          first.set('count', 1)
+          const cookie = (await sessions.commit(first))[0]!.split(';')[0]!
+
+          server.freeze()
+          const started = Date.now()
+          const failed = sessions.load(cookie)
+          await expectStoreError(failed, 'get')
+          await expect(failed).rejects.toMatchObject({
+            cause: { message: expect.stringMatching(/no reply from Redis within 300 ms/) },
+          })
+          const took = Date.now() - started
+          expect(took).toBeGreaterThanOrEqual(290)
+          expect(took).toBeLessThan(1500)
+
+          // the server comes back: its late reply to the failed command goes nowhere, and the
+          // session is still there
+          server.thaw()
+          expect((await sessions.load(cookie)).get('count')).toBe(1)
+        } finally {
+          close()
+          await server.stop()
         }
       })
     }
