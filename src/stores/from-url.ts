@@ -64,8 +64,13 @@ const PARAMS: Record<string, Record<string, Param>> = {
   file: { fsync: 'boolean', sweepInterval: 'integer', lockTimeout: 'integer' },
   sqlite: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
   redis: { prefix: 'string', scanCount: 'integer', timeout: 'integer', driver: 'string' },
-  postgres: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
-  mysql: { table: 'string', createTable: 'boolean', pruneInterval: 'integer' },
+  postgres: {
+    table: 'string',
+    createTable: 'boolean',
+    pruneInterval: 'integer',
+    timeout: 'integer',
+  },
+  mysql: { table: 'string', createTable: 'boolean', pruneInterval: 'integer', timeout: 'integer' },
   memcached: { prefix: 'string', casRetries: 'integer' },
 }
 

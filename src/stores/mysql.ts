@@ -14,6 +14,7 @@
  */
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
+import { checkTimeout, deadline, noDeadline } from './deadline.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -42,6 +43,16 @@ export interface MysqlClient {
 export interface MysqlStoreOptions extends SqlStoreOptions {
   /** The pool the app built (`mysql.createPool(...)` from `mysql2/promise`). Never closed. */
   pool: MysqlClient
+  /**
+   * How long, in milliseconds, a statement (with the wait for a pooled connection) may go
+   * without an answer before the store call fails (the manager reports it as a
+   * `SessionStoreError`): a request during an outage, or behind a lock, gets a clear error
+   * instead of waiting. The statement itself is not cancelled: set `max_statement_time` (MariaDB) or
+   * `max_execution_time` (MySQL) on the server for that. One timer for all the store's calls, so it fires up to a quarter late.
+   * `0` keeps no deadline.
+   * @default 5000
+   */
+  timeout?: number
 }
 
 /** The MySQL / MariaDB store and what it adds to the contract. */
@@ -111,10 +122,12 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   const tableName = options.table ?? DEFAULT_TABLE
   const t = `\`${tableParts('mysql', tableName, false)[0]!}\``
   const clock = options.clock ?? Date.now
+  const timeout = checkTimeout('mysql', options.timeout)
+  const timed = timeout === 0 ? noDeadline : deadline(timeout, 'mysql', 'MySQL')
 
   let ready: Promise<void> | undefined
   const ensureTable = () => {
-    ready ??= pool.query(mysqlSchema(tableName)).then(
+    ready ??= timed(pool.query(mysqlSchema(tableName))).then(
       () => {},
       (err: unknown) => {
         ready = undefined // try again on the next call
@@ -125,7 +138,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   }
   const query = async <R>(sql: string, values: unknown[]): Promise<R> => {
     if (options.createTable) await ensureTable()
-    const [result] = await pool.query(sql, values)
+    const [result] = await timed(pool.query(sql, values))
     return result as R
   }
 

@@ -14,6 +14,7 @@
  */
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
+import { checkTimeout, deadline, noDeadline } from './deadline.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -42,6 +43,16 @@ export interface PostgresClient {
 export interface PostgresStoreOptions extends SqlStoreOptions {
   /** The pool the app built (`new pg.Pool(...)`). The store never closes it. */
   pool: PostgresClient
+  /**
+   * How long, in milliseconds, a statement (with the wait for a pooled connection) may go
+   * without an answer before the store call fails (the manager reports it as a
+   * `SessionStoreError`): a request during an outage, or behind a lock, gets a clear error
+   * instead of waiting. The statement itself is not cancelled: set `statement_timeout` on the
+   * pool for that. One timer for all the store's calls, so it fires up to a quarter late.
+   * `0` keeps no deadline.
+   * @default 5000
+   */
+  timeout?: number
 }
 
 /** The PostgreSQL store and what it adds to the contract. */
@@ -98,18 +109,20 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const tableName = options.table ?? DEFAULT_TABLE
   const t = tableParts('postgres', tableName, true).map(quote).join('.')
   const clock = options.clock ?? Date.now
+  const timeout = checkTimeout('postgres', options.timeout)
+  const timed = timeout === 0 ? noDeadline : deadline(timeout, 'postgres', 'PostgreSQL')
 
   let ready: Promise<void> | undefined
   const createTable = async () => {
     const ddl = postgresSchema(tableName)
     try {
-      await pool.query(ddl)
+      await timed(pool.query(ddl))
     } catch (err) {
       // two processes creating the table at once: one loses a race on the catalog; the
       // statements are idempotent, so running them again settles it
       const code = (err as { code?: string }).code
       if (code !== '23505' && code !== '42P07') throw err
-      await pool.query(ddl)
+      await timed(pool.query(ddl))
     }
   }
   const ensureTable = () => {
@@ -121,7 +134,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   }
   const query = async <R>(text: string, values: unknown[]) => {
     if (options.createTable) await ensureTable()
-    const result = await pool.query(text, values)
+    const result = await timed(pool.query(text, values))
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 }
   }
 

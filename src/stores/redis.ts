@@ -21,6 +21,7 @@ import type {
   StoredSession,
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
+import { checkTimeout, type Deadline, deadline } from './deadline.js'
 
 /** The part of an `ioredis` client (`Redis` or `Cluster`) the store calls. */
 export interface IoRedisClientLike {
@@ -111,6 +112,8 @@ interface Connection {
   masters(): Promise<Connection[]>
 }
 
+const NO_CLIENT_TIMEOUT: NodeRedisCommandOptions = Object.freeze({ timeout: 0 })
+
 /**
  * A connection to `client`. `untimed`: the store keeps its own deadline, so node-redis is told
  * not to arm its per-command timeout.
@@ -149,56 +152,12 @@ function connect(client: RedisClientLike, untimed: boolean): Connection {
   )
 }
 
-const NO_CLIENT_TIMEOUT: NodeRedisCommandOptions = Object.freeze({ timeout: 0 })
-
-/**
- * `conn` with a deadline on every command: a command with no reply after `ms` fails. One
- * interval timer, running only while commands are waiting, checks them in the order they were
- * sent (all have the same deadline, so the oldest come first): a `Set` entry per command
- * instead of a timer per command.
- */
-function withDeadline(conn: Connection, ms: number): Connection {
-  interface Waiting {
-    deadline: number
-    fail: (err: Error) => void
-  }
-  const waiting = new Set<Waiting>()
-  let timer: NodeJS.Timeout | undefined
-  const sweep = () => {
-    const now = Date.now()
-    for (const w of waiting) {
-      if (w.deadline > now) return
-      waiting.delete(w)
-      w.fail(
-        new Error(`[store:redis] no reply from Redis within ${ms} ms (the store's \`timeout\`)`),
-      )
-    }
-    clearInterval(timer)
-    timer = undefined
-  }
-  const send = (args: string[], key?: string) =>
-    new Promise<unknown>((resolve, reject) => {
-      const w: Waiting = { deadline: Date.now() + ms, fail: reject }
-      waiting.add(w)
-      if (timer === undefined) {
-        timer = setInterval(sweep, Math.max(1, Math.ceil(ms / 4)))
-        timer.unref()
-      }
-      conn.send(args, key).then(
-        (reply) => {
-          waiting.delete(w)
-          resolve(reply)
-        },
-        (err: unknown) => {
-          waiting.delete(w)
-          reject(err)
-        },
-      )
-    })
+/** `conn` with `timed` around every command, its masters' too. */
+function withDeadline(conn: Connection, timed: Deadline): Connection {
   const self: Connection = {
-    send,
+    send: (args, key) => timed(conn.send(args, key)),
     masters: async () =>
-      (await conn.masters()).map((m) => (m === conn ? self : withDeadline(m, ms))),
+      (await conn.masters()).map((m) => (m === conn ? self : withDeadline(m, timed))),
   }
   return self
 }
@@ -313,15 +272,11 @@ const STORE_KEY = /^[0-9a-f]{64}$/
 export function redisStore(options: RedisStoreOptions): RedisStore {
   const prefix = options.prefix ?? 'tessera:'
   const scanCount = options.scanCount ?? 1000
-  const timeout = options.timeout ?? 5000
-  if (!Number.isInteger(timeout) || timeout < 0 || timeout > 2 ** 31 - 1)
-    throw new SessionConfigError(
-      '[store:redis] `timeout` must be a whole number of milliseconds (0 for no deadline)',
-    )
+  const timeout = checkTimeout('redis', options.timeout)
   const redis =
     timeout === 0
       ? connect(options.client, false)
-      : withDeadline(connect(options.client, true), timeout)
+      : withDeadline(connect(options.client, true), deadline(timeout, 'redis', 'Redis'))
   if (typeof prefix !== 'string')
     throw new SessionConfigError('[store:redis] `prefix` must be a string')
   if (!Number.isInteger(scanCount) || scanCount < 1)

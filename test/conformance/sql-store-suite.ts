@@ -17,7 +17,12 @@ export interface SqlStoreSuiteOptions {
   /** A store on `table` with the given options (the client is the test file's). */
   create: (
     table: string,
-    options?: { createTable?: boolean; clock?: () => number; pruneInterval?: number },
+    options?: {
+      createTable?: boolean
+      clock?: () => number
+      pruneInterval?: number
+      timeout?: number
+    },
   ) => SqlStore
   /** A fresh table name, dropped by the test file afterwards. */
   newTable: () => string
@@ -31,6 +36,11 @@ export interface SqlStoreSuiteOptions {
   clientOpen: () => Promise<boolean> | boolean
   /** The DDL the store runs, which its docs page must carry. */
   schema: () => string
+  /**
+   * Stores with a `timeout` (over the network): lock `table` from another connection so that
+   * the store's statements wait, and give back what lets them go on.
+   */
+  lockTable?: (table: string) => Promise<() => Promise<void>>
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -49,6 +59,40 @@ export function describeSqlStore(options: SqlStoreSuiteOptions): void {
       expect((error as Error).message).not.toContain(key)
       expect((error as Error).cause).toBeInstanceOf(Error)
     })
+
+    const { lockTable } = options
+    if (lockTable) {
+      it('a statement with no answer within `timeout` fails the call; the store answers again after', async () => {
+        const table = newTable()
+        const store = create(table, { createTable: true, pruneInterval: 0, timeout: 300 })
+        const key = newKey()
+        await store.set(key, { fields: { a: '1' }, meta: meta() })
+        const release = await lockTable(table)
+        const started = Date.now()
+        let error: unknown
+        try {
+          error = await store.get(key).catch((e: unknown) => e)
+        } finally {
+          await release()
+        }
+        const took = Date.now() - started
+        expect(error).toBeInstanceOf(SessionStoreError)
+        expect(error).toMatchObject({ code: 'ERR_SESSION_STORE', store: name, operation: 'get' })
+        expect((error as Error).message).toMatch(/no reply from .* within 300 ms/)
+        expect(took).toBeGreaterThanOrEqual(290)
+        expect(took).toBeLessThan(1500)
+        // the lock gone, the same store answers, and the session is still there
+        expect((await store.get(key))?.fields).toEqual({ a: '1' })
+        await store.close()
+      })
+
+      it('refuses a timeout that is not a whole number of ms', () => {
+        for (const timeout of [-1, 0.5, Number.NaN])
+          expect(() => create(newTable(), { timeout }), String(timeout)).toThrow(
+            /`timeout` must be a whole number/,
+          )
+      })
+    }
 
     it('refuses a table name that is not a plain identifier', () => {
       for (const table of options.badTableNames) {

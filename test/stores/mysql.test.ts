@@ -144,6 +144,14 @@ if (available) {
       return rows[0]?.one === 1
     },
     schema: () => mysqlSchema(),
+    lockTable: async (table) => {
+      const connection = await pool!.getConnection()
+      await connection.query(`LOCK TABLES \`${table}\` WRITE`)
+      return async () => {
+        await connection.query('UNLOCK TABLES')
+        connection.release()
+      }
+    },
   })
 }
 

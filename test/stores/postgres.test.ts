@@ -110,6 +110,15 @@ if (available) {
     badTableNames: ['sessions; DROP TABLE users', 'a"b', '1abc', 'a.b.c', ''],
     clientOpen: async () => (await pool!.query('SELECT 1 AS one')).rows[0]?.one === 1,
     schema: () => postgresSchema(),
+    lockTable: async (table) => {
+      const client = await pool!.connect()
+      await client.query('BEGIN')
+      await client.query(`LOCK TABLE "${table}" IN ACCESS EXCLUSIVE MODE`)
+      return async () => {
+        await client.query('ROLLBACK')
+        client.release()
+      }
+    },
   })
 }
 
