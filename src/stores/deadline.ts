@@ -33,14 +33,16 @@ interface Waiting {
  * were made, which is the order of their deadlines; one interval timer, running only while
  * calls wait, fails the overdue ones, so it fires up to a quarter of `ms` late. That costs a
  * `Set` entry per call instead of a timer per call. The call itself goes on: a late answer is
- * dropped, and a write that timed out may still be applied.
+ * dropped, and a write that timed out may still be applied. Deadlines are on the monotonic
+ * clock (`performance.now()`), so a change of the system clock neither fails calls early nor
+ * keeps them waiting.
  */
 export function deadline(ms: number, store: string, server: string): Deadline {
   const waiting = new Set<Waiting>()
   const period = Math.max(1, Math.ceil(ms / 4))
   let timer: NodeJS.Timeout | undefined
   const sweep = () => {
-    const now = Date.now()
+    const now = performance.now()
     for (const w of waiting) {
       if (w.deadline > now) return
       waiting.delete(w)
@@ -53,7 +55,7 @@ export function deadline(ms: number, store: string, server: string): Deadline {
   }
   return <T>(work: Promise<T>) =>
     new Promise<T>((resolve, reject) => {
-      const w: Waiting = { deadline: Date.now() + ms, fail: reject }
+      const w: Waiting = { deadline: performance.now() + ms, fail: reject }
       waiting.add(w)
       if (timer === undefined) {
         timer = setInterval(sweep, period)
