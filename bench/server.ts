@@ -291,10 +291,9 @@ const expressHooks: Handler = async (port) => {
  * Calibration: bare Express plus one Redis command per request through node-redis (a `GET` of
  * one key, in a middleware), the client connect-redis and the Redis targets use: what a
  * command costs the server before any session work. A session `/read` needs one command, a
- * `/write` two (the read and the write).
+ * `/write` two (the read and the write). The client arms no per-command timer, as Tessera's
+ * store sends its commands: the least a command through it costs.
  */
-// without node-redis's per-command timer, as Tessera's store sends its commands: the least a
-// command through the client costs
 const expressRedisCommand: Handler = async (port) => {
   const app = await expressApp()
   const client = await nodeRedis(true)

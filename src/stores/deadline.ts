@@ -1,6 +1,6 @@
 /**
  * A deadline on a store's calls to its server, shared by the stores that talk to one over the
- * network (Redis, PostgreSQL, MySQL/MariaDB): a call with no answer after `ms` fails, so a
+ * network (Redis, PostgreSQL, MySQL/MariaDB): a call with no answer in time fails, so a
  * request during an outage gets a `SessionStoreError` instead of waiting for the driver.
  * Internal: a store's `timeout` option.
  * @module
@@ -13,15 +13,8 @@ export const DEFAULT_TIMEOUT = 5000
 /** Wraps a call to the server: the same answer, or a failure once the deadline passes. */
 export type Deadline = <T>(work: Promise<T>) => Promise<T>
 
-/** `timeout` as given, checked: a whole number of ms, `0` for none. */
-export function checkTimeout(store: string, timeout: unknown): number {
-  const ms = timeout ?? DEFAULT_TIMEOUT
-  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1)
-    throw new SessionConfigError(
-      `[store:${store}] \`timeout\` must be a whole number of milliseconds (0 for no deadline)`,
-    )
-  return ms
-}
+/** No deadline: the call as it is. */
+export const noDeadline: Deadline = (work) => work
 
 interface Waiting {
   deadline: number
@@ -29,15 +22,22 @@ interface Waiting {
 }
 
 /**
- * A deadline of `ms` for `store`'s calls to `server`. Calls wait in a `Set`, in the order they
- * were made, which is the order of their deadlines; one interval timer, running only while
- * calls wait, fails the overdue ones, so it fires up to a quarter of `ms` late. That costs a
- * `Set` entry per call instead of a timer per call. The call itself goes on: a late answer is
- * dropped, and a write that timed out may still be applied. Deadlines are on the monotonic
- * clock (`performance.now()`), so a change of the system clock neither fails calls early nor
- * keeps them waiting.
+ * The deadline of `store`'s calls to `server`, from its `timeout` option: a whole number of ms
+ * ({@link DEFAULT_TIMEOUT} when not given, else a `SessionConfigError`), `0` for
+ * {@link noDeadline}. Calls wait in a `Set`, in the order they were made, which is the order of
+ * their deadlines; one interval timer, running only while calls wait, fails the overdue ones,
+ * so it fires up to a quarter of the timeout late. That costs a `Set` entry per call instead
+ * of a timer per call. The call itself goes on: a late answer is dropped, and a write that
+ * timed out may still be applied. Deadlines are on the monotonic clock (`performance.now()`),
+ * so a change of the system clock neither fails calls early nor keeps them waiting.
  */
-export function deadline(ms: number, store: string, server: string): Deadline {
+export function deadline(store: string, server: string, timeout: unknown): Deadline {
+  const ms = timeout ?? DEFAULT_TIMEOUT
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1)
+    throw new SessionConfigError(
+      `[store:${store}] \`timeout\` must be a whole number of milliseconds (0 for no deadline)`,
+    )
+  if (ms === 0) return noDeadline
   const waiting = new Set<Waiting>()
   const period = Math.max(1, Math.ceil(ms / 4))
   let timer: NodeJS.Timeout | undefined
@@ -73,6 +73,3 @@ export function deadline(ms: number, store: string, server: string): Deadline {
       )
     })
 }
-
-/** No deadline: the call as it is. */
-export const noDeadline: Deadline = (work) => work

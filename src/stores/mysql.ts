@@ -14,7 +14,7 @@
  */
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
-import { checkTimeout, deadline, noDeadline } from './deadline.js'
+import { deadline } from './deadline.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -47,9 +47,9 @@ export interface MysqlStoreOptions extends SqlStoreOptions {
    * How long, in milliseconds, a statement (with the wait for a pooled connection) may go
    * without an answer before the store call fails (the manager reports it as a
    * `SessionStoreError`): a request during an outage, or behind a lock, gets a clear error
-   * instead of waiting. The statement itself is not cancelled: set `max_statement_time` (MariaDB) or
-   * `max_execution_time` (MySQL) on the server for that. One timer for all the store's calls, so it fires up to a quarter late.
-   * `0` keeps no deadline.
+   * instead of waiting. The statement itself is not cancelled: set `max_statement_time`
+   * (MariaDB) or `max_execution_time` (MySQL) on the server for that. One timer for all the
+   * store's calls, so it fires up to a quarter late. `0` keeps no deadline.
    * @default 5000
    */
   timeout?: number
@@ -122,8 +122,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   const tableName = options.table ?? DEFAULT_TABLE
   const t = `\`${tableParts('mysql', tableName, false)[0]!}\``
   const clock = options.clock ?? Date.now
-  const timeout = checkTimeout('mysql', options.timeout)
-  const timed = timeout === 0 ? noDeadline : deadline(timeout, 'mysql', 'MySQL')
+  const timed = deadline('mysql', 'MySQL', options.timeout)
 
   let ready: Promise<void> | undefined
   const ensureTable = () => {

@@ -14,7 +14,7 @@
  */
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
-import { checkTimeout, deadline, noDeadline } from './deadline.js'
+import { deadline } from './deadline.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -109,8 +109,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const tableName = options.table ?? DEFAULT_TABLE
   const t = tableParts('postgres', tableName, true).map(quote).join('.')
   const clock = options.clock ?? Date.now
-  const timeout = checkTimeout('postgres', options.timeout)
-  const timed = timeout === 0 ? noDeadline : deadline(timeout, 'postgres', 'PostgreSQL')
+  const timed = deadline('postgres', 'PostgreSQL', options.timeout)
 
   let ready: Promise<void> | undefined
   const createTable = async () => {

@@ -21,7 +21,7 @@ import type {
   StoredSession,
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
-import { checkTimeout, type Deadline, deadline } from './deadline.js'
+import { type Deadline, deadline, noDeadline } from './deadline.js'
 
 /** The part of an `ioredis` client (`Redis` or `Cluster`) the store calls. */
 export interface IoRedisClientLike {
@@ -272,11 +272,11 @@ const STORE_KEY = /^[0-9a-f]{64}$/
 export function redisStore(options: RedisStoreOptions): RedisStore {
   const prefix = options.prefix ?? 'tessera:'
   const scanCount = options.scanCount ?? 1000
-  const timeout = checkTimeout('redis', options.timeout)
+  const timed = deadline('redis', 'Redis', options.timeout)
   const redis =
-    timeout === 0
+    timed === noDeadline
       ? connect(options.client, false)
-      : withDeadline(connect(options.client, true), deadline(timeout, 'redis', 'Redis'))
+      : withDeadline(connect(options.client, true), timed)
   if (typeof prefix !== 'string')
     throw new SessionConfigError('[store:redis] `prefix` must be a string')
   if (!Number.isInteger(scanCount) || scanCount < 1)
