@@ -141,10 +141,31 @@ function takeParams(
 }
 
 /** The path after `scheme:` (and an optional `//`), percent-decoded. */
-function pathOf(rest: string, scheme: string): string {
+function pathOf(url: string, rest: string, scheme: string): string {
   let path = rest.slice(scheme.length + 1)
   if (path.startsWith('//')) path = path.slice(2)
-  return decodeURIComponent(path)
+  try {
+    return decodeURIComponent(path)
+  } catch (err) {
+    return fail(url, `the path has a malformed %-escape ("${path}"); write % as %25`, err)
+  }
+}
+
+/**
+ * The store `build` makes over a client just opened, which `close` closes. When the store
+ * refuses its options (a `SessionConfigError` from its constructor), the client is closed
+ * before the error goes on: a connection left open would keep the process from exiting.
+ */
+async function over(
+  close: () => Promise<unknown>,
+  build: () => Promise<SessionStore | ClientSideStore>,
+): Promise<Opened> {
+  try {
+    return { store: await build(), client: close }
+  } catch (err) {
+    await close().catch(() => {})
+    throw err
+  }
 }
 
 /** Loads a driver the app installed, or says which package to install. */
@@ -215,13 +236,13 @@ async function open(
       return { store: cookieStore(options) }
     }
     case 'file': {
-      const directory = pathOf(rest, scheme)
+      const directory = pathOf(url, rest, scheme)
       if (directory === '') fail(url, 'give the directory: file:./var/sessions')
       const { fileStore } = await import('./file.js')
       return { store: fileStore({ ...options, directory }) }
     }
     case 'sqlite': {
-      const file = pathOf(rest, scheme)
+      const file = pathOf(url, rest, scheme)
       if (file === '')
         fail(url, 'give the database file: sqlite:./sessions.db (or sqlite::memory:)')
       const { default: Database } = await load(
@@ -229,23 +250,37 @@ async function open(
         'better-sqlite3',
         () => import('better-sqlite3'),
       )
-      const db = new Database(file)
       const { sqliteStore } = await import('./sqlite.js')
-      return { store: sqliteStore({ ...options, db }), client: async () => db.close() }
+      let db: InstanceType<typeof Database>
+      try {
+        db = new Database(file)
+      } catch (err) {
+        return fail(url, `cannot open the database file: ${(err as Error).message}`, err)
+      }
+      return over(
+        async () => db.close(),
+        async () => sqliteStore({ ...options, db }),
+      )
     }
     case 'redis':
       return openRedis(url, rest, options)
     case 'postgres': {
       const pg = await load(url, 'pg', () => import('pg'))
-      const pool = new pg.default.Pool({ connectionString: rest })
       const { postgresStore } = await import('./postgres.js')
-      return { store: postgresStore({ ...options, pool }), client: () => pool.end() }
+      const pool = new pg.default.Pool({ connectionString: rest })
+      return over(
+        () => pool.end(),
+        async () => postgresStore({ ...options, pool }),
+      )
     }
     case 'mysql': {
       const mysql = await load(url, 'mysql2', () => import('mysql2/promise'))
-      const pool = mysql.createPool(`mysql:${rest.slice(scheme.length + 1)}`)
       const { mysqlStore } = await import('./mysql.js')
-      return { store: mysqlStore({ ...options, pool }), client: () => pool.end() }
+      const pool = mysql.createPool(`mysql:${rest.slice(scheme.length + 1)}`)
+      return over(
+        () => pool.end(),
+        async () => mysqlStore({ ...options, pool }),
+      )
     }
     default: {
       const servers = rest
@@ -254,12 +289,12 @@ async function open(
         .replace(/\/$/, '')
       if (servers === '') fail(url, 'give the server: memcached://127.0.0.1:11211')
       const { default: memjs } = await load(url, 'memjs', () => import('memjs'))
-      const client = memjs.Client.create(servers)
       const { memcachedStore } = await import('./memcached.js')
-      return {
-        store: memcachedStore({ ...options, client }),
-        client: async () => client.close(),
-      }
+      const client = memjs.Client.create(servers)
+      return over(
+        async () => client.close(),
+        async () => memcachedStore({ ...options, client }),
+      )
     }
   }
 }
@@ -285,7 +320,13 @@ async function openRedis(
     const client = new io.Redis(rest, { maxRetriesPerRequest: 1 })
     // a lost connection fails the commands, which the store reports; not a second time here
     client.on('error', () => {})
-    return { store: redisStore({ ...storeOptions, client }), client: () => client.quit() }
+    try {
+      return { store: redisStore({ ...storeOptions, client }), client: () => client.quit() }
+    } catch (err) {
+      // still connecting: `quit` would wait for the connection to send QUIT
+      client.disconnect()
+      throw err
+    }
   }
   const redis = await load(url, driver === 'redis' ? 'redis' : 'ioredis', () => import('redis'))
   // node-redis retries a first connection forever: fail it at once instead, and reconnect
@@ -307,5 +348,8 @@ async function openRedis(
   } catch (err) {
     throw new SessionStoreError('redis', 'connect', (err as Error).message, { cause: err })
   }
-  return { store: redisStore({ ...storeOptions, client }), client: () => client.close() }
+  return over(
+    () => client.close(),
+    async () => redisStore({ ...storeOptions, client }),
+  )
 }

@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { SessionConfigError } from '../core/errors.js'
 import type {
   SessionMeta,
   SessionPatch,
@@ -126,9 +127,7 @@ export interface MemoryStore extends Required<Omit<SessionStore, 'name'>> {
 export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const maxSessions = options.maxSessions ?? 100_000
   if (!Number.isInteger(maxSessions) || maxSessions < 1) {
-    throw new RangeError(
-      '[tessera] [store:memory] maxSessions must be a whole number of at least 1',
-    )
+    throw new SessionConfigError('[store:memory] maxSessions must be a whole number of at least 1')
   }
   const clock = options.clock ?? Date.now
   // Eviction is CLOCK: the Map's insertion order is the ring, a live iterator is the hand, and

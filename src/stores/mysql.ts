@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import { SessionConfigError } from '../core/errors.js'
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { deadline } from './deadline.js'
@@ -115,8 +116,8 @@ function matched(header: Header): number {
 export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   const { pool } = options
   if (typeof pool?.query !== 'function') {
-    throw new TypeError(
-      "[tessera] [store:mysql] give the pool the app built: mysqlStore({ pool: mysql.createPool(...) }) from 'mysql2/promise'",
+    throw new SessionConfigError(
+      "[store:mysql] give the pool the app built: mysqlStore({ pool: mysql.createPool(...) }) from 'mysql2/promise'",
     )
   }
   const tableName = options.table ?? DEFAULT_TABLE

@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import { SessionConfigError } from '../core/errors.js'
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { deadline } from './deadline.js'
@@ -102,8 +103,8 @@ CREATE INDEX IF NOT EXISTS "${base}_expires_at_idx" ON ${name} ("expires_at");`
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const { pool } = options
   if (typeof pool?.query !== 'function') {
-    throw new TypeError(
-      '[tessera] [store:postgres] give the pool the app built: postgresStore({ pool: new pg.Pool(...) })',
+    throw new SessionConfigError(
+      '[store:postgres] give the pool the app built: postgresStore({ pool: new pg.Pool(...) })',
     )
   }
   const tableName = options.table ?? DEFAULT_TABLE

@@ -4,7 +4,12 @@
  * Internal: import a store, not this module.
  * @module
  */
-import { emitStoreWarning, SessionStoreError, type StoreOperation } from '../core/errors.js'
+import {
+  emitStoreWarning,
+  SessionConfigError,
+  SessionStoreError,
+  type StoreOperation,
+} from '../core/errors.js'
 import type { SessionMeta, SessionRecord, StoredSession } from '../core/store.js'
 
 /** Options every SQL store takes. */
@@ -59,8 +64,8 @@ export function tableParts(store: string, table: string, allowSchema: boolean): 
     (parts.length === 1 || (allowSchema && parts.length === 2)) &&
     parts.every((p) => IDENTIFIER.test(p))
   if (!ok) {
-    throw new TypeError(
-      `[tessera] [store:${store}] table ${JSON.stringify(table)} is not a plain identifier: use letters, digits and _ (at most 63), starting with a letter or _${allowSchema ? ', optionally as schema.table' : ''}`,
+    throw new SessionConfigError(
+      `[store:${store}] table ${JSON.stringify(table)} is not a plain identifier: use letters, digits and _ (at most 63), starting with a letter or _${allowSchema ? ', optionally as schema.table' : ''}`,
     )
   }
   return parts
@@ -158,8 +163,8 @@ export function startPruning(
 ): () => void {
   const interval = options.pruneInterval ?? 600_000
   if (!Number.isFinite(interval) || interval < 0) {
-    throw new RangeError(
-      `[tessera] [store:${store}] pruneInterval must be a number of ms, or 0 to turn it off`,
+    throw new SessionConfigError(
+      `[store:${store}] pruneInterval must be a number of ms, or 0 to turn it off`,
     )
   }
   if (interval === 0) return () => {}

@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import type { StoreOperation } from '../core/errors.js'
+import { SessionConfigError, type StoreOperation } from '../core/errors.js'
 import type {
   SessionMeta,
   SessionPatch,
@@ -107,8 +107,8 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const { db } = options
   if (typeof db?.prepare !== 'function' || typeof db.exec !== 'function') {
-    throw new TypeError(
-      "[tessera] [store:sqlite] give the database the app opened: sqliteStore({ db: new Database('sessions.db') }) from 'better-sqlite3'",
+    throw new SessionConfigError(
+      "[store:sqlite] give the database the app opened: sqliteStore({ db: new Database('sessions.db') }) from 'better-sqlite3'",
     )
   }
   const tableName = options.table ?? DEFAULT_TABLE

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { SessionStoreError } from '../../src/core/errors.js'
+import { SessionConfigError, SessionStoreError } from '../../src/core/errors.js'
 import type { SessionStore } from '../../src/core/store.js'
 import { meta, newKey } from './store-suite.js'
 
@@ -94,9 +94,15 @@ export function describeSqlStore(options: SqlStoreSuiteOptions): void {
       })
     }
 
-    it('refuses a table name that is not a plain identifier', () => {
+    it('refuses a table name that is not a plain identifier, or a bad pruneInterval, as a config error', () => {
       for (const table of options.badTableNames) {
         expect(() => create(table), table).toThrow(/plain identifier/)
+        expect(() => create(table), table).toThrow(SessionConfigError)
+      }
+      for (const pruneInterval of [-1, Number.NaN]) {
+        expect(() => create(newTable(), { pruneInterval }), String(pruneInterval)).toThrow(
+          SessionConfigError,
+        )
       }
     })
 

@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SessionConfigError, SessionStoreError } from '../../src/core/errors.js'
 import type { SessionStore } from '../../src/core/store.js'
@@ -9,6 +11,7 @@ import { createSessions } from '../../src/index.js'
 import { maskUrl, storeFromUrl } from '../../src/stores/from-url.js'
 import { meta, newKey } from '../conformance/store-suite.js'
 import { SECRET } from '../helpers/http.js'
+import { memcachedService } from '../helpers/memcached.js'
 import { MYSQL_URL, POSTGRES_URL, REDIS_URL, service } from '../helpers/services.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'tessera-url-'))
@@ -16,6 +19,9 @@ afterAll(() => rm(dir, { recursive: true, force: true }))
 const redis = await service('redis', REDIS_URL)
 const mysql = await service('mysql', MYSQL_URL)
 const postgres = await service('postgres', POSTGRES_URL)
+const memcached = await memcachedService()
+afterAll(() => memcached.stop())
+const run = promisify(execFile)
 
 /** The message `storeFromUrl(url)` fails with (a SessionConfigError). */
 async function refusal(url: string): Promise<string> {
@@ -73,6 +79,10 @@ describe('storeFromUrl', () => {
       '?timeout must be a whole number of 0 or more',
     )
     expect(await refusal('file:')).toContain('give the directory: file:./var/sessions')
+    expect(await refusal('file:./a%zz')).toContain('malformed %-escape ("./a%zz")')
+    expect(await refusal(`sqlite:${join(dir, 'no-such-dir', 'x.db')}`)).toContain(
+      'cannot open the database file: Cannot open database because the directory does not exist',
+    )
     expect(await refusal('memcached://')).toContain('give the server')
   })
 
@@ -117,6 +127,31 @@ describe('storeFromUrl', () => {
     expect(await refusal('redis://127.0.0.1?driver=jedis')).toContain(
       '?driver must be ioredis or redis, got "jedis"',
     )
+  })
+
+  it('a store that refuses its options closes the client its URL opened, so the process can exit', async () => {
+    // each store's own check, after the URL's parameters have passed and the client is open
+    const urls = [
+      `${REDIS_URL}?scanCount=0`,
+      `${REDIS_URL}?driver=redis&scanCount=0`,
+      `${POSTGRES_URL}?table=not-a-name`,
+      `${MYSQL_URL}?table=not-a-name`,
+      `memcached://${memcached.url}?casRetries=0`,
+      'sqlite::memory:?table=not-a-name',
+    ]
+    const script = join(dir, 'refused.mts')
+    await writeFile(
+      script,
+      `import { storeFromUrl } from ${JSON.stringify(join(import.meta.dirname, '../../src/stores/from-url.ts'))}
+for (const url of ${JSON.stringify(urls)}) {
+  const err = await storeFromUrl(url).then(() => undefined, (e) => e)
+  console.log(err?.name)
+}
+`,
+    )
+    // with a client left open the script never ends; a timeout kills it
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', script], { timeout: 15_000 })
+    expect(stdout.trim().split('\n')).toEqual(urls.map(() => 'SessionConfigError'))
   })
 
   it.skipIf(!mysql.available || !postgres.available)(

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { SessionConfigError } from '../../src/core/errors.js'
 import { memoryStore } from '../../src/stores/memory.js'
 import { describeStoreConformance, meta, newKey } from '../conformance/store-suite.js'
 
@@ -92,5 +93,6 @@ describe('memory store', () => {
 
   it('refuses a maxSessions that is not a positive whole number', () => {
     expect(() => memoryStore({ maxSessions: 0 })).toThrow(/maxSessions/)
+    expect(() => memoryStore({ maxSessions: 0 })).toThrow(SessionConfigError)
   })
 })
