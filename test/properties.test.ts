@@ -1,0 +1,523 @@
+/**
+ * Property tests: generated input, many cases a run, against the promises the design makes
+ * about bad input (a malformed or forged cookie is "no session" and reaches no store, a
+ * changed sealed token never opens, a stored value that does not decode is a typed error) and
+ * about round trips (what a session holds comes back as it was, in one cookie or several).
+ *
+ * fast-check prints the seed and the shrunk case of a failure; `FC_SEED=<seed>` replays it. In
+ * CI the seed is fixed, so a run there is the same every time; elsewhere each run tries new
+ * cases. `FC_RUNS=<n>` tries more (200 a property by default).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { stringify as toYaml } from 'yaml'
+import { main } from '../src/cli/main.js'
+import { CONFIG_KEYS, loadConfig } from '../src/config.js'
+import { richCodec } from '../src/core/codec.js'
+import { csrf } from '../src/csrf.js'
+import {
+  createSessions,
+  SessionConfigError,
+  SessionCookieTooLargeError,
+  SessionSerializeError,
+} from '../src/index.js'
+import { COOKIE_SIZE_LIMIT, cookieStore } from '../src/stores/cookie.js'
+import { storeFromUrl } from '../src/stores/from-url.js'
+import { memoryStore } from '../src/stores/memory.js'
+import { applyToJar, headerOf } from './helpers/cookie-jar.js'
+import { SECRET } from './helpers/http.js'
+import { countingStore } from './helpers/stores.js'
+
+const seed = process.env.FC_SEED ?? (process.env.CI ? '20261203' : undefined)
+fc.configureGlobal({
+  numRuns: Number(process.env.FC_RUNS ?? 200),
+  ...(seed === undefined ? {} : { seed: Number(seed) }),
+})
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+const base64urlText = (min: number, max: number) =>
+  fc.string({ unit: fc.constantFrom(...BASE64URL), minLength: min, maxLength: max })
+
+/** Text a `Cookie` header could hold, and some it should not: Latin-1, any Unicode, cookie syntax. */
+const headerText = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 300 }),
+  fc.string({ unit: fc.constantFrom(...`${BASE64URL}=;., \t"%\\`), maxLength: 300 }),
+  // cookie-shaped: a name Tessera reads (sid, its chunks), a value shaped like its tokens
+  fc
+    .array(
+      fc.tuple(
+        fc.constantFrom('sid', 'sid.0', 'sid.1', 'sid.2', 'sid.10', 'other', ' sid', 'SID'),
+        fc.oneof(
+          base64urlText(0, 200),
+          fc.tuple(base64urlText(43, 43), base64urlText(43, 43)).map(([a, b]) => `${a}.${b}`),
+          fc
+            .tuple(fc.integer({ min: -1, max: 12 }), base64urlText(0, 100))
+            .map(([n, rest]) => `${n}.${rest}`),
+          fc.string({ maxLength: 50 }),
+        ),
+      ),
+      { maxLength: 5 },
+    )
+    .map((pairs) => pairs.map(([name, value]) => `${name}=${value}`).join('; ')),
+)
+
+/** One edit of a text: a character replaced, inserted or removed, or the text cut short. */
+type Edit = { at: number; kind: 'replace' | 'insert' | 'remove' | 'cut'; char: string }
+const edit = fc.record({
+  at: fc.nat(),
+  kind: fc.constantFrom('replace', 'insert', 'remove', 'cut'),
+  char: fc.oneof(
+    fc.constantFrom(...BASE64URL),
+    fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+  ),
+}) as fc.Arbitrary<Edit>
+
+function applyEdit(text: string, { at, kind, char }: Edit, from = 0, to = text.length): string {
+  const i = from + (at % Math.max(1, to - from))
+  switch (kind) {
+    case 'replace':
+      return text.slice(0, i) + char + text.slice(i + 1)
+    case 'insert':
+      return text.slice(0, i) + char + text.slice(i)
+    case 'remove':
+      return text.slice(0, i) + text.slice(i + 1)
+    case 'cut':
+      return text.slice(0, i)
+  }
+}
+
+/** Session keys as an app would choose them: no `$`, no control characters, not `__proto__`. */
+const sessionKey = fc.string({ minLength: 1, maxLength: 20 }).filter(
+  (k) =>
+    !k.startsWith('$') &&
+    !['__proto__', 'constructor', 'prototype'].includes(k) &&
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the keys the session refuses
+    !/[\u0000-\u001f\u007f]/.test(k),
+)
+
+/** Object keys the codecs refuse, wherever they are: they could reach a prototype. */
+const DANGEROUS = new Set(['__proto__', 'constructor', 'prototype'])
+const hasDangerousKey = (value: unknown): boolean =>
+  typeof value === 'object' &&
+  value !== null &&
+  Object.entries(value).some(([k, v]) => DANGEROUS.has(k) || hasDangerousKey(v))
+
+/**
+ * JSON values as JSON gives them back (no -0, which JSON writes as 0), without the keys the
+ * codecs refuse (their own tests cover those).
+ */
+const jsonValue = fc
+  .jsonValue({ maxDepth: 4 })
+  .map((v) => JSON.parse(JSON.stringify(v)) as unknown)
+  .filter((v) => !hasDangerousKey(v))
+
+describe('a server store: cookies that are not ours', () => {
+  const setup = async () => {
+    const counted = countingStore(memoryStore({ sweepInterval: 0 }))
+    const sessions = createSessions<Record<string, unknown>>({
+      secret: SECRET,
+      store: counted.store,
+    })
+    const s = await sessions.load(undefined)
+    s.set('n', 1)
+    const [line] = await sessions.commit(s)
+    const value = line!.slice('sid='.length, line!.indexOf(';'))
+    counted.calls.length = 0
+    return { sessions, counted, value, idHash: s.idHash }
+  }
+
+  it('any Cookie header without our signed cookie is no session, and no store call', async () => {
+    const { sessions, counted } = await setup()
+    await fc.assert(
+      fc.asyncProperty(headerText, async (header) => {
+        counted.calls.length = 0
+        const s = await sessions.load(header)
+        expect(s.isNew).toBe(true)
+        expect(s.get('n')).toBeUndefined()
+        expect(counted.calls).toEqual([])
+      }),
+    )
+  })
+
+  it('an edited cookie is the session only when its value is unchanged; else no store call', async () => {
+    const { sessions, counted, value, idHash } = await setup()
+    const header = `a=1; sid=${value}; b=2`
+    const start = header.indexOf(value)
+    await fc.assert(
+      fc.asyncProperty(edit, fc.boolean(), async (e, insideValue) => {
+        const edited = insideValue
+          ? applyEdit(header, e, start, start + value.length)
+          : applyEdit(header, e)
+        counted.calls.length = 0
+        const s = await sessions.load(edited)
+        if (s.isNew) expect(counted.calls).toEqual([])
+        else {
+          expect(s.idHash).toBe(idHash)
+          expect(s.get('n')).toBe(1)
+          // the signed value reached the server as it was made: the edit was elsewhere
+          expect(edited).toContain(`sid=${value}`)
+        }
+      }),
+    )
+  })
+
+  it('a stored value that does not decode is a SessionSerializeError, the others as stored', async () => {
+    const store = memoryStore({ sweepInterval: 0 })
+    const sessions = createSessions<Record<string, unknown>>({ secret: SECRET, store })
+    const s = await sessions.load(undefined)
+    s.set('v', 0)
+    const cookies = await sessions.commit(s)
+    const header = cookies[0]!.split(';')[0]!
+    const record = (await store.get(s.idHash))!
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 100 }),
+          jsonValue.map((v) => JSON.stringify(v)),
+        ),
+        async (text) => {
+          await store.set(s.idHash, { ...record, fields: { ...record.fields, v: text } })
+          const loaded = await sessions.load(header)
+          expect(loaded.isNew).toBe(false)
+          let expected: unknown
+          try {
+            expected = JSON.parse(text)
+          } catch {
+            expect(() => loaded.get('v')).toThrow(SessionSerializeError)
+            return
+          }
+          // the keys that could reach a prototype are refused, as any other bad value
+          if (hasDangerousKey(expected))
+            expect(() => loaded.get('v')).toThrow(SessionSerializeError)
+          else expect(loaded.get('v')).toEqual(expected)
+        },
+      ),
+    )
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+})
+
+describe('the cookie store', () => {
+  const setup = (maxChunks = 3) =>
+    createSessions<Record<string, unknown>>({ secret: SECRET, store: cookieStore({ maxChunks }) })
+
+  it('a sealed token with any edit inside it never opens', async () => {
+    const sessions = setup()
+    const s = await sessions.load(undefined)
+    s.set('n', 1)
+    const [line] = await sessions.commit(s)
+    const token = line!.slice('sid='.length, line!.indexOf(';'))
+    expect((await sessions.load(`sid=${token}`)).get('n')).toBe(1)
+    await fc.assert(
+      fc.asyncProperty(edit, async (e) => {
+        const edited = applyEdit(token, e)
+        // whitespace around a cookie's value is not part of it (RFC 6265): the same token
+        fc.pre(edited.trim() !== token)
+        const loaded = await sessions.load(`sid=${edited}`)
+        expect(loaded.isNew).toBe(true)
+        expect(loaded.get('n')).toBeUndefined()
+      }),
+    )
+  })
+
+  it('any Cookie header without a token it sealed is no session', async () => {
+    const sessions = setup()
+    await fc.assert(
+      fc.asyncProperty(headerText, async (header) => {
+        const s = await sessions.load(header)
+        expect(s.isNew).toBe(true)
+        expect(s.get('n')).toBeUndefined()
+      }),
+    )
+  })
+
+  it('each write of a session of any size comes back as written, or is refused as too large', async () => {
+    // a browser's jar across several writes: chunks an earlier, larger session used must go
+    const write = fc.record({
+      data: fc.dictionary(sessionKey, jsonValue, { maxKeys: 5 }),
+      blob: fc.nat({ max: 14_000 }),
+    })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(write, { minLength: 1, maxLength: 4 }),
+        async (maxChunks, writes) => {
+          const sessions = setup(maxChunks)
+          const jar = new Map<string, string>()
+          let expected: Record<string, unknown> | undefined
+          for (const { data, blob } of writes) {
+            const s = await sessions.load(headerOf(jar))
+            s.clear()
+            for (const [k, v] of Object.entries(data)) s.set(k, v)
+            s.set('blob', 'x'.repeat(blob))
+            let lines: string[]
+            try {
+              lines = await sessions.commit(s)
+            } catch (err) {
+              expect(err).toBeInstanceOf(SessionCookieTooLargeError)
+              continue
+            }
+            for (const l of lines)
+              expect(Buffer.byteLength(l)).toBeLessThanOrEqual(COOKIE_SIZE_LIMIT)
+            applyToJar(jar, lines)
+            expected = { ...data, blob: 'x'.repeat(blob) }
+          }
+          const loaded = await sessions.load(headerOf(jar))
+          if (expected === undefined) expect(loaded.isNew).toBe(true)
+          else
+            expect(Object.fromEntries(loaded.keys().map((k) => [k, loaded.get(k)]))).toEqual(
+              expected,
+            )
+        },
+      ),
+      { numRuns: 60 },
+    )
+  })
+})
+
+describe('the rich codec', () => {
+  const codec = richCodec()
+  const rich: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      jsonValue,
+      fc.date({ noInvalidDate: true }),
+      fc.bigInt(),
+      fc.double(),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(sessionKey, tie('value'), { maxKeys: 4 }),
+      fc.array(fc.tuple(tie('value'), tie('value')), { maxLength: 3 }).map((e) => new Map(e)),
+      fc.array(tie('value'), { maxLength: 3 }).map((e) => new Set(e)),
+    ),
+  })).value
+
+  it('gives back what it was given', () => {
+    fc.assert(
+      fc.property(rich, (value) => {
+        expect(codec.decode(codec.encode(value))).toEqual(value)
+      }),
+    )
+  })
+
+  it('any text either decodes or throws an Error, and pollutes no prototype', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.string({
+            unit: fc.constantFrom(...'[]{}",:0123456789-._proto"constructor'),
+            maxLength: 80,
+          }),
+        ),
+        (text) => {
+          try {
+            codec.decode(text)
+          } catch (err) {
+            expect(err).toBeInstanceOf(Error)
+          }
+          expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+        },
+      ),
+    )
+  })
+})
+
+describe('CSRF', () => {
+  it('a token other than the one given never verifies, and nothing throws but CsrfError', async () => {
+    const protect = csrf()
+    const sessions = createSessions<Record<string, unknown>>({ secret: SECRET })
+    const s = await sessions.load(undefined)
+    const good = protect.token(s)
+    const request = (token: unknown) => ({
+      method: 'POST',
+      headers: { host: 'example.com', origin: 'https://example.com' },
+      token,
+    })
+    expect(protect.check(s, request(good))).toBeUndefined()
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          edit.map((e) => applyEdit(good, e)),
+          fc.string({ maxLength: 200 }),
+          fc.anything(),
+        ),
+        async (token) => {
+          fc.pre(token !== good)
+          expect(protect.check(s, request(token))).toBeDefined()
+        },
+      ),
+    )
+  })
+})
+
+describe('configuration', () => {
+  let dir: string
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tessera-properties-'))
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  /** Resolves or throws a SessionConfigError: never another error. */
+  const onlyConfigErrors = async (run: () => Promise<unknown>) => {
+    try {
+      await run()
+    } catch (err) {
+      if (!(err instanceof SessionConfigError)) throw err
+    }
+  }
+
+  const keys = CONFIG_KEYS.map((k) => k.key)
+  const yamlValue = fc.oneof(
+    jsonValue,
+    fc.string({ maxLength: 30 }),
+    fc.constantFrom('30m', '1h', '-5s', '0', 'lax', 'true'),
+  )
+
+  it('a YAML file of any keys and values loads or is a SessionConfigError', async () => {
+    const file = join(dir, 'tessera.yaml')
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc
+            .dictionary(
+              fc.oneof(fc.constantFrom(...keys), fc.string({ maxLength: 10 })),
+              yamlValue,
+              { maxKeys: 6 },
+            )
+            .map((o) => toYaml(o)),
+          fc.string({ maxLength: 200 }),
+        ),
+        async (text) => {
+          writeFileSync(file, text)
+          await onlyConfigErrors(() => loadConfig({ file: 'tessera.yaml', cwd: dir, env: {} }))
+        },
+      ),
+    )
+  })
+
+  it('TESSERA_* variables of any text load or are a SessionConfigError', async () => {
+    const envs = CONFIG_KEYS.map((k) => k.env)
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(
+          fc.constantFrom(...envs),
+          fc.oneof(
+            fc.string({ maxLength: 40 }),
+            yamlValue.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))),
+          ),
+        ),
+        async (env) => {
+          await onlyConfigErrors(() => loadConfig({ file: false, env }))
+        },
+      ),
+    )
+  })
+
+  it('a memory: or cookie: store URL with any query opens or is a SessionConfigError', async () => {
+    const param = fc.tuple(
+      fc.oneof(
+        fc.constantFrom(
+          'maxSessions',
+          'sweepInterval',
+          'maxChunks',
+          'clockSkew',
+          'prefix',
+          'timeout',
+        ),
+        fc.string({ maxLength: 8 }),
+      ),
+      fc.oneof(
+        fc.string({ maxLength: 12 }),
+        fc.integer().map(String),
+        fc.constantFrom('', '0', '1e3', 'NaN', '-1', 'true'),
+      ),
+    )
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('memory:', 'cookie:', 'MEMORY:', 'memory://x'),
+        fc.array(param, { maxLength: 4 }),
+        async (scheme, params) => {
+          const query = params
+            .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+            .join('&')
+          await onlyConfigErrors(async () => {
+            const opened = await storeFromUrl(`${scheme}?${query}`)
+            await opened.close()
+          })
+        },
+      ),
+    )
+  })
+})
+
+describe('the tessera command', () => {
+  /** A stream that keeps what is written to it. */
+  const sink = () => {
+    let text = ''
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        text += String(chunk)
+        done()
+      },
+    })
+    return { stream, text: () => text }
+  }
+  // stores that open nothing outside the process: a generated `file:` would make directories
+  const NETWORK_OR_DISK =
+    /^(file|sqlite|redis|rediss|postgres|postgresql|mysql|mariadb|memcached):/i
+  const word = fc.oneof(
+    fc.constantFrom(
+      'count',
+      'list',
+      'show',
+      'revoke',
+      'prune',
+      'migrate',
+      'keygen',
+      'help',
+      '--store',
+      '--to',
+      '--user',
+      '--limit',
+      '--json',
+      '--help',
+      '--bytes',
+      '--',
+      '-x',
+      'memory:',
+      'cookie:',
+      'memory:?maxSessions=0',
+      'memory:?sweepInterval=x',
+      'MEMORY:',
+      '0',
+      '-1',
+      '32',
+      '2000',
+      `-${'A'.repeat(42)}`,
+      'A'.repeat(43),
+    ),
+    fc
+      .string({ maxLength: 12 })
+      .filter((w) => !NETWORK_OR_DISK.test(w) && !w.startsWith('--config')),
+  )
+
+  it('any arguments end in exit code 0, 1 or 2, with a message and never a stack trace', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(word, { maxLength: 6 }), async (argv) => {
+        fc.pre(!argv.includes('--config'))
+        const stdout = sink()
+        const stderr = sink()
+        const code = await main(argv, { stdout: stdout.stream, stderr: stderr.stream, env: {} })
+        expect([0, 1, 2]).toContain(code)
+        // a failure says why; no command at all prints the help
+        if (code !== 0)
+          expect(stderr.text() || stdout.text()).toMatch(/^(tessera: |Usage: tessera)/)
+        expect(stderr.text()).not.toMatch(/\n\s+at /)
+      }),
+    )
+  })
+})
