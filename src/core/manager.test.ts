@@ -200,6 +200,13 @@ describe('SessionManager lifecycle', () => {
     expect((await m.load(cookies[0])).isNew).toBe(false)
     await m.destroy(current.idHash)
     expect(await m.listByUser('u1')).toEqual([])
+    // no session has an id setUser refuses: in UTF-8 it would read as another user's
+    const other = await m.load(undefined)
+    other.setUser('\ufffd')
+    await m.commit(other)
+    expect(await m.listByUser('\ud800')).toEqual([])
+    expect(await m.destroyByUser('\ud800')).toBe(0)
+    expect(await m.listByUser('\ufffd')).toHaveLength(1)
     await expect(m.destroy('not-a-hash')).rejects.toThrow(SessionConfigError)
   })
 

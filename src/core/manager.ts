@@ -596,6 +596,9 @@ export class SessionManager<Data extends SessionData = SessionData> {
     options: { current?: Session<Data> } = {},
   ): Promise<UserSession[]> {
     const list = this.#capability('listByUser')
+    // no session is bound to an id setUser refuses; in UTF-8 a lone surrogate would read as
+    // U+FFFD, another user's id
+    if (!userId.isWellFormed()) return []
     const now = this.#clock()
     const current = options.current?.[STATE]
     const currentKey = current === undefined ? undefined : keyOf(current)
@@ -617,6 +620,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
    */
   async destroyByUser(userId: string, options: { except?: Session<Data> } = {}): Promise<number> {
     const destroy = this.#capability('destroyByUser')
+    if (!userId.isWellFormed()) return 0 // as in listByUser
     const except = options.except?.[STATE]
     const exceptKey = except === undefined ? undefined : keyOf(except)
     return this.#call('destroyByUser', () => destroy.call(this.store, userId, exceptKey))

@@ -123,13 +123,31 @@ describe('Session data API', () => {
     expect((err as Error).message).toMatch(/"when"/)
   })
 
-  it.each(['', '$flash:x', '__proto__', 'constructor', 'a\nb', 'x'.repeat(201)])(
-    'refuses the key %j',
-    async (key) => {
-      const s = await manager().load(undefined)
-      expect(() => s.set(key, 1)).toThrow(SessionSerializeError)
-    },
-  )
+  it.each([
+    '',
+    '$flash:x',
+    '__proto__',
+    'constructor',
+    'a\nb',
+    'x'.repeat(201),
+    'a\ud800',
+    '\udc00',
+  ])('refuses the key %j', async (key) => {
+    const s = await manager().load(undefined)
+    expect(() => s.set(key, 1)).toThrow(SessionSerializeError)
+    expect(() => s.flash.set(key, 1)).toThrow(SessionSerializeError)
+  })
+
+  it('takes keys and user ids of any well-formed text, astral characters too', async () => {
+    const s = await manager().load(undefined)
+    s.set('🔑 ключ', 1)
+    expect(s.get('🔑 ключ')).toBe(1)
+    s.setUser('用户 😀')
+    expect(s.userId).toBe('用户 😀')
+    // UTF-8 cannot carry a lone surrogate: Redis would keep another id, SQL refuse the record
+    expect(() => s.setUser('u\ud800')).toThrow(/well-formed Unicode/)
+    expect(s.userId).toBe('用户 😀')
+  })
 
   it('flash: set, peek, has, get consumes, all, clear; survives a round trip and is read once', async () => {
     const m = manager()

@@ -128,6 +128,11 @@ function checkKey(key: unknown): asserts key is string {
   if (/[\u0000-\u001f\u007f]/.test(key)) {
     throw new SessionSerializeError(key, 'keys cannot hold control characters')
   }
+  // UTF-8, which every store and driver speaks, has no lone surrogate: Redis would keep the
+  // key as U+FFFD (another key), and PostgreSQL and MySQL refuse the record
+  if (!key.isWellFormed()) {
+    throw new SessionSerializeError(key, 'keys must be well-formed Unicode (no lone surrogate)')
+  }
 }
 
 function deepFreeze<T>(value: T): T {
@@ -204,6 +209,12 @@ export class Session<Data extends SessionData = SessionData> {
     return value as Data[K]
   }
 
+  /**
+   * Stores a copy of `value` under `key`, saved at commit. A key is 1 to 200 characters of
+   * well-formed Unicode, with no control characters, not starting with `$` (Tessera's own) and
+   * not `__proto__`, `constructor` or `prototype`; another key, or a value the codec cannot
+   * hold, throws a `SessionSerializeError`.
+   */
   set<K extends SessionKey<Data>>(key: K, value: Data[K], options?: SetOptions): void {
     checkKey(key)
     const s = this[STATE]
@@ -330,9 +341,15 @@ export class Session<Data extends SessionData = SessionData> {
   setUser(userId: string | undefined): void {
     if (
       userId !== undefined &&
-      (typeof userId !== 'string' || userId.length === 0 || userId.length > 256)
+      (typeof userId !== 'string' ||
+        userId.length === 0 ||
+        userId.length > 256 ||
+        // a lone surrogate: see checkKey
+        !userId.isWellFormed())
     ) {
-      throw new SessionStateError('setUser takes a user id of 1 to 256 characters, or undefined')
+      throw new SessionStateError(
+        'setUser takes a user id of 1 to 256 characters of well-formed Unicode, or undefined',
+      )
     }
     const s = this[STATE]
     if (s.meta.userId === userId) return

@@ -7,6 +7,7 @@
  * ```
  */
 import { randomBytes } from 'node:crypto'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SessionMeta, SessionRecord, SessionStore } from '../../src/core/store.js'
 
@@ -82,6 +83,41 @@ const AWKWARD_FIELDS: Record<string, string> = {
   empty: '""',
   big: JSON.stringify('x'.repeat(64 * 1024)),
 }
+
+/** Characters of JavaScript text: any code point, and now and then a lone surrogate. */
+const anyChar = fc.oneof(
+  { weight: 9, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)),
+  },
+)
+
+/**
+ * Text a session key or user id can be: any code point but the control characters. Not a
+ * lone surrogate, which UTF-8 cannot carry, so the session refuses it (test/properties.test.ts).
+ */
+const keyText = fc
+  .string({ unit: 'binary', minLength: 1, maxLength: 24 })
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the characters keys cannot hold
+  .filter((t) => !/[\u0000-\u001f\u007f]/.test(t))
+
+/**
+ * Fields as a session writes them: names a session key can take (some as flash keys), values
+ * as the codecs write them (JSON text, in which JSON escapes NUL, lone surrogates and the
+ * other awkward characters).
+ */
+const storedFields = fc.dictionary(
+  fc.oneof(
+    keyText.filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k)),
+    keyText.map((k) => `$flash:${k}`),
+  ),
+  fc.oneof(
+    fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+    fc.string({ unit: anyChar, maxLength: 40 }).map((v) => JSON.stringify(v)),
+  ),
+  { maxKeys: 6 },
+)
 
 export function describeStoreConformance(name: string, options: ConformanceOptions): void {
   const concurrency = options.concurrency ?? 50
@@ -233,6 +269,36 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
       expect((await store.get(key))?.fields).toEqual(AWKWARD_FIELDS)
       await store.patch(key, { clear: false, set: {}, delete: Object.keys(AWKWARD_FIELDS) }, meta())
       expect((await store.get(key))?.fields).toEqual({})
+    })
+
+    it('round-trips any field names and values a session can hold, through set and patch', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          storedFields,
+          storedFields,
+          fc.option(keyText),
+          async (first, second, userId) => {
+            const key = newKey()
+            const record: SessionRecord = {
+              fields: first,
+              meta: userId === null ? meta() : meta({ userId }),
+            }
+            await store.set(key, record)
+            expect(await store.get(key)).toEqual(record)
+            const gone = Object.keys(first)
+              .filter((k) => !(k in second))
+              .slice(0, 2)
+            expect(
+              await store.patch(key, { clear: false, set: second, delete: gone }, record.meta),
+            ).toBe(true)
+            const expected = { ...first, ...second }
+            for (const k of gone) delete expected[k]
+            expect((await store.get(key))?.fields).toEqual(expected)
+            await store.destroy(key)
+          },
+        ),
+        { numRuns: 60 },
+      )
     })
 
     it('patch of a missing record returns false and creates nothing (no resurrection)', async () => {
