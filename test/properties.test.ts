@@ -25,6 +25,7 @@ import {
   SessionCookieTooLargeError,
   SessionSerializeError,
 } from '../src/index.js'
+import { safeReturnTo } from '../src/oidc/return-to.js'
 import { COOKIE_SIZE_LIMIT, cookieStore } from '../src/stores/cookie.js'
 import { storeFromUrl } from '../src/stores/from-url.js'
 import { memoryStore } from '../src/stores/memory.js'
@@ -518,6 +519,66 @@ describe('the tessera command', () => {
           expect(stderr.text() || stdout.text()).toMatch(/^(tessera: |Usage: tessera)/)
         expect(stderr.text()).not.toMatch(/\n\s+at /)
       }),
+    )
+  })
+})
+
+describe('the OIDC return path', () => {
+  const ORIGIN = 'https://app.example'
+  const piece = fc.oneof(
+    fc.constantFrom(
+      '/',
+      '//',
+      '\\',
+      '/\\',
+      '.',
+      '..',
+      './',
+      '../',
+      '@',
+      ':',
+      '%2f',
+      '%2F',
+      '%5c',
+      '%09',
+      '%00',
+      '\t',
+      ' ',
+      '\u3000',
+      '\uff0f',
+      '\u2215',
+      'evil.example',
+      'app.example',
+      'https:',
+      'http:',
+      'javascript:',
+      'data:',
+      '?',
+      '#',
+      '&',
+      'https://app.example',
+      'https://evil.example',
+      'HTTPS://APP.EXAMPLE',
+      'https://app.example@evil.example',
+      'https://app.example.evil.example',
+    ),
+    fc.string({ maxLength: 6 }),
+  )
+
+  it('is a path on the app or nothing: never another host, whatever it was given', () => {
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 8 }).map((p) => p.join('')),
+        (returnTo) => {
+          const path = safeReturnTo(returnTo, ORIGIN)
+          if (path === undefined) return
+          expect(path.startsWith('/') && !path.startsWith('//')).toBe(true)
+          // as a browser resolves a Location header against the page
+          expect(new URL(path, ORIGIN).origin).toBe(ORIGIN)
+          expect(new URL(path, 'https://other.example').origin).toBe('https://other.example')
+        },
+      ),
+      { numRuns: 2000 },
     )
   })
 })
