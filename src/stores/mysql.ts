@@ -183,19 +183,29 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
     patch: (key, patch, meta) =>
       guard('mysql', 'patch', async () => {
         // One statement; InnoDB's row lock serialises overlapping patches and each merges into
-        // the data as the previous one left it. The set and the deletes go as one RFC 7396
-        // merge patch: a field to delete is `null`, which no encoded value can be (values are
-        // strings), and field names travel as JSON keys, never as JSON paths to escape.
-        const merge: Record<string, string | null> = { ...patch.set }
-        for (const field of patch.delete) merge[field] = null
+        // the data as the previous one left it. The changes go as RFC 7396 merge patches, so
+        // field names travel as JSON keys, never as JSON paths to escape: a field to delete is
+        // `null`, which no encoded value can be (values are strings). MariaDB (10.11 at least)
+        // applies a patch that holds a `null` beside other keys wrongly, skipping a set or a
+        // delete next to the deleted key, so each delete is a patch of its own, and the sets
+        // one patch without nulls.
+        let data = "CASE WHEN ? THEN '{}' ELSE `data` END"
+        const params: unknown[] = [patch.clear]
+        // after a clear there is nothing to delete
+        if (!patch.clear) {
+          for (const field of patch.delete) {
+            data = `JSON_MERGE_PATCH(${data}, ?)`
+            params.push(JSON.stringify({ [field]: null }))
+          }
+        }
         const header = await query<Header>(
           `UPDATE ${t} SET
-             \`data\` = JSON_MERGE_PATCH(CASE WHEN ? THEN '{}' ELSE \`data\` END, ?),
+             \`data\` = JSON_MERGE_PATCH(${data}, ?),
              \`meta\` = ?, \`user_id\` = ?, \`expires_at\` = ?
            WHERE \`key\` = ?`,
           [
-            patch.clear,
-            JSON.stringify(merge),
+            ...params,
+            JSON.stringify(patch.set),
             JSON.stringify(meta),
             meta.userId ?? null,
             expiresAt(meta),
