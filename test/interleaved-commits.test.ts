@@ -1,0 +1,247 @@
+/**
+ * Requests of one session that overlap in any order, against a model, on every server store:
+ * generated schedules of loads, changes (`set`, `delete`, `clear`) and commits of a few
+ * requests, after which the session must hold what the design says (section 4: each commit
+ * applies only its own changes; for one key the later commit wins; `clear` removes what was
+ * there when it commits).
+ *
+ * The model is the session's own rule for what counts as a change: setting a key to the value
+ * it already has in this request, or deleting a key it does not have, changes nothing, so a
+ * commit does not overwrite what another request wrote there meanwhile.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import fc from 'fast-check'
+import { Redis } from 'ioredis'
+import memjs from 'memjs'
+import mysql from 'mysql2/promise'
+import pg from 'pg'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { SessionStore } from '../src/core/store.js'
+import { createSessions } from '../src/index.js'
+import { fileStore } from '../src/stores/file.js'
+import { memcachedStore } from '../src/stores/memcached.js'
+import { memoryStore } from '../src/stores/memory.js'
+import { mysqlStore } from '../src/stores/mysql.js'
+import { postgresStore } from '../src/stores/postgres.js'
+import { type RedisClientLike, redisStore } from '../src/stores/redis.js'
+import { sqliteStore } from '../src/stores/sqlite.js'
+import { SECRET } from './helpers/http.js'
+import { memcachedService } from './helpers/memcached.js'
+import { MYSQL_URL, POSTGRES_URL, REDIS_URL, service } from './helpers/services.js'
+
+const seed = process.env.FC_SEED ?? (process.env.CI ? '20261203' : undefined)
+const runs = Number(process.env.FC_RUNS ?? 40)
+const tag = `${process.pid}_${randomBytes(3).toString('hex')}`
+const table = `tessera_interleaved_${tag}`
+const cleanups: (() => unknown)[] = []
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup()
+})
+
+const redis = await service('redis', REDIS_URL)
+const postgres = await service('postgres', POSTGRES_URL)
+const mariadb = await service('mysql', MYSQL_URL)
+const memcached = await memcachedService()
+cleanups.push(() => memcached.stop())
+
+/** Each server store, on a namespace of this file's own. */
+const STORES: Record<string, { available: boolean; create: () => SessionStore }> = {
+  memory: { available: true, create: () => memoryStore({ sweepInterval: 0 }) },
+  file: {
+    available: true,
+    create: () => {
+      const directory = mkdtempSync(join(tmpdir(), 'tessera-interleaved-'))
+      cleanups.push(() => rmSync(directory, { recursive: true, force: true }))
+      return fileStore({ directory, sweepInterval: 0 })
+    },
+  },
+  sqlite: {
+    available: true,
+    create: () => {
+      const db = new Database(':memory:')
+      cleanups.push(() => db.close())
+      return sqliteStore({ db, createTable: true, pruneInterval: 0 })
+    },
+  },
+  redis: {
+    available: redis.available,
+    create: () => {
+      const client = new Redis(REDIS_URL)
+      const prefix = `tessera-test-${tag}:`
+      cleanups.push(async () => {
+        const keys = await client.keys(`${prefix}*`)
+        if (keys.length > 0) await client.del(...keys)
+        await client.quit()
+      })
+      return redisStore({ client: client as RedisClientLike, prefix })
+    },
+  },
+  postgres: {
+    available: postgres.available,
+    create: () => {
+      const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 })
+      cleanups.push(async () => {
+        await pool.query(`DROP TABLE IF EXISTS "${table}"`)
+        await pool.end()
+      })
+      return postgresStore({ pool, table, createTable: true, pruneInterval: 0 })
+    },
+  },
+  mysql: {
+    available: mariadb.available,
+    create: () => {
+      const pool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 4 })
+      cleanups.push(async () => {
+        await pool.query(`DROP TABLE IF EXISTS \`${table}\``)
+        await pool.end()
+      })
+      return mysqlStore({ pool, table, createTable: true, pruneInterval: 0 })
+    },
+  },
+  memcached: {
+    available: memcached.available,
+    create: () => {
+      const client = memjs.Client.create(memcached.url)
+      cleanups.push(() => client.close())
+      return memcachedStore({ client, prefix: `tessera-test-${tag}:` })
+    },
+  },
+}
+
+type Change =
+  | { op: 'set'; key: string; value: number }
+  | { op: 'delete'; key: string }
+  | { op: 'clear' }
+/** One step of a schedule: request `r` loads, changes its session, or commits. */
+type Step = { r: number; what: 'load' | 'commit' } | { r: number; what: 'change'; change: Change }
+
+const KEYS = ['a', 'b', 'c']
+const change: fc.Arbitrary<Change> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('set' as const),
+      key: fc.constantFrom(...KEYS),
+      value: fc.integer({ min: 0, max: 2 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant('delete' as const), key: fc.constantFrom(...KEYS) }),
+  },
+  { weight: 1, arbitrary: fc.constant({ op: 'clear' as const }) },
+)
+
+/**
+ * A schedule of 1 to 3 requests: each loads, makes 0 to 4 changes and commits, in that order,
+ * and the requests' steps interleave in any way.
+ */
+const schedule: fc.Arbitrary<Step[]> = fc
+  .array(fc.array(change, { maxLength: 4 }), { minLength: 1, maxLength: 3 })
+  .chain((requests) => {
+    const lanes = requests.map((changes, r): Step[] => [
+      { r, what: 'load' },
+      ...changes.map((c): Step => ({ r, what: 'change', change: c })),
+      { r, what: 'commit' },
+    ])
+    const total = lanes.reduce((n, lane) => n + lane.length, 0)
+    // which request takes each next step: a shuffle of the lanes' steps, order kept per lane
+    return fc
+      .array(fc.nat({ max: requests.length - 1 }), { minLength: total * 2, maxLength: total * 2 })
+      .map((picks) => {
+        const next = lanes.map(() => 0)
+        const steps: Step[] = []
+        for (const pick of picks) {
+          for (let k = 0; k < lanes.length; k++) {
+            const r = (pick + k) % lanes.length
+            if (next[r]! < lanes[r]!.length) {
+              steps.push(lanes[r]![next[r]!++]!)
+              break
+            }
+          }
+        }
+        return steps
+      })
+  })
+
+/** The model: a request's view of the session and what its commit will send. */
+interface Pending {
+  fields: Map<string, number>
+  changed: Set<string>
+  cleared: boolean
+}
+
+function applyToModel(p: Pending, c: Change): void {
+  if (c.op === 'set') {
+    if (p.fields.get(c.key) === c.value) return
+    p.fields.set(c.key, c.value)
+    p.changed.add(c.key)
+  } else if (c.op === 'delete') {
+    if (!p.fields.delete(c.key)) return
+    p.changed.add(c.key)
+  } else {
+    // a session that was stored is cleared even when this request sees it empty
+    p.fields.clear()
+    p.changed.clear()
+    p.cleared = true
+  }
+}
+
+function commitToModel(stored: Map<string, number>, p: Pending): void {
+  if (p.cleared) stored.clear()
+  for (const key of p.changed) {
+    const value = p.fields.get(key)
+    if (value === undefined) stored.delete(key)
+    else stored.set(key, value)
+  }
+}
+
+describe.each(Object.keys(STORES))('overlapping requests of one session (%s)', (name) => {
+  const { available, create } = STORES[name]!
+  it.runIf(available)(
+    'end with what the commits changed, in the order they committed',
+    async () => {
+      const sessions = createSessions<Record<string, number>>({ secret: SECRET, store: create() })
+      await fc.assert(
+        fc.asyncProperty(schedule, async (steps) => {
+          // a stored session to start from: a = 0, b = 1
+          const first = await sessions.load(undefined)
+          first.set('a', 0)
+          first.set('b', 1)
+          const cookie = (await sessions.commit(first))[0]!.split(';')[0]!
+          const stored = new Map([
+            ['a', 0],
+            ['b', 1],
+          ])
+          const open = new Map<number, Awaited<ReturnType<typeof sessions.load>>>()
+          const pending = new Map<number, Pending>()
+          for (const step of steps) {
+            if (step.what === 'load') {
+              open.set(step.r, await sessions.load(cookie))
+              pending.set(step.r, { fields: new Map(stored), changed: new Set(), cleared: false })
+            } else if (step.what === 'change') {
+              const session = open.get(step.r)!
+              const c = step.change
+              if (c.op === 'set') session.set(c.key, c.value)
+              else if (c.op === 'delete') session.delete(c.key)
+              else session.clear()
+              applyToModel(pending.get(step.r)!, c)
+            } else {
+              await sessions.commit(open.get(step.r)!)
+              commitToModel(stored, pending.get(step.r)!)
+            }
+          }
+          const after = await sessions.load(cookie)
+          const got = Object.fromEntries(after.keys().map((k) => [k, after.get(k)]))
+          expect(got).toEqual(Object.fromEntries(stored))
+          await sessions.destroy(after.idHash)
+        }),
+        { numRuns: runs, ...(seed === undefined ? {} : { seed: Number(seed) }) },
+      )
+    },
+  )
+})
