@@ -31,7 +31,7 @@ import { storeFromUrl } from '../src/stores/from-url.js'
 import { memoryStore } from '../src/stores/memory.js'
 import { applyToJar, headerOf } from './helpers/cookie-jar.js'
 import { SECRET } from './helpers/http.js'
-import { countingStore } from './helpers/stores.js'
+import { countingStore, fakeClock } from './helpers/stores.js'
 
 const seed = process.env.FC_SEED ?? (process.env.CI ? '20261203' : undefined)
 fc.configureGlobal({
@@ -581,4 +581,63 @@ describe('the OIDC return path', () => {
       { numRuns: 2000 },
     )
   })
+})
+
+describe('expiry, over any timing of requests', () => {
+  const MIN = 60_000
+  const IDLE = 30 * MIN
+  const ABSOLUTE = 120 * MIN
+  const TOUCH = 5 * MIN
+  // gaps between requests, some near the limits: just under or at the idle timeout, and
+  // just under or over the gap a session survives by touches alone (IDLE - TOUCH)
+  const gap = fc.oneof(
+    fc.integer({ min: 0, max: 40 * MIN }),
+    fc.constantFrom(IDLE - 1, IDLE, IDLE + 1, IDLE - TOUCH - 1, IDLE - TOUCH, TOUCH - 1, TOUCH),
+  )
+  const request = fc.record({ gap, write: fc.boolean() })
+
+  it.each(['memory', 'cookie'] as const)(
+    'a %s session lives while every gap is short, and never past a long gap or its absolute timeout',
+    async (kind) => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 12 }), async (requests) => {
+          const clock = fakeClock()
+          const sessions = createSessions<Record<string, number>>({
+            secret: SECRET,
+            store:
+              kind === 'memory'
+                ? memoryStore({ clock: clock.now, sweepInterval: 0 })
+                : cookieStore(),
+            clock: clock.now,
+            idleTimeout: IDLE,
+            absoluteTimeout: ABSOLUTE,
+            touchAfter: TOUCH,
+          })
+          const jar = new Map<string, string>()
+          const first = await sessions.load(undefined)
+          first.set('n', 0)
+          applyToJar(jar, await sessions.commit(first))
+          const created = clock.now()
+          let alive = true // the first session, as the model sees it
+          let safe = true // every gap so far short enough for touches alone to keep it
+          for (const { gap: ms, write } of requests) {
+            clock.advance(ms)
+            const s = await sessions.load(headerOf(jar))
+            const age = clock.now() - created
+            if (alive) {
+              if (age >= ABSOLUTE || ms >= IDLE) expect(s.isNew, `age ${age}, gap ${ms}`).toBe(true)
+              else if (safe && ms < IDLE - TOUCH)
+                expect(s.isNew, `age ${age}, gap ${ms}`).toBe(false)
+            }
+            if (s.isNew) alive = false
+            if (ms >= IDLE - TOUCH) safe = false
+            if (!alive) return // a new session: what follows is another one's life
+            if (write) s.set('n', (s.get('n') ?? 0) + 1)
+            applyToJar(jar, await sessions.commit(s))
+          }
+        }),
+        { numRuns: 300 },
+      )
+    },
+  )
 })
