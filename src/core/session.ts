@@ -297,7 +297,9 @@ export class Session<Data extends SessionData = SessionData> {
 
   /**
    * Give the session a new id, keeping its data; the old record is removed at commit.
-   * Call it at login and on every privilege change (session fixation).
+   * Call it at login and on every privilege change (session fixation). With a server store,
+   * the commit reads the old record again and carries what other requests saved to it
+   * meanwhile, with this request's changes on top (after `clear()`, this request's alone).
    */
   regenerate(): void {
     const s = this[STATE]
