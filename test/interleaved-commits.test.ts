@@ -18,7 +18,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import memjs from 'memjs'
 import mysql from 'mysql2/promise'
@@ -36,10 +35,9 @@ import { sqliteStore } from '../src/stores/sqlite.js'
 import { applyToJar, headerOf } from './helpers/cookie-jar.js'
 import { SECRET } from './helpers/http.js'
 import { memcachedService } from './helpers/memcached.js'
+import { fc, runs } from './helpers/property.js'
 import { MYSQL_URL, POSTGRES_URL, REDIS_URL, service } from './helpers/services.js'
 
-const seed = process.env.FC_SEED ?? (process.env.CI ? '20261203' : undefined)
-const runs = Number(process.env.FC_RUNS ?? 40)
 const tag = `${process.pid}_${randomBytes(3).toString('hex')}`
 const table = `tessera_interleaved_${tag}`
 const cleanups: (() => unknown)[] = []
@@ -325,7 +323,7 @@ describe.each(Object.keys(STORES))('overlapping requests of one session (%s)', (
           if (!after.isNew) await sessions.destroy(after.idHash)
         }),
 
-        { numRuns: runs, ...(seed === undefined ? {} : { seed: Number(seed) }) },
+        { numRuns: runs(40) },
       )
     },
   )

@@ -4,15 +4,13 @@
  * changed sealed token never opens, a stored value that does not decode is a typed error) and
  * about round trips (what a session holds comes back as it was, in one cookie or several).
  *
- * fast-check prints the seed and the shrunk case of a failure; `FC_SEED=<seed>` replays it. In
- * CI the seed is fixed, so a run there is the same every time; elsewhere each run tries new
- * cases. `FC_RUNS=<n>` tries more (200 a property by default).
+ * fast-check prints the seed and the shrunk case of a failure; see test/helpers/property.ts for
+ * replaying one (`FC_SEED`), trying more cases (`FC_RUNS`) and the fixed seed in CI.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stringify as toYaml } from 'yaml'
 import { main } from '../src/cli/main.js'
@@ -31,13 +29,8 @@ import { storeFromUrl } from '../src/stores/from-url.js'
 import { memoryStore } from '../src/stores/memory.js'
 import { applyToJar, headerOf } from './helpers/cookie-jar.js'
 import { SECRET } from './helpers/http.js'
+import { fc, runs } from './helpers/property.js'
 import { countingStore, fakeClock } from './helpers/stores.js'
-
-const seed = process.env.FC_SEED ?? (process.env.CI ? '20261203' : undefined)
-fc.configureGlobal({
-  numRuns: Number(process.env.FC_RUNS ?? 200),
-  ...(seed === undefined ? {} : { seed: Number(seed) }),
-})
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const base64urlText = (min: number, max: number) =>
@@ -275,7 +268,7 @@ describe('the cookie store', () => {
             )
         },
       ),
-      { numRuns: 60 },
+      { numRuns: runs(60) },
     )
   })
 })
@@ -578,7 +571,7 @@ describe('the OIDC return path', () => {
           expect(new URL(path, 'https://other.example').origin).toBe('https://other.example')
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     )
   })
 })
@@ -636,7 +629,7 @@ describe('expiry, over any timing of requests', () => {
             applyToJar(jar, await sessions.commit(s))
           }
         }),
-        { numRuns: 300 },
+        { numRuns: runs(300) },
       )
     },
   )

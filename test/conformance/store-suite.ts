@@ -7,9 +7,9 @@
  * ```
  */
 import { randomBytes } from 'node:crypto'
-import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SessionMeta, SessionRecord, SessionStore } from '../../src/core/store.js'
+import { fc, runs } from '../helpers/property.js'
 
 export interface ConformanceOptions {
   /** A store on a namespace of its own (key prefix, table, directory). Called once per file. */
@@ -316,7 +316,7 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
             await store.destroy(key)
           },
         ),
-        { numRuns: 60 },
+        { numRuns: runs(60) },
       )
     })
 
@@ -405,6 +405,68 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
           meta: meta({ userId: user, idleExpiresAt: past + 1000 }, past),
         })
         expect((await store.listByUser!(user)).map((s) => s.key)).toEqual([live])
+      })
+
+      it('follows any sequence of writes, binds and removals, against a model', async () => {
+        // three sessions, two users (per run), every way the user binding can change
+        type Op =
+          | { op: 'set' | 'patch' | 'touch'; k: number; user: number | null }
+          | { op: 'destroy'; k: number }
+          | { op: 'destroyByUser'; user: number; except: number | null }
+        const user = fc.option(fc.integer({ min: 0, max: 1 }))
+        const k = fc.integer({ min: 0, max: 2 })
+        const op: fc.Arbitrary<Op> = fc.oneof(
+          fc.record({
+            op: fc.constantFrom('set' as const, 'patch' as const, 'touch' as const),
+            k,
+            user,
+          }),
+          fc.record({ op: fc.constant('destroy' as const), k }),
+          fc.record({
+            op: fc.constant('destroyByUser' as const),
+            user: fc.integer({ min: 0, max: 1 }),
+            except: fc.option(k),
+          }),
+        )
+        await fc.assert(
+          fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 10 }), async (ops) => {
+            const users = [`user-${newKey().slice(0, 8)}`, `user-${newKey().slice(0, 8)}`]
+            const keys = [newKey(), newKey(), newKey()]
+            // the model: which sessions exist, and whose each is
+            const model = new Map<number, number | null>()
+            const metaOf = (u: number | null) => (u === null ? meta() : meta({ userId: users[u]! }))
+            for (const o of ops) {
+              if (o.op === 'set') {
+                await store.set(keys[o.k]!, { fields: { n: '1' }, meta: metaOf(o.user) })
+                model.set(o.k, o.user)
+              } else if (o.op === 'patch') {
+                const change = { clear: false, set: { n: '2' }, delete: [] }
+                const ok = await store.patch(keys[o.k]!, change, metaOf(o.user))
+                expect(ok).toBe(model.has(o.k))
+                if (ok) model.set(o.k, o.user)
+              } else if (o.op === 'touch') {
+                await store.touch(keys[o.k]!, metaOf(o.user))
+                if (model.has(o.k)) model.set(o.k, o.user)
+              } else if (o.op === 'destroy') {
+                await store.destroy(keys[o.k]!)
+                model.delete(o.k)
+              } else if (o.op === 'destroyByUser') {
+                const { user: owner, except: kept } = o
+                const except = kept === null ? undefined : keys[kept]
+                const gone = [...model].filter(([i, u]) => u === owner && i !== kept)
+                expect(await store.destroyByUser!(users[owner]!, except)).toBe(gone.length)
+                for (const [i] of gone) model.delete(i)
+              }
+              for (const u of [0, 1]) {
+                const listed = (await store.listByUser!(users[u]!)).map((x) => x.key).sort()
+                const expected = [...model].filter(([, owner]) => owner === u)
+                expect(listed).toEqual(expected.map(([i]) => keys[i]!).sort())
+              }
+            }
+            for (const key of keys) await store.destroy(key)
+          }),
+          { numRuns: runs(30) },
+        )
       })
 
       it('destroyByUser removes all but the kept session', async () => {
