@@ -21,6 +21,7 @@ import {
   createSessions,
   SessionConfigError,
   SessionCookieTooLargeError,
+  SessionImmutableError,
   SessionSerializeError,
 } from '../src/index.js'
 import { safeReturnTo } from '../src/oidc/return-to.js'
@@ -630,6 +631,135 @@ describe('expiry, over any timing of requests', () => {
           }
         }),
         { numRuns: runs(300) },
+      )
+    },
+  )
+})
+
+describe('the session API, against a model', () => {
+  type Op =
+    | { op: 'set'; key: string; value: unknown; immutable: boolean }
+    | { op: 'delete' | 'get' | 'has' | 'flashGet' | 'flashPeek'; key: string }
+    | { op: 'flashSet'; key: string; value: unknown }
+    | { op: 'clear' | 'flashClear' | 'keys' | 'flashAll' | 'roundTrip' }
+  const key = fc.constantFrom('a', 'b', 'c')
+  const value = fc.oneof(fc.integer(), fc.string({ maxLength: 5 }), fc.constant({ x: [1, 2] }))
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        op: fc.constant('set' as const),
+        key,
+        value,
+        immutable: fc.boolean(),
+      }),
+    },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        op: fc.constantFrom(
+          'delete' as const,
+          'get' as const,
+          'has' as const,
+          'flashGet' as const,
+          'flashPeek' as const,
+        ),
+        key,
+      }),
+    },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('flashSet' as const), key, value }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        op: fc.constantFrom(
+          'clear' as const,
+          'flashClear' as const,
+          'keys' as const,
+          'flashAll' as const,
+          'roundTrip' as const,
+        ),
+      }),
+    },
+  )
+
+  it.each(['memory', 'cookie'] as const)(
+    'gives and keeps what the model says (%s store)',
+    async (kind) => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { maxLength: 25 }), async (ops) => {
+          const sessions = createSessions<Record<string, unknown>>({
+            secret: SECRET,
+            store: kind === 'memory' ? memoryStore({ sweepInterval: 0 }) : cookieStore(),
+          })
+          const jar = new Map<string, string>()
+          let s = await sessions.load(undefined)
+          const data = new Map<string, unknown>()
+          const immutable = new Set<string>()
+          const flash = new Map<string, unknown>()
+          for (const o of ops) {
+            switch (o.op) {
+              case 'set':
+                if (immutable.has(o.key)) {
+                  expect(() => s.set(o.key, o.value)).toThrow(SessionImmutableError)
+                  break
+                }
+                s.set(o.key, o.value, { immutable: o.immutable })
+                data.set(o.key, o.value)
+                if (o.immutable) immutable.add(o.key)
+                break
+              case 'delete':
+                s.delete(o.key)
+                data.delete(o.key)
+                immutable.delete(o.key)
+                break
+              case 'get':
+                expect(s.get(o.key)).toEqual(data.get(o.key))
+                break
+              case 'has':
+                expect(s.has(o.key)).toBe(data.has(o.key))
+                break
+              case 'flashSet':
+                s.flash.set(o.key, o.value)
+                flash.set(o.key, o.value)
+                break
+              case 'flashGet':
+                expect(s.flash.get(o.key)).toEqual(flash.get(o.key))
+                flash.delete(o.key)
+                break
+              case 'flashPeek':
+                expect(s.flash.peek(o.key)).toEqual(flash.get(o.key))
+                expect(s.flash.has(o.key)).toBe(flash.has(o.key))
+                break
+              case 'flashAll':
+                expect(s.flash.all()).toEqual(Object.fromEntries(flash))
+                flash.clear()
+                break
+              case 'flashClear':
+                s.flash.clear()
+                flash.clear()
+                break
+              case 'clear':
+                s.clear()
+                data.clear()
+                immutable.clear()
+                flash.clear()
+                break
+              case 'keys':
+                expect([...s.keys()].sort()).toEqual([...data.keys()].sort())
+                break
+              case 'roundTrip':
+                applyToJar(jar, await sessions.commit(s))
+                s = await sessions.load(headerOf(jar))
+                break
+            }
+          }
+          applyToJar(jar, await sessions.commit(s))
+          const last = await sessions.load(headerOf(jar))
+          expect(Object.fromEntries(last.entries())).toEqual(Object.fromEntries(data))
+          expect(last.flash.all()).toEqual(Object.fromEntries(flash))
+          for (const k of immutable) expect(() => last.set(k, 0)).toThrow(SessionImmutableError)
+        }),
+        { numRuns: runs(150) },
       )
     },
   )
