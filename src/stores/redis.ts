@@ -324,8 +324,14 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     return m === undefined ? undefined : (JSON.parse(m) as SessionMeta)
   }
 
+  /**
+   * Every session key, in batches, each once: `SCAN` may return a key twice (when the server's
+   * table shrinks during the iteration, as it does while sessions expire), so the keys seen are
+   * kept for the iteration, about 100 bytes each.
+   */
   async function* keys(): AsyncGenerator<string[]> {
     const match = `${escapeGlob(prefix)}s:*`
+    const seen = new Set<string>()
     for (const node of await redis.masters()) {
       let cursor = '0'
       do {
@@ -338,9 +344,14 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
           String(scanCount),
         ])) as [unknown, unknown[]]
         cursor = text(reply[0]) ?? '0'
-        const found = reply[1]
-          .map((k) => text(k)!.slice(prefix.length + 2))
-          .filter((k) => STORE_KEY.test(k))
+        const found: string[] = []
+        for (const name of reply[1]) {
+          const key = text(name)!.slice(prefix.length + 2)
+          if (STORE_KEY.test(key) && !seen.has(key)) {
+            seen.add(key)
+            found.push(key)
+          }
+        }
         if (found.length > 0) yield found
       } while (cursor !== '0')
     }
