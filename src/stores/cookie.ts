@@ -70,9 +70,12 @@ export interface CookieStoreOptions {
   /**
    * The most cookies one session may be split over (`sid`, or `sid.0`, `sid.1`, ...), each at
    * most 4096 bytes with its attributes. Past it, commit fails with
-   * `SessionCookieTooLargeError`. Mind the request header limits on the way back: Node
-   * accepts 16 KB of headers in all, nginx 8 KB per header line by default.
-   * @default 3
+   * `SessionCookieTooLargeError`. Every chunk comes back on every request in one `Cookie`
+   * header, and a request over a server's header limit is refused before the app sees it
+   * (nginx: 8 KB per header line by default, 400; Node: 16 KB of headers in all, 431), which
+   * locks that browser out of the site until its cookies expire. Two chunks make a `Cookie`
+   * line over nginx's default: raise this only with those limits raised along the path.
+   * @default 1
    */
   maxChunks?: number
   /**
@@ -184,7 +187,7 @@ const COUNT = /^[1-9][0-9]?$/
  * ```
  */
 export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
-  const maxChunks = options.maxChunks ?? 3
+  const maxChunks = options.maxChunks ?? 1
   if (!Number.isInteger(maxChunks) || maxChunks < 1 || maxChunks > MAX_CHUNKS_CAP) {
     throw new SessionConfigError(
       `[store:cookie] maxChunks must be a whole number from 1 to ${MAX_CHUNKS_CAP}; got ${maxChunks}. A session that needs more belongs in a server store`,

@@ -19,10 +19,26 @@ describe.each(ADAPTERS)('cookie store: cookie size (%s)', (adapter) => {
   afterEach(() => server?.close())
 
   async function setup() {
-    const sessions = createSessions<AppData>({ secret: SECRET, store: cookieStore() })
+    const sessions = createSessions<AppData>({
+      secret: SECRET,
+      store: cookieStore({ maxChunks: 3 }),
+    })
     server = await serve(adapter, sessions, cookieRoutes)
     return new Client(server.url)
   }
+
+  it('by default keeps a session in one cookie and refuses a larger one', async () => {
+    // more chunks make a Cookie header over nginx's 8 KB line and toward Node's 16 KB
+    expect(cookieStore().maxChunks).toBe(1)
+    const sessions = createSessions({ secret: SECRET, store: cookieStore() })
+    const s = await sessions.load(undefined)
+    s.set('blob', 'x'.repeat(2_800))
+    const [line, ...more] = await sessions.commit(s)
+    expect(more).toEqual([])
+    expect(line).toMatch(/^sid=/)
+    s.set('blob', 'x'.repeat(3_100))
+    await expect(sessions.commit(s)).rejects.toThrow(SessionCookieTooLargeError)
+  })
 
   it('splits a large session over numbered cookies, each within 4096 bytes, and reads it back', async () => {
     const client = await setup()
@@ -143,7 +159,7 @@ describe('cookie store: size limits', () => {
   })
 
   it('a missing or inconsistent chunk set is no session', async () => {
-    const sessions = createSessions({ secret: SECRET, store: cookieStore() })
+    const sessions = createSessions({ secret: SECRET, store: cookieStore({ maxChunks: 3 }) })
     const reasons: string[] = []
     sessions.on('rejected', (e) => reasons.push(e.reason))
     const s = await sessions.load(undefined)
