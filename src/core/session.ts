@@ -339,7 +339,13 @@ export class Session<Data extends SessionData = SessionData> {
     this[STATE].extend = true
   }
 
-  /** Bind the session to a user (or unbind it with `undefined`), for listing and revoking. */
+  /**
+   * Bind the session to a user (or unbind it with `undefined`), for listing and revoking.
+   * Call it with {@link regenerate} (at login): the binding is part of the session's meta,
+   * which each commit writes whole, so a request that loaded the session before this one
+   * committed, and commits after it, would write the old binding back. After `regenerate()`
+   * that request finds no record under the old id and writes nothing.
+   */
   setUser(userId: string | undefined): void {
     if (
       userId !== undefined &&
@@ -362,7 +368,8 @@ export class Session<Data extends SessionData = SessionData> {
 
   /**
    * Change this session's lifetime ("remember me"): its own idle and absolute timeouts, and a
-   * persistent cookie.
+   * persistent cookie. Like {@link setUser}, call it with `regenerate()`: an overlapping
+   * request's commit would write the old lifetime back.
    *
    * @example
    * ```ts
