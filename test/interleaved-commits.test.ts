@@ -121,6 +121,7 @@ type Change =
   | { op: 'clear' }
   | { op: 'regenerate' }
   | { op: 'destroy' }
+  | { op: 'setUser'; user: string | undefined }
 /** One step of a schedule: request `r` loads, changes its session, or commits. */
 type Step = { r: number; what: 'load' | 'commit' } | { r: number; what: 'change'; change: Change }
 
@@ -141,6 +142,13 @@ const change: fc.Arbitrary<Change> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'clear' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'regenerate' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'destroy' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('setUser' as const),
+      user: fc.constantFrom('u1', 'u2', undefined),
+    }),
+  },
 )
 
 /**
@@ -178,6 +186,8 @@ const schedule: fc.Arbitrary<Step[]> = fc
 /** The model of the store: records by generation (a new id is a new generation). */
 interface World {
   records: Map<number, Map<string, number>>
+  /** Each record's user binding. */
+  users: Map<number, string | undefined>
   /** The generation the browser's cookie names, if it has one. */
   jar: number | undefined
   next: number
@@ -193,6 +203,7 @@ interface Pending {
   changed: Set<string>
   cleared: boolean
   moved: 'regenerate' | 'destroy' | undefined
+  user: string | undefined
 }
 
 function loadInModel(w: World): Pending {
@@ -204,6 +215,7 @@ function loadInModel(w: World): Pending {
     changed: new Set(),
     cleared: false,
     moved: undefined,
+    user: record === undefined ? undefined : w.users.get(w.jar!),
   }
 }
 
@@ -223,25 +235,40 @@ function applyToModel(p: Pending, c: Change): void {
     p.cleared = true
   } else if (c.op === 'regenerate') {
     if (p.base !== undefined && p.moved === undefined) p.moved = 'regenerate'
+  } else if (c.op === 'setUser') {
+    // a change of binding moves a stored session to a new id, as a regenerate
+    if (p.user === c.user) return
+    if (p.base !== undefined && p.moved === undefined) p.moved = 'regenerate'
+    p.user = c.user
   } else {
     // an empty, fresh session from here on
     if (p.base !== undefined) p.moved = 'destroy'
     p.fields.clear()
     p.changed.clear()
+    p.user = undefined
   }
 }
 
-/** A new record of `fields` and a cookie for it, or, when empty, a clearing cookie. */
-function storeNew(w: World, fields: Map<string, number>, clears: boolean): void {
-  if (fields.size > 0) {
+/**
+ * A new record of `fields` bound to `user` and a cookie for it, or, when it holds neither, a
+ * clearing cookie.
+ */
+function storeNew(
+  w: World,
+  fields: Map<string, number>,
+  user: string | undefined,
+  clears: boolean,
+): void {
+  if (fields.size > 0 || user !== undefined) {
     w.records.set(w.next, fields)
+    w.users.set(w.next, user)
     w.jar = w.next++
   } else if (clears) w.jar = undefined
 }
 
 function commitToModel(w: World, p: Pending): void {
   if (p.base === undefined) {
-    storeNew(w, p.fields, p.hadCookie)
+    storeNew(w, p.fields, p.user, p.hadCookie)
     return
   }
   const record = w.records.get(p.base)
@@ -257,7 +284,7 @@ function commitToModel(w: World, p: Pending): void {
         else fields.set(key, value)
       }
     }
-    storeNew(w, fields, true)
+    storeNew(w, fields, p.user, true)
     return
   }
   if (!p.cleared && p.changed.size === 0) return
@@ -295,6 +322,7 @@ describe.each(Object.keys(STORES))('overlapping requests of one session (%s)', (
                 ]),
               ],
             ]),
+            users: new Map([[0, undefined]]),
             jar: 0,
             next: 1,
           }
@@ -309,6 +337,7 @@ describe.each(Object.keys(STORES))('overlapping requests of one session (%s)', (
               const c = step.change
               if (c.op === 'set') session.set(c.key, c.value)
               else if (c.op === 'delete') session.delete(c.key)
+              else if (c.op === 'setUser') session.setUser(c.user)
               else session[c.op]()
               applyToModel(pending.get(step.r)!, c)
             } else {
@@ -320,6 +349,13 @@ describe.each(Object.keys(STORES))('overlapping requests of one session (%s)', (
           const got = Object.fromEntries(after.keys().map((k) => [k, after.get(k)]))
           const expected = world.jar === undefined ? undefined : world.records.get(world.jar)
           expect(got).toEqual(Object.fromEntries(expected ?? []))
+          const user = world.jar === undefined ? undefined : world.users.get(world.jar)
+          expect(after.userId).toBe(user)
+          if (user !== undefined && typeof sessions.store.listByUser === 'function') {
+            // the store's user index agrees: the session is listed under its user
+            const listed = (await sessions.listByUser(user)).map((x) => x.idHash)
+            expect(listed).toContain(after.idHash)
+          }
           if (!after.isNew) await sessions.destroy(after.idHash)
         }),
 

@@ -133,6 +133,35 @@ describe('SessionManager lifecycle', () => {
     expect(after.get('cart')).toBe(1)
   })
 
+  it('setUser moves a stored session to a new id, so an overlapping commit cannot unbind it', async () => {
+    const m = make()
+    const s = await m.load(undefined)
+    s.set('cart', 1)
+    const cookie = cookieOf(await m.commit(s))
+    const [login, other] = [await m.load(cookie), await m.load(cookie)]
+    const before = login.idHash
+    login.setUser('u1')
+    const fresh = cookieOf(await m.commit(login))
+    expect(fresh).not.toBe(cookie)
+    expect(login.idHash).not.toBe(before)
+    // the other request loaded the unbound session: its commit must not write that meta back
+    other.set('seen', true)
+    expect(await m.commit(other)).toEqual([])
+    expect((await m.listByUser('u1')).map((x) => x.idHash)).toEqual([login.idHash])
+    const after = await m.load(fresh)
+    expect(after.userId).toBe('u1')
+    expect(after.get('cart')).toBe(1)
+    expect((await m.load(cookie)).isNew).toBe(true)
+    // the same user again changes nothing; a new session is bound without a new id
+    after.setUser('u1')
+    expect(await m.commit(after)).toEqual([])
+    const anonymous = await m.load(undefined)
+    anonymous.setUser('u2')
+    const id = anonymous.idHash
+    await m.commit(anonymous)
+    expect(anonymous.idHash).toBe(id)
+  })
+
   it('regenerate carries what other requests committed meanwhile, with its own changes on top', async () => {
     const m = make()
     const s = await m.load(undefined)

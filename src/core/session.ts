@@ -340,11 +340,12 @@ export class Session<Data extends SessionData = SessionData> {
   }
 
   /**
-   * Bind the session to a user (or unbind it with `undefined`), for listing and revoking.
-   * Call it with {@link regenerate} (at login): the binding is part of the session's meta,
-   * which each commit writes whole, so a request that loaded the session before this one
-   * committed, and commits after it, would write the old binding back. After `regenerate()`
-   * that request finds no record under the old id and writes nothing.
+   * Bind the session to a user (or unbind it with `undefined`), for listing and revoking. A
+   * stored session whose binding changes is regenerated (a new id at commit, as a login must
+   * have anyway): the binding is part of the session's meta, which each commit writes whole,
+   * so a request that loaded the session before this one and committed after it would write
+   * the old binding back, and the session would drop out of `listByUser` and
+   * `destroyByUser`. Under a new id, that request finds no record and writes nothing.
    */
   setUser(userId: string | undefined): void {
     if (
@@ -361,6 +362,7 @@ export class Session<Data extends SessionData = SessionData> {
     }
     const s = this[STATE]
     if (s.meta.userId === userId) return
+    this.regenerate()
     const { userId: _old, ...rest } = s.meta
     s.meta = userId === undefined ? rest : { ...rest, userId }
     s.metaChanged = true
@@ -368,8 +370,10 @@ export class Session<Data extends SessionData = SessionData> {
 
   /**
    * Change this session's lifetime ("remember me"): its own idle and absolute timeouts, and a
-   * persistent cookie. Like {@link setUser}, call it with `regenerate()`: an overlapping
-   * request's commit would write the old lifetime back.
+   * persistent cookie. The lifetime is part of the session's meta, which each commit writes
+   * whole: a request that loaded the session before this one and commits after it writes the
+   * old lifetime back (see {@link setUser}). At login, call it with `setUser()` or
+   * `regenerate()`, which move the session to a new id.
    *
    * @example
    * ```ts
