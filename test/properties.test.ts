@@ -764,3 +764,129 @@ describe('the session API, against a model', () => {
     },
   )
 })
+
+describe('createSessions options', () => {
+  // values of every kind, and some near what each option takes
+  const anyValue = fc.oneof(
+    fc.anything({ maxDepth: 1 }),
+    fc.constantFrom(
+      '',
+      '30m',
+      '1h',
+      '0',
+      '-5s',
+      'soon',
+      0,
+      -1,
+      1.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      2 ** 31,
+      '__Host-sid',
+      '__Secure-sid',
+      'sid',
+      'a b',
+      'lax',
+      'strict',
+      'none',
+      'auto',
+      'low',
+      'high',
+      '/',
+      '/app',
+      'example.com',
+      '.example.com',
+      'json',
+      'rich',
+      'reset',
+      'error',
+      true,
+      false,
+      null,
+      SECRET,
+      [SECRET],
+      [],
+      ['short'],
+    ),
+  )
+  const cookie = fc.dictionary(
+    fc.constantFrom(
+      'name',
+      'path',
+      'domain',
+      'sameSite',
+      'secure',
+      'httpOnly',
+      'partitioned',
+      'priority',
+    ),
+    anyValue,
+    { maxKeys: 4 },
+  )
+  const options = fc.record(
+    {
+      secret: anyValue,
+      secrets: anyValue,
+      cookie: fc.oneof(cookie, anyValue),
+      idleTimeout: anyValue,
+      absoluteTimeout: anyValue,
+      touchAfter: anyValue,
+      codec: anyValue,
+      onInvalidData: anyValue,
+      trustProxy: anyValue,
+      store: anyValue,
+      schema: anyValue,
+      clock: anyValue,
+    },
+    { requiredKeys: [] },
+  )
+
+  it('memory and cookie store options of any kind give a store or a SessionConfigError', () => {
+    const storeOptions = fc.oneof(
+      anyValue,
+      fc.record(
+        {
+          maxSessions: anyValue,
+          sweepInterval: anyValue,
+          clock: anyValue,
+          maxChunks: anyValue,
+          clockSkew: anyValue,
+          isRevoked: anyValue,
+          sodium: anyValue,
+        },
+        { requiredKeys: [] },
+      ),
+    )
+    fc.assert(
+      fc.property(storeOptions, fc.boolean(), (o, memory) => {
+        try {
+          const store = memory ? memoryStore(o as never) : cookieStore(o as never)
+          if ('close' in store) void store.close()
+        } catch (err) {
+          if (!(err instanceof SessionConfigError)) throw err
+        }
+      }),
+      { numRuns: runs(1000) },
+    )
+  })
+
+  it('any options give a manager or a SessionConfigError, and a manager works', async () => {
+    await fc.assert(
+      fc.asyncProperty(options, async (o) => {
+        let sessions: ReturnType<typeof createSessions<Record<string, unknown>>>
+        try {
+          sessions = createSessions<Record<string, unknown>>(o as never)
+        } catch (err) {
+          if (!(err instanceof SessionConfigError)) throw err
+          return
+        }
+        const s = await sessions.load(undefined, { secure: true })
+        s.set('n', 1)
+        const cookies = await sessions.commit(s)
+        const header = cookies.map((c) => c.split(';')[0]).join('; ')
+        expect((await sessions.load(header, { secure: true })).get('n')).toBe(1)
+      }),
+      { numRuns: runs(500) },
+    )
+  })
+})

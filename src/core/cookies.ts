@@ -49,6 +49,31 @@ const HTAB = 0x09
 const MAX_AGE_CAP_S = 400 * 24 * 3600
 
 export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
+  if (typeof options !== 'object' || options === null) {
+    throw new SessionConfigError(
+      `cookie is an object of cookie options ({ name, path, ... }); got ${options === null ? 'null' : typeof options}`,
+    )
+  }
+  for (const key of ['name', 'path', 'domain'] as const) {
+    const value: unknown = options[key]
+    if (value !== undefined && typeof value !== 'string')
+      throw new SessionConfigError(`cookie.${key} must be a string; got ${typeof value}`)
+  }
+  for (const key of ['httpOnly', 'partitioned'] as const) {
+    const value: unknown = options[key]
+    if (value !== undefined && typeof value !== 'boolean')
+      throw new SessionConfigError(`cookie.${key} must be true or false; got ${typeof value}`)
+  }
+  if (options.secure !== undefined && ![true, false, 'auto'].includes(options.secure)) {
+    throw new SessionConfigError(
+      `cookie.secure must be true, false or 'auto'; got ${JSON.stringify(options.secure) ?? typeof options.secure}`,
+    )
+  }
+  if (options.priority !== undefined && !['low', 'medium', 'high'].includes(options.priority)) {
+    throw new SessionConfigError(
+      `cookie.priority must be 'low', 'medium' or 'high'; got ${JSON.stringify(options.priority) ?? typeof options.priority}`,
+    )
+  }
   const name = options.name ?? 'sid'
   if (!TOKEN.test(name)) {
     throw new SessionConfigError(

@@ -37,6 +37,11 @@ export class Keyring {
   readonly #verified = new RecentMap<Verified>(VERIFIED_CACHE_SIZE, 0)
 
   constructor(secrets: readonly string[]) {
+    if (!Array.isArray(secrets)) {
+      throw new SessionConfigError(
+        `\`secrets\` is a list of secrets, newest first (a single one goes in \`secret\`); got ${secrets === null ? 'null' : typeof secrets}`,
+      )
+    }
     if (secrets.length === 0) {
       throw new SessionConfigError(
         `a secret is required (option \`secret\` or \`secrets\`); ${HOW_TO_MAKE_ONE}`,

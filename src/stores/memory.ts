@@ -20,6 +20,7 @@ import type {
   StoredSession,
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
+import { checkStoreOptions } from './options.js'
 
 export interface MemoryStoreOptions {
   /**
@@ -125,6 +126,7 @@ export interface MemoryStore extends Required<Omit<SessionStore, 'name'>> {
 }
 
 export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
+  checkStoreOptions('memory', options)
   const maxSessions = options.maxSessions ?? 100_000
   if (!Number.isInteger(maxSessions) || maxSessions < 1) {
     throw new SessionConfigError('[store:memory] maxSessions must be a whole number of at least 1')

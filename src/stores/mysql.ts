@@ -16,6 +16,7 @@ import { SessionConfigError } from '../core/errors.js'
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { deadline } from './deadline.js'
+import { checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -114,6 +115,7 @@ function matched(header: Header): number {
  * ```
  */
 export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
+  checkStoreOptions('mysql', options)
   const { pool } = options
   if (typeof pool?.query !== 'function') {
     throw new SessionConfigError(

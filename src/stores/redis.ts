@@ -22,6 +22,7 @@ import type {
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { type Deadline, deadline, noDeadline } from './deadline.js'
+import { checkStoreOptions } from './options.js'
 
 /** The part of an `ioredis` client (`Redis` or `Cluster`) the store calls. */
 export interface IoRedisClientLike {
@@ -270,6 +271,7 @@ const STORE_KEY = /^[0-9a-f]{64}$/
  * ```
  */
 export function redisStore(options: RedisStoreOptions): RedisStore {
+  checkStoreOptions('redis', options)
   const prefix = options.prefix ?? 'tessera:'
   const scanCount = options.scanCount ?? 1000
   const timed = deadline('redis', 'Redis', options.timeout)

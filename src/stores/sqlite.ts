@@ -24,6 +24,7 @@ import type {
   StoredSession,
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
+import { checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -105,6 +106,7 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
  * ```
  */
 export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
+  checkStoreOptions('sqlite', options)
   const { db } = options
   if (typeof db?.prepare !== 'function' || typeof db.exec !== 'function') {
     throw new SessionConfigError(
