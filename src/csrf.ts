@@ -119,17 +119,26 @@ export interface Csrf {
 
 /** CSRF protection for sessions; see the module's documentation. */
 export function csrf(options: CsrfOptions = {}): Csrf {
+  if (typeof options !== 'object' || options === null)
+    throw new SessionConfigError('csrf: the options are an object: csrf({ ... })')
+  if (options.header !== undefined && typeof options.header !== 'string')
+    throw new SessionConfigError(`csrf: header must be a header name; got ${typeof options.header}`)
+  const safeMethods = listOf(options.safeMethods, 'safeMethods', [
+    'GET',
+    'HEAD',
+    'OPTIONS',
+    'TRACE',
+  ])
+  const trustedOrigins = listOf(options.trustedOrigins, 'trustedOrigins', [])
   const header = (options.header ?? 'x-csrf-token').toLowerCase()
   if (!TOKEN.test(header)) {
     throw new SessionConfigError(
       `csrf: header ${JSON.stringify(options.header)} is not a header name`,
     )
   }
-  const safe = new Set(
-    (options.safeMethods ?? ['GET', 'HEAD', 'OPTIONS', 'TRACE']).map((m) => m.toUpperCase()),
-  )
+  const safe = new Set(safeMethods.map((m) => m.toUpperCase()))
   const trusted = new Set(
-    (options.trustedOrigins ?? []).map((origin) => {
+    trustedOrigins.map((origin) => {
       let url: URL
       try {
         url = new URL(origin)
@@ -216,6 +225,14 @@ export function csrf(options: CsrfOptions = {}): Csrf {
       newSecret(session)
     },
   }
+}
+
+/** `list` when it is a list of strings (or `fallback` when not given), else a config error. */
+function listOf(list: unknown, name: string, fallback: readonly string[]): readonly string[] {
+  if (list === undefined) return fallback
+  if (!Array.isArray(list) || !list.every((item) => typeof item === 'string'))
+    throw new SessionConfigError(`csrf: ${name} must be a list of strings`)
+  return list
 }
 
 /** The bytes of `a` XOR those of `b` (the same length): masks the secret, and unmasks it. */

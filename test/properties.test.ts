@@ -870,6 +870,88 @@ describe('createSessions options', () => {
     )
   })
 
+  it('CSRF options of any kind give a checker or a SessionConfigError, and a checker works', async () => {
+    const sessions = createSessions<Record<string, unknown>>({ secret: SECRET })
+    const csrfOptions = fc.oneof(
+      anyValue,
+      fc.record(
+        {
+          header: anyValue,
+          safeMethods: fc.oneof(anyValue, fc.array(anyValue, { maxLength: 3 })),
+          trustedOrigins: fc.oneof(anyValue, fc.array(anyValue, { maxLength: 3 })),
+        },
+        { requiredKeys: [] },
+      ),
+    )
+    await fc.assert(
+      fc.asyncProperty(csrfOptions, async (o) => {
+        let protect: ReturnType<typeof csrf>
+        try {
+          protect = csrf(o as never)
+        } catch (err) {
+          if (!(err instanceof SessionConfigError)) throw err
+          return
+        }
+        const s = await sessions.load(undefined)
+        const token = protect.token(s)
+        const post = { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' }, token }
+        expect(protect.check(s, post)).toBeUndefined()
+        expect(protect.check(s, { ...post, token: `${token}x` })).toBeDefined()
+      }),
+      { numRuns: runs(500) },
+    )
+  })
+
+  it('adapter options of any kind give a handler or a SessionConfigError at once', async () => {
+    const sessions = createSessions<Record<string, unknown>>({ secret: SECRET })
+    const { withSession } = await import('../src/adapters/node.js')
+    const { withSession: withFetch } = await import('../src/adapters/fetch.js')
+    const express = await import('../src/adapters/express.js')
+    const compat = await import('../src/adapters/express-session.js')
+    const hono = await import('../src/adapters/hono.js')
+    const koa = await import('../src/adapters/koa.js')
+    const build = [
+      (m: unknown, o: unknown) => withSession(m as never, () => {}, o as never),
+      (m: unknown, o: unknown) => withFetch(m as never, () => new Response(), o as never),
+      (m: unknown, o: unknown) => express.sessionMiddleware(m as never, o as never),
+      (m: unknown, o: unknown) => compat.sessionMiddleware(m as never, o as never),
+      (m: unknown, o: unknown) => hono.sessionMiddleware(m as never, o as never),
+      (m: unknown, o: unknown) => koa.sessionMiddleware(m as never, o as never),
+    ]
+    const adapterOptions = fc.oneof(
+      anyValue,
+      fc.record(
+        { onError: anyValue, trustProxy: anyValue, property: anyValue, name: anyValue },
+        { requiredKeys: [] },
+      ),
+    )
+    fc.assert(
+      fc.property(
+        fc.nat({ max: build.length - 1 }),
+        fc.oneof(
+          { weight: 4, arbitrary: fc.constant(sessions) },
+          { weight: 1, arbitrary: anyValue },
+        ),
+        adapterOptions,
+        (which, manager, o) => {
+          try {
+            expect(typeof build[which]!(manager, o)).toBe('function')
+          } catch (err) {
+            if (!(err instanceof SessionConfigError)) throw err
+            return
+          }
+          // built: then nothing that would fail inside a request was let through
+          expect(manager).toBe(sessions)
+          const { onError, trustProxy } = (o ?? {}) as Record<string, unknown>
+          expect(typeof o === 'object' || o === undefined).toBe(true)
+          expect(onError === undefined || typeof onError === 'function').toBe(true)
+          expect(trustProxy === undefined || typeof trustProxy === 'boolean').toBe(true)
+        },
+      ),
+      { numRuns: runs(1000) },
+    )
+  })
+
   it('any options give a manager or a SessionConfigError, and a manager works', async () => {
     await fc.assert(
       fc.asyncProperty(options, async (o) => {

@@ -18,6 +18,7 @@ import { SessionStateError } from '../core/errors.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Session, type SessionData, STATE } from '../core/session.js'
 import { commitBeforeHeaders, isSecure, respondWithError, saveInto } from './node.js'
+import { checkAdapter } from './options.js'
 
 type Callback = (error?: unknown) => void
 
@@ -116,6 +117,7 @@ export function sessionMiddleware<Data extends SessionData>(
   sessions: SessionManager<Data>,
   options: CompatOptions = {},
 ): (req: IncomingMessage, res: ServerResponse, next: Callback) => void {
+  checkAdapter('tessera/express-session', sessions, options)
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   const onError = options.onError ?? respondWithError
   const load = (header: string | undefined, req: IncomingMessage) =>

@@ -22,6 +22,7 @@ import { SessionStateError } from '../core/errors.js'
 import type { SessionManager } from '../core/manager.js'
 import { Session, type SessionData } from '../core/session.js'
 import { holdFor, isSecure, ResponseSession, respondWithError } from './node.js'
+import { checkAdapter } from './options.js'
 
 /**
  * Maps request properties to session data, for `req.<property>` types. Empty by default, so
@@ -104,6 +105,7 @@ export function sessionMiddleware<Data extends SessionData>(
   sessions: SessionManager<Data>,
   options: ExpressSessionOptions = {},
 ): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+  checkAdapter('tessera/express', sessions, options, 'property')
   const property = options.property ?? 'session'
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   const onError = options.onError ?? respondWithError

@@ -24,6 +24,7 @@ import { applySetCookies } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Saver, type Session, type SessionData, STATE } from '../core/session.js'
 import { isSecure } from './node.js'
+import { checkAdapter } from './options.js'
 
 /**
  * Maps request properties to session data, for `request.<property>` types. Empty by default,
@@ -129,6 +130,7 @@ class ReplySaver implements Saver {
 }
 
 const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, options) => {
+  checkAdapter('tessera/fastify', options.sessions, options, 'property')
   const { sessions } = options
   const property = options.property ?? 'session'
   const trustProxy = options.trustProxy ?? sessions.trustProxy

@@ -15,6 +15,7 @@
 import { applySetCookies, isSecureRequest } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Session, type SessionData, STATE } from '../core/session.js'
+import { checkAdapter } from './options.js'
 
 export type FetchSessionHandler<Data extends SessionData> = (
   request: Request,
@@ -106,6 +107,7 @@ export function withSession<Data extends SessionData>(
   handler: FetchSessionHandler<Data>,
   options: FetchAdapterOptions = {},
 ): (request: Request) => Promise<Response> {
+  checkAdapter('tessera/fetch', sessions, options)
   const onError = options.onError ?? defaultOnError
   return async (request) => {
     try {

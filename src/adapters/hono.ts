@@ -22,6 +22,7 @@ import { applySetCookies } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Session, type SessionData, STATE } from '../core/session.js'
 import { isSecure } from './fetch.js'
+import { checkAdapter } from './options.js'
 
 /**
  * The Hono `Env` that types `c.get(name)` as `Session<Data>`; intersect several for several
@@ -81,6 +82,7 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
   sessions: SessionManager<Data>,
   options: HonoSessionOptions<Name> = {},
 ): MiddlewareHandler<SessionEnv<Data, Name>> {
+  checkAdapter('tessera/hono', sessions, options, 'name')
   const name = (options.name ?? 'session') as Name
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   return async (c, next) => {

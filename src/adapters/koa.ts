@@ -21,6 +21,7 @@ import { applySetCookies } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Session, type SessionData, STATE } from '../core/session.js'
 import { isSecure } from './node.js'
+import { checkAdapter } from './options.js'
 
 /**
  * The context type that holds `Session<Data>` under `Name`: give it to `new Koa<State, Ctx>()`
@@ -81,6 +82,7 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
   sessions: SessionManager<Data>,
   options: KoaSessionOptions<Name> = {},
 ): Middleware<DefaultState, SessionContext<Data, Name>> {
+  checkAdapter('tessera/koa', sessions, options, 'property')
   const property = options.property ?? 'session'
   const trustProxy = options.trustProxy ?? sessions.trustProxy
   return async (ctx, next) => {

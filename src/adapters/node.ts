@@ -19,6 +19,7 @@ import { SessionStateError } from '../core/errors.js'
 import { applySetCookies, isSecureRequest } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Saver, type Session, type SessionData, STATE } from '../core/session.js'
+import { checkAdapter } from './options.js'
 
 export type NodeSessionHandler<Data extends SessionData> = (
   req: IncomingMessage,
@@ -504,6 +505,7 @@ export function withSession<Data extends SessionData>(
   handler: NodeSessionHandler<Data>,
   options: NodeAdapterOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => undefined | Promise<void> {
+  checkAdapter('tessera/node', sessions, options)
   const onError = options.onError ?? respondWithError
   // a failed request commits nothing it had not already started to send
   const failed = (
