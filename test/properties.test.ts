@@ -952,6 +952,47 @@ describe('createSessions options', () => {
     )
   })
 
+  it('OIDC options of any kind are refused with a SessionConfigError before any request', async () => {
+    const { oidc } = await import('../src/oidc/index.js')
+    const { OidcError } = await import('../src/oidc/errors.js')
+    const sessions = createSessions<Record<string, unknown>>({ secret: SECRET })
+    // a provider address that refuses at once: options that pass the checks fail discovery
+    const closed = 'http://127.0.0.1:1/'
+    const oidcOptions = fc.record(
+      {
+        sessions: fc.oneof(
+          { weight: 5, arbitrary: fc.constant(sessions) },
+          { weight: 1, arbitrary: anyValue },
+        ),
+        issuer: fc.oneof(fc.constant(closed), anyValue),
+        clientId: fc.oneof(fc.constant('app'), anyValue),
+        clientSecret: anyValue,
+        redirectUri: fc.oneof(fc.constant('http://127.0.0.1:3000/callback'), anyValue),
+        postLogoutRedirectUri: anyValue,
+        scope: fc.oneof(fc.constant('openid'), anyValue),
+        authorizationParams: anyValue,
+        refreshMargin: anyValue,
+        loginTimeout: anyValue,
+        clientAuthentication: anyValue,
+        userId: anyValue,
+        clock: anyValue,
+        allowInsecureRequests: fc.oneof(fc.constant(true), anyValue),
+      },
+      { requiredKeys: ['sessions', 'issuer', 'clientId', 'redirectUri'] },
+    )
+    await fc.assert(
+      fc.asyncProperty(oidcOptions, async (o) => {
+        const err = await oidc(o as never).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        if (err instanceof OidcError) expect(err.reason).toBe('discovery-failed')
+        else expect(err).toBeInstanceOf(SessionConfigError)
+      }),
+      { numRuns: runs(400) },
+    )
+  })
+
   it('any options give a manager or a SessionConfigError, and a manager works', async () => {
     await fc.assert(
       fc.asyncProperty(options, async (o) => {

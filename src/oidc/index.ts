@@ -246,6 +246,7 @@ export interface Oidc {
  * @throws OidcError `discovery-failed` when the provider cannot be discovered.
  */
 export async function oidc<Data extends SessionData>(options: OidcOptions<Data>): Promise<Oidc> {
+  checkKinds(options)
   const { sessions, clientId } = options
   refuseBrowserStore(sessions)
   if (/;\s*samesite=strict/i.test(sessions.cookie.serialize('probe', true))) {
@@ -561,6 +562,52 @@ function refuseBrowserStore<D extends SessionData>(sessions: SessionManager<D>):
   if (sessions.clientSide) {
     throw new SessionConfigError(
       `oidc: the ${store.name} store keeps sessions in the browser, and OpenID Connect tokens do not fit a cookie (nor belong in one); create the sessions with a server store, such as memoryStore() in one process or redisStore() / postgresStore() for several`,
+    )
+  }
+}
+
+/**
+ * Refuses options of the wrong kind, as JavaScript callers or a hand-built config can pass
+ * them, before anything reads them: each would otherwise be a `TypeError` somewhere inside.
+ */
+function checkKinds(options: unknown): void {
+  if (typeof options !== 'object' || options === null)
+    throw new SessionConfigError('oidc: the options are an object: oidc({ sessions, issuer, ... })')
+  const o = options as Record<string, unknown>
+  const sessions = o.sessions as Record<string, unknown> | null | undefined
+  // by its methods: two copies of Tessera in one app make two manager classes
+  if (
+    typeof sessions?.load !== 'function' ||
+    typeof sessions.commit !== 'function' ||
+    typeof sessions.cookie !== 'object'
+  ) {
+    throw new SessionConfigError('oidc: sessions must be the manager createSessions() made')
+  }
+  const kinds: [string, string][] = [
+    ['clientSecret', 'string'],
+    ['scope', 'string'],
+    ['authorizationParams', 'object'],
+    ['userId', 'function'],
+    ['userInfo', 'boolean'],
+    ['allowInsecureRequests', 'boolean'],
+    ['clock', 'function'],
+  ]
+  for (const [name, kind] of kinds) {
+    const value = o[name]
+    if (value !== undefined && (typeof value !== kind || value === null))
+      throw new SessionConfigError(
+        `oidc: ${name} must be a ${kind}; got ${value === null ? 'null' : typeof value}`,
+      )
+  }
+  const method = o.clientAuthentication
+  if (
+    method !== undefined &&
+    typeof method !== 'function' &&
+    method !== 'client_secret_basic' &&
+    method !== 'client_secret_post'
+  ) {
+    throw new SessionConfigError(
+      "oidc: clientAuthentication must be 'client_secret_basic', 'client_secret_post' or a ClientAuth function",
     )
   }
 }
