@@ -16,7 +16,7 @@ import { SessionConfigError } from '../core/errors.js'
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { deadline } from './deadline.js'
-import { checkStoreOptions } from './options.js'
+import { checkOptionKinds, checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -116,6 +116,12 @@ function matched(header: Header): number {
  */
 export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
   checkStoreOptions('mysql', options)
+  checkOptionKinds('mysql', options, {
+    table: 'string',
+    createTable: 'boolean',
+    onPruneError: 'function',
+    clock: 'function',
+  })
   const { pool } = options
   if (typeof pool?.query !== 'function') {
     throw new SessionConfigError(

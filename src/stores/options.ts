@@ -12,3 +12,23 @@ export function checkStoreOptions(store: string, options: unknown): void {
     `[store:${store}] the options are an object: ${store}Store({ ... }); got ${options === null ? 'null' : typeof options}`,
   )
 }
+
+/**
+ * Throws a `SessionConfigError` for an option given with the wrong kind of value: each of
+ * `kinds` names an option and what `typeof` its value must give when it is given at all.
+ * Numbers are checked by each store, with their ranges.
+ */
+export function checkOptionKinds(
+  store: string,
+  options: object,
+  kinds: Readonly<Record<string, 'string' | 'boolean' | 'function'>>,
+): void {
+  for (const name in kinds) {
+    const value = (options as Record<string, unknown>)[name]
+    if (value !== undefined && typeof value !== kinds[name]) {
+      throw new SessionConfigError(
+        `[store:${store}] \`${name}\` must be a ${kinds[name]}; got ${value === null ? 'null' : typeof value}`,
+      )
+    }
+  }
+}

@@ -16,7 +16,7 @@ import { SessionConfigError } from '../core/errors.js'
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { deadline } from './deadline.js'
-import { checkStoreOptions } from './options.js'
+import { checkOptionKinds, checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -103,6 +103,12 @@ CREATE INDEX IF NOT EXISTS "${base}_expires_at_idx" ON ${name} ("expires_at");`
  */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   checkStoreOptions('postgres', options)
+  checkOptionKinds('postgres', options, {
+    table: 'string',
+    createTable: 'boolean',
+    onPruneError: 'function',
+    clock: 'function',
+  })
   const { pool } = options
   if (typeof pool?.query !== 'function') {
     throw new SessionConfigError(

@@ -24,7 +24,7 @@ import type {
   StoredSession,
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
-import { checkStoreOptions } from './options.js'
+import { checkOptionKinds, checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -107,6 +107,12 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
  */
 export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   checkStoreOptions('sqlite', options)
+  checkOptionKinds('sqlite', options, {
+    table: 'string',
+    createTable: 'boolean',
+    onPruneError: 'function',
+    clock: 'function',
+  })
   const { db } = options
   if (typeof db?.prepare !== 'function' || typeof db.exec !== 'function') {
     throw new SessionConfigError(
