@@ -20,3 +20,10 @@ const seed = process.env.FC_SEED ?? (process.env.CI ? '20261203' : undefined)
 fc.configureGlobal({ numRuns: runs(200), ...(seed === undefined ? {} : { seed: Number(seed) }) })
 
 export { fc }
+
+/**
+ * Values for an option: of every kind (`fc.anything`), and the ones in `near`, which sit near
+ * what the option takes (limits, names, the wrong unit), so checks meet both.
+ */
+export const optionValue = (...near: unknown[]): fc.Arbitrary<unknown> =>
+  fc.oneof(fc.anything({ maxDepth: 1 }), fc.constantFrom(...near))
