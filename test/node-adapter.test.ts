@@ -5,6 +5,7 @@ import { withSession } from '../src/adapters/node.js'
 import { createSessions } from '../src/index.js'
 import { memoryStore } from '../src/stores/memory.js'
 import { Client, SECRET } from './helpers/http.js'
+import { fc, runs } from './helpers/property.js'
 import { slowWritesStore } from './helpers/stores.js'
 
 const servers: ReturnType<typeof createServer>[] = []
@@ -114,5 +115,78 @@ describe('node adapter', () => {
     expect(returned[1]).toBeUndefined()
     expect(returned[2]).toBeInstanceOf(Promise)
     await expect(returned[2]).resolves.toBeUndefined()
+  })
+
+  it("keeps the handler's cookies and body, however it sets its headers and writes", async () => {
+    type Way =
+      | 'setHeader'
+      | 'setHeaderArray'
+      | 'appendHeader'
+      | 'writeHeadObject'
+      | 'writeHeadArray'
+      | 'none'
+    type Plan = { way: Way; cookies: string[]; change: boolean; body: string[]; flush: boolean }
+    let plan: Plan = { way: 'none', cookies: [], change: false, body: [], flush: false }
+    const client = await start((_req, res, session) => {
+      const { way, cookies, change, body, flush } = plan
+      if (change) session.set('n', (session.get('n') ?? 0) + 1)
+      if (way === 'setHeader' && cookies.length > 0) res.setHeader('Set-Cookie', cookies[0]!)
+      if (way === 'setHeaderArray') res.setHeader('Set-Cookie', [...cookies])
+      if (way === 'appendHeader') for (const c of cookies) res.appendHeader('Set-Cookie', c)
+      if (way === 'writeHeadObject')
+        res.writeHead(200, { 'set-cookie': [...cookies], 'x-way': way })
+      if (way === 'writeHeadArray')
+        res.writeHead(200, ['X-Way', way, ...cookies.flatMap((c) => ['Set-Cookie', c])])
+      if (flush) res.flushHeaders()
+      // the count first, then the body's chunks
+      res.write(`${session.get('n') ?? 0}:`)
+      for (const chunk of body.slice(0, -1)) res.write(chunk)
+      res.end(body.at(-1) ?? '')
+    })
+    const cookie = fc
+      .tuple(
+        fc.constantFrom('theme', 'lang', 'a', 'b'),
+        fc.string({ unit: fc.constantFrom('x', 'y', '1'), maxLength: 4 }),
+      )
+      .map(([name, value]) => `${name}=${value}`)
+    const planOf = fc.record({
+      way: fc.constantFrom<Way>(
+        'setHeader',
+        'setHeaderArray',
+        'appendHeader',
+        'writeHeadObject',
+        'writeHeadArray',
+        'none',
+      ),
+      cookies: fc.array(cookie, { maxLength: 3 }),
+      change: fc.boolean(),
+      body: fc.array(fc.string({ unit: fc.constantFrom('a', 'b', '\n'), maxLength: 5 }), {
+        maxLength: 3,
+      }),
+      flush: fc.boolean(),
+    })
+    await fc.assert(
+      fc.asyncProperty(fc.array(planOf, { minLength: 1, maxLength: 4 }), async (plans) => {
+        const browser = new Client(client.base)
+        let n = 0
+        for (const p of plans) {
+          plan = p
+          const res = await browser.get('/')
+          expect(res.status).toBe(200)
+          if (p.change) n++
+          expect(res.body).toBe(`${n}:${p.body.join('')}`)
+          const sent =
+            p.way === 'none' ? [] : p.way === 'setHeader' ? p.cookies.slice(0, 1) : p.cookies
+          const own = res.setCookies.filter((c) => !c.startsWith('sid='))
+          expect(own).toEqual(sent)
+          // the session's cookie is sent when a session is made; its count goes on after
+          if (p.change && n === 1)
+            expect(res.setCookies.filter((c) => c.startsWith('sid='))).toHaveLength(1)
+        }
+        plan = { way: 'none', cookies: [], change: false, body: [], flush: false }
+        expect((await browser.get('/')).body).toBe(`${n}:`)
+      }),
+      { numRuns: runs(60) },
+    )
   })
 })

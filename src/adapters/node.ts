@@ -227,7 +227,10 @@ abstract class Hold {
       if (!(committed instanceof Promise)) {
         this.#done()
         // most writes of a stored session send no cookie: no header helper for them
-        if (committed.length > 0 && !res.headersSent) applySetCookies(nodeHeaders(res), committed)
+        if (committed.length > 0 && !res.headersSent) {
+          applySetCookies(nodeHeaders(res), committed)
+          if (i === 0) return this.forward(i, withCookies(args, committed))
+        }
         return this.forward(i, args)
       }
       this.#state = 'committing'
@@ -235,9 +238,11 @@ abstract class Hold {
       committed.then(
         (cookies) => {
           this.#done()
-          if (!res.headersSent) applySetCookies(nodeHeaders(res), cookies)
+          const sending = !res.headersSent && cookies.length > 0
+          if (sending) applySetCookies(nodeHeaders(res), cookies)
           // the calls came through the hold, past any wrapper above it: on to what is below
-          for (const [at, params] of this.#queue!) this.forward(at, params)
+          for (const [at, params] of this.#queue!)
+            this.forward(at, sending && at === 0 ? withCookies(params, cookies) : params)
           this.#queue = undefined
         },
         (error: unknown) => {
@@ -265,6 +270,51 @@ abstract class Hold {
     this.#state = 'done'
     this.letGo(false)
   }
+}
+
+/**
+ * `writeHead`'s arguments with `cookies` added to the `Set-Cookie` its headers carry, when they
+ * carry one: headers given to `writeHead` replace those of the same name set before (the
+ * session's cookies, by then), so an app's `writeHead(200, { 'set-cookie': [...] })` would
+ * otherwise drop them. Its own headers object or array is copied, never changed.
+ */
+function withCookies(args: unknown[], cookies: readonly string[]): unknown[] {
+  // writeHead(statusCode, [statusMessage], [headers])
+  const at = typeof args[1] === 'string' ? 2 : 1
+  const headers = args[at]
+  if (typeof headers !== 'object' || headers === null) return args
+  let merged: unknown
+  if (Array.isArray(headers)) {
+    // [name, value, name, value, ...]. With headers already set (the session's), Node applies
+    // each pair with setHeader, so of two pairs with one name only the last is kept: each name
+    // goes once, with all its values as an array, and Set-Cookie with the session's too
+    const byName = new Map<string, [name: unknown, values: unknown[]]>()
+    const pairs = headers as unknown[]
+    for (let k = 0; k + 1 < pairs.length; k += 2) {
+      const lower = String(pairs[k]).toLowerCase()
+      const entry = byName.get(lower) ?? [pairs[k], []]
+      const value = pairs[k + 1]
+      if (Array.isArray(value)) entry[1].push(...(value as unknown[]))
+      else entry[1].push(value)
+      byName.set(lower, entry)
+    }
+    const own = byName.get('set-cookie')
+    if (own === undefined) return args
+    own[1].push(...cookies)
+    merged = [...byName.values()].flatMap(([name, values]) => [
+      name,
+      values.length === 1 ? values[0] : values,
+    ])
+  } else {
+    const key = Object.keys(headers).find((k) => k.toLowerCase() === 'set-cookie')
+    if (key === undefined) return args
+    const own = (headers as Record<string, unknown>)[key]
+    const values = own === undefined ? [] : Array.isArray(own) ? own : [own]
+    merged = { ...headers, [key]: [...values, ...cookies] }
+  }
+  const out = args.slice()
+  out[at] = merged
+  return out
 }
 
 /**
