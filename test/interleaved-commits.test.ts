@@ -22,6 +22,7 @@ import { Redis } from 'ioredis'
 import memjs from 'memjs'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
+import { createClient } from 'redis'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { SessionStore } from '../src/core/store.js'
 import { createSessions } from '../src/index.js'
@@ -79,6 +80,21 @@ const STORES: Record<string, { available: boolean; create: () => SessionStore }>
         const keys = await client.keys(`${prefix}*`)
         if (keys.length > 0) await client.del(...keys)
         await client.quit()
+      })
+      return redisStore({ client: client as RedisClientLike, prefix })
+    },
+  },
+  'redis (node-redis)': {
+    available: redis.available,
+    create: () => {
+      const client = createClient({ url: REDIS_URL })
+      const connected = client.connect()
+      const prefix = `tessera-test-${tag}-node:`
+      cleanups.push(async () => {
+        await connected
+        const keys = await client.keys(`${prefix}*`)
+        if (keys.length > 0) await client.del(keys)
+        await client.close()
       })
       return redisStore({ client: client as RedisClientLike, prefix })
     },

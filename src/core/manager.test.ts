@@ -181,6 +181,22 @@ describe('SessionManager lifecycle', () => {
     expect(Object.fromEntries(after.entries())).toEqual({ cart: 2, lang: 'en' })
     expect(after.userId).toBe('u1')
     expect((await m.load(cookie)).isNew).toBe(true)
+    // regenerate() then clear() starts from nothing, though the session looked empty when
+    // loaded and another request filled it meanwhile
+    const stored = await m.load(undefined)
+    stored.set('x', 1)
+    const emptyCookie = cookieOf(await m.commit(stored))
+    const emptied = await m.load(emptyCookie)
+    emptied.delete('x') // a stored session with no data
+    await m.commit(emptied)
+    const [wipe, filler] = [await m.load(emptyCookie), await m.load(emptyCookie)]
+    filler.set('late', 1)
+    await m.commit(filler)
+    wipe.regenerate()
+    wipe.clear()
+    wipe.set('mine', 1)
+    const wiped = cookieOf(await m.commit(wipe))
+    expect(Object.fromEntries((await m.load(wiped)).entries())).toEqual({ mine: 1 })
     // a regenerate after clear() starts from nothing: express-session's regenerate
     const again = await m.load(fresh)
     again.regenerate()

@@ -241,7 +241,9 @@ export class Session<Data extends SessionData = SessionData> {
   /** Remove every key and flash message. */
   clear(): void {
     const s = this[STATE]
-    if (s.fields.size === 0 && !s.persisted) return
+    // nothing stored and nothing here: nothing to clear. A regenerated session still has its
+    // old record, which other requests may have filled since (see regenerate)
+    if (s.fields.size === 0 && !s.persisted && s.replaces === undefined) return
     s.fields.clear()
     s.decoded = undefined
     s.changed = undefined
