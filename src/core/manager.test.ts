@@ -297,6 +297,9 @@ describe('SessionManager lifecycle', () => {
     expect(await m.listByUser('\ud800')).toEqual([])
     expect(await m.destroyByUser('\ud800')).toBe(0)
     expect(await m.listByUser('\ufffd')).toHaveLength(1)
+    // a missing id is a mistake, not a user with no sessions
+    await expect(m.destroyByUser(undefined as unknown as string)).rejects.toThrow(/user id/)
+    await expect(m.listByUser('')).rejects.toThrow(/user id/)
     await expect(m.destroy('not-a-hash')).rejects.toThrow(SessionConfigError)
   })
 

@@ -6,6 +6,7 @@ import type { Duration } from './duration.js'
 import { toMs } from './duration.js'
 import {
   SessionConfigError,
+  SessionStateError,
   SessionStoreError,
   SessionValidationError,
   type StoreOperation,
@@ -606,6 +607,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
     options: { current?: Session<Data> } = {},
   ): Promise<UserSession[]> {
     const list = this.#capability('listByUser')
+    checkUserId(userId, 'listByUser')
     // no session is bound to an id setUser refuses; in UTF-8 a lone surrogate would read as
     // U+FFFD, another user's id
     if (!userId.isWellFormed()) return []
@@ -630,6 +632,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
    */
   async destroyByUser(userId: string, options: { except?: Session<Data> } = {}): Promise<number> {
     const destroy = this.#capability('destroyByUser')
+    checkUserId(userId, 'destroyByUser')
     if (!userId.isWellFormed()) return 0 // as in listByUser
     const except = options.except?.[STATE]
     const exceptKey = except === undefined ? undefined : keyOf(except)
@@ -857,7 +860,15 @@ function giveBack(s: SessionState, taken: Changes): void {
   s.replacedBy ??= taken.replacedBy
 }
 
-/** The store patch for `c`: only the fields that changed, or every field after a clear. */
+/**
+ * Throws unless `userId` is a user id (a non-empty string): `destroyByUser(user.id)` with an
+ * id that is missing must not quietly revoke nothing.
+ */
+function checkUserId(userId: unknown, what: string): asserts userId is string {
+  if (typeof userId !== 'string' || userId.length === 0)
+    throw new SessionStateError(`${what} takes a user id, a non-empty string; got ${typeof userId}`)
+}
+
 /**
  * Makes `s`'s fields `stored` with `patch` (this request's changes) applied: the record as
  * other requests left it, and what this one changed.
@@ -870,6 +881,7 @@ function rebase(s: SessionState, stored: Record<string, string>, patch: SessionP
   for (const field in patch.set) s.fields.set(field, patch.set[field]!)
 }
 
+/** The store patch for `c`: only the fields that changed, or every field after a clear. */
 function patchOf(s: SessionState, c: Changes): SessionPatch {
   const set: Record<string, string> = {}
   const del: string[] = []
