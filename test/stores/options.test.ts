@@ -12,7 +12,7 @@ import memjs from 'memjs'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
-import { SessionConfigError, SessionStoreError } from '../../src/core/errors.js'
+import { SessionConfigError } from '../../src/core/errors.js'
 import type { SessionStore } from '../../src/core/store.js'
 import { fileStore } from '../../src/stores/file.js'
 import { memcachedStore } from '../../src/stores/memcached.js'
@@ -161,9 +161,10 @@ describe.each(Object.keys(CASES))('%s store options of any kind', (name) => {
           await store.destroy(key)
         } catch (err) {
           // a deadline of a few milliseconds is an option like another: its calls time out
+          // (the store's own error; the manager wraps it in a SessionStoreError)
           const timeout = o.timeout
-          if (!(err instanceof SessionStoreError && typeof timeout === 'number' && timeout < 100))
-            throw err
+          const late = /no reply from \w+ within/.test(String((err as Error)?.message))
+          if (!(late && typeof timeout === 'number' && timeout < 100)) throw err
         } finally {
           await store.close?.()
         }
