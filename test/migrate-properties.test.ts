@@ -4,103 +4,13 @@
  * to another must arrive exactly, the expired ones skipped, whatever the pair of stores.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import Database from 'better-sqlite3'
-import { Redis } from 'ioredis'
-import memjs from 'memjs'
-import mysql from 'mysql2/promise'
-import pg from 'pg'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { migrate } from '../src/cli/commands.js'
-import type { SessionMeta, SessionRecord, SessionStore } from '../src/core/store.js'
-import { fileStore } from '../src/stores/file.js'
-import { memcachedStore } from '../src/stores/memcached.js'
-import { memoryStore } from '../src/stores/memory.js'
-import { mysqlStore } from '../src/stores/mysql.js'
-import { postgresStore } from '../src/stores/postgres.js'
-import { type RedisClientLike, redisStore } from '../src/stores/redis.js'
-import { sqliteStore } from '../src/stores/sqlite.js'
-import { memcachedService } from './helpers/memcached.js'
+import type { SessionMeta, SessionRecord } from '../src/core/store.js'
+import { everyStore } from './helpers/every-store.js'
 import { fc, runs } from './helpers/property.js'
-import { MYSQL_URL, POSTGRES_URL, REDIS_URL, service } from './helpers/services.js'
 
-const tag = `${process.pid}_${randomBytes(3).toString('hex')}`
-const table = `tessera_migrate_${tag}`
-const cleanups: (() => unknown)[] = []
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup()
-})
-const redis = await service('redis', REDIS_URL)
-const postgres = await service('postgres', POSTGRES_URL)
-const mariadb = await service('mysql', MYSQL_URL)
-const memcached = await memcachedService()
-cleanups.push(() => memcached.stop())
-
-/** The stores, each on a namespace of this file's own. */
-const STORES: Record<string, { available: boolean; create: () => SessionStore }> = {
-  memory: { available: true, create: () => memoryStore({ sweepInterval: 0 }) },
-  file: {
-    available: true,
-    create: () => {
-      const directory = mkdtempSync(join(tmpdir(), 'tessera-migrate-'))
-      cleanups.push(() => rmSync(directory, { recursive: true, force: true }))
-      return fileStore({ directory, sweepInterval: 0 })
-    },
-  },
-  sqlite: {
-    available: true,
-    create: () => {
-      const db = new Database(':memory:')
-      cleanups.push(() => db.close())
-      return sqliteStore({ db, createTable: true, pruneInterval: 0 })
-    },
-  },
-  redis: {
-    available: redis.available,
-    create: () => {
-      const client = new Redis(REDIS_URL)
-      const prefix = `tessera-test-${tag}:`
-      cleanups.push(async () => {
-        const keys = await client.keys(`${prefix}*`)
-        if (keys.length > 0) await client.del(...keys)
-        await client.quit()
-      })
-      return redisStore({ client: client as RedisClientLike, prefix, scanCount: 3 })
-    },
-  },
-  postgres: {
-    available: postgres.available,
-    create: () => {
-      const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 })
-      cleanups.push(async () => {
-        await pool.query(`DROP TABLE IF EXISTS "${table}"`)
-        await pool.end()
-      })
-      return postgresStore({ pool, table, createTable: true, pruneInterval: 0 })
-    },
-  },
-  mysql: {
-    available: mariadb.available,
-    create: () => {
-      const pool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 4 })
-      cleanups.push(async () => {
-        await pool.query(`DROP TABLE IF EXISTS \`${table}\``)
-        await pool.end()
-      })
-      return mysqlStore({ pool, table, createTable: true, pruneInterval: 0 })
-    },
-  },
-  memcached: {
-    available: memcached.available,
-    create: () => {
-      const client = memjs.Client.create(memcached.url)
-      cleanups.push(() => client.close())
-      return memcachedStore({ client, prefix: `tessera-test-${tag}:` })
-    },
-  },
-}
+const STORES = await everyStore('migrate')
 
 /** Each store copied into the next: every store is a source (but Memcached, which cannot list) and a target. */
 const PAIRS: [string, string][] = [
