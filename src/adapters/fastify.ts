@@ -23,7 +23,7 @@ import { SessionStateError } from '../core/errors.js'
 import { applySetCookies } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Saver, type Session, type SessionData, STATE } from '../core/session.js'
-import { isSecure } from './node.js'
+import { isSecure, nodeHeaders } from './node.js'
 import { checkAdapter } from './options.js'
 
 /**
@@ -125,7 +125,12 @@ class ReplySaver implements Saver {
     if (cookies.length > 0 && this.reply.raw.headersSent) {
       throw new SessionStateError('session.save() was called after the response headers were sent')
     }
+    if (cookies.length === 0) return
     applySetCookies(replyHeaders(this.reply), cookies)
+    // and on the raw response: one answered through reply.raw after reply.hijack() (server-sent
+    // events, say) never sends the reply's headers. A reply sent the usual way gives its
+    // headers to writeHead, which replaces these, so the cookies go once either way
+    applySetCookies(nodeHeaders(this.reply.raw), cookies)
   }
 }
 

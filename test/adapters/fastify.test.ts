@@ -26,6 +26,37 @@ describe('fastify specifics', () => {
     await app.close()
   })
 
+  it('session.save() before reply.hijack() puts the cookie on the raw response, once either way', async () => {
+    const sessions = createSessions<{ n: number }>({ secret: SECRET })
+    const app = Fastify()
+    await app.register(sessionPlugin, { sessions })
+    app.get('/events', async (request, reply) => {
+      const session = getSession(request, sessions)
+      session.set('n', 1)
+      await session.save()
+      // server-sent events through the raw response: the reply's headers are never sent
+      reply.hijack()
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream' })
+      reply.raw.end('data: 1\n\n')
+    })
+    app.get('/sent', async (request, reply) => {
+      const session = getSession(request, sessions)
+      session.set('n', 1)
+      await session.save()
+      reply.header('set-cookie', 'theme=dark')
+      return 'ok'
+    })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const { port } = app.server.address() as { port: number }
+    const names = async (path: string) =>
+      (await fetch(`http://127.0.0.1:${port}${path}`)).headers
+        .getSetCookie()
+        .map((c) => c.slice(0, c.indexOf('=')))
+    expect(await names('/events')).toEqual(['sid'])
+    expect(await names('/sent')).toEqual(['sid', 'theme'])
+    await app.close()
+  })
+
   it('a handler that throws commits nothing', async () => {
     const sessions = createSessions<{ n: number }>({ secret: SECRET })
     const app = Fastify()
