@@ -22,6 +22,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { TOKEN } from './core/cookies.js'
 import { SessionConfigError, SessionError } from './core/errors.js'
 import { canonicalBase64url } from './core/ids.js'
+import { checkKinds, checkObject } from './core/options.js'
 import { reservedField, type Session, type SessionData, setReservedField } from './core/session.js'
 
 /** The session field the secret is kept in (no data key can start with `$`). */
@@ -119,10 +120,8 @@ export interface Csrf {
 
 /** CSRF protection for sessions; see the module's documentation. */
 export function csrf(options: CsrfOptions = {}): Csrf {
-  if (typeof options !== 'object' || options === null)
-    throw new SessionConfigError('csrf: the options are an object: csrf({ ... })')
-  if (options.header !== undefined && typeof options.header !== 'string')
-    throw new SessionConfigError(`csrf: header must be a header name; got ${typeof options.header}`)
+  checkObject(options, 'csrf: the options are an object: csrf({ ... })')
+  checkKinds(options, { header: 'string' }, (name) => `csrf: ${name}`)
   const safeMethods = listOf(options.safeMethods, 'safeMethods', [
     'GET',
     'HEAD',

@@ -5,6 +5,7 @@
  * @module
  */
 import { SessionConfigError } from '../core/errors.js'
+import { checkKinds, checkManager, checkObject } from '../core/options.js'
 
 /** The option naming the request property or context variable the session goes in. */
 type NameOption = 'property' | 'name'
@@ -20,23 +21,13 @@ export function checkAdapter(
   options: unknown,
   nameOption?: NameOption,
 ): void {
-  // by its methods, not instanceof: two copies of Tessera in one app make two classes
-  const m = sessions as { load?: unknown; commit?: unknown } | null | undefined
-  if (typeof m?.load !== 'function' || typeof m.commit !== 'function') {
-    throw new SessionConfigError(
-      `[${adapter}] give the sessions createSessions() made; got ${sessions === null ? 'null' : typeof sessions}`,
-    )
-  }
-  if (typeof options !== 'object' || options === null) {
-    throw new SessionConfigError(`[${adapter}] the options are an object`)
-  }
-  const { onError, trustProxy } = options as { onError?: unknown; trustProxy?: unknown }
-  if (onError !== undefined && typeof onError !== 'function') {
-    throw new SessionConfigError(`[${adapter}] onError must be a function`)
-  }
-  if (trustProxy !== undefined && typeof trustProxy !== 'boolean') {
-    throw new SessionConfigError(`[${adapter}] trustProxy must be true or false`)
-  }
+  checkManager(sessions, `[${adapter}] give the sessions createSessions() made`)
+  checkObject(options, `[${adapter}] the options are an object`)
+  checkKinds(
+    options,
+    { onError: 'function', trustProxy: 'boolean' },
+    (name) => `[${adapter}] ${name}`,
+  )
   if (nameOption !== undefined) {
     const name = (options as Record<string, unknown>)[nameOption]
     if (name !== undefined && (typeof name !== 'string' || name === '')) {

@@ -1,5 +1,6 @@
 import { parseCookie, stringifySetCookie } from 'cookie'
 import { SessionConfigError } from './errors.js'
+import { checkKinds, checkObject } from './options.js'
 
 /** How the session cookie is written. */
 export interface CookieOptions {
@@ -48,22 +49,18 @@ const HTAB = 0x09
 /** RFC 6265bis: user agents cap Max-Age at 400 days. */
 const MAX_AGE_CAP_S = 400 * 24 * 3600
 
+/** The kinds of the cookie's text and flag options (`secure` and `priority` take a few values). */
+const COOKIE_KINDS = {
+  name: 'string',
+  path: 'string',
+  domain: 'string',
+  httpOnly: 'boolean',
+  partitioned: 'boolean',
+} as const
+
 export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
-  if (typeof options !== 'object' || options === null) {
-    throw new SessionConfigError(
-      `cookie is an object of cookie options ({ name, path, ... }); got ${options === null ? 'null' : typeof options}`,
-    )
-  }
-  for (const key of ['name', 'path', 'domain'] as const) {
-    const value: unknown = options[key]
-    if (value !== undefined && typeof value !== 'string')
-      throw new SessionConfigError(`cookie.${key} must be a string; got ${typeof value}`)
-  }
-  for (const key of ['httpOnly', 'partitioned'] as const) {
-    const value: unknown = options[key]
-    if (value !== undefined && typeof value !== 'boolean')
-      throw new SessionConfigError(`cookie.${key} must be true or false; got ${typeof value}`)
-  }
+  checkObject(options, 'cookie is an object of cookie options ({ name, path, ... })')
+  checkKinds(options, COOKIE_KINDS, (name) => `cookie.${name}`)
   if (options.secure !== undefined && ![true, false, 'auto'].includes(options.secure)) {
     throw new SessionConfigError(
       `cookie.secure must be true, false or 'auto'; got ${JSON.stringify(options.secure) ?? typeof options.secure}`,

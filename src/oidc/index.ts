@@ -39,6 +39,7 @@ import type { Duration } from '../core/duration.js'
 import { toMs } from '../core/duration.js'
 import { SessionConfigError } from '../core/errors.js'
 import type { SessionManager } from '../core/manager.js'
+import { checkKinds, checkManager, checkObject } from '../core/options.js'
 import type { Session, SessionData } from '../core/session.js'
 import type { SessionStore } from '../core/store.js'
 import { OidcError, providerErrorOf } from './errors.js'
@@ -246,7 +247,7 @@ export interface Oidc {
  * @throws OidcError `discovery-failed` when the provider cannot be discovered.
  */
 export async function oidc<Data extends SessionData>(options: OidcOptions<Data>): Promise<Oidc> {
-  checkKinds(options)
+  checkOptions(options)
   const { sessions, clientId } = options
   refuseBrowserStore(sessions)
   if (/;\s*samesite=strict/i.test(sessions.cookie.serialize('probe', true))) {
@@ -566,39 +567,26 @@ function refuseBrowserStore<D extends SessionData>(sessions: SessionManager<D>):
   }
 }
 
+/** The kinds of the options read before discovery that are not URLs, durations or the manager. */
+const OPTION_KINDS = {
+  clientSecret: 'string',
+  scope: 'string',
+  authorizationParams: 'object',
+  userId: 'function',
+  userInfo: 'boolean',
+  allowInsecureRequests: 'boolean',
+  clock: 'function',
+} as const
+
 /**
  * Refuses options of the wrong kind, as JavaScript callers or a hand-built config can pass
  * them, before anything reads them: each would otherwise be a `TypeError` somewhere inside.
  */
-function checkKinds(options: unknown): void {
-  if (typeof options !== 'object' || options === null)
-    throw new SessionConfigError('oidc: the options are an object: oidc({ sessions, issuer, ... })')
+function checkOptions(options: unknown): void {
+  checkObject(options, 'oidc: the options are an object: oidc({ sessions, issuer, ... })')
   const o = options as Record<string, unknown>
-  const sessions = o.sessions as Record<string, unknown> | null | undefined
-  // by its methods: two copies of Tessera in one app make two manager classes
-  if (
-    typeof sessions?.load !== 'function' ||
-    typeof sessions.commit !== 'function' ||
-    typeof sessions.cookie !== 'object'
-  ) {
-    throw new SessionConfigError('oidc: sessions must be the manager createSessions() made')
-  }
-  const kinds: [string, string][] = [
-    ['clientSecret', 'string'],
-    ['scope', 'string'],
-    ['authorizationParams', 'object'],
-    ['userId', 'function'],
-    ['userInfo', 'boolean'],
-    ['allowInsecureRequests', 'boolean'],
-    ['clock', 'function'],
-  ]
-  for (const [name, kind] of kinds) {
-    const value = o[name]
-    if (value !== undefined && (typeof value !== kind || value === null))
-      throw new SessionConfigError(
-        `oidc: ${name} must be a ${kind}; got ${value === null ? 'null' : typeof value}`,
-      )
-  }
+  checkManager(o.sessions, 'oidc: sessions must be the manager createSessions() made')
+  checkKinds(o, OPTION_KINDS, (name) => `oidc: ${name}`)
   const method = o.clientAuthentication
   if (
     method !== undefined &&

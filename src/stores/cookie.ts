@@ -29,7 +29,7 @@ import type {
   SessionMeta,
 } from '../core/store.js'
 import { metaOf } from '../core/store.js'
-import { checkOptionKinds, checkStoreOptions } from './options.js'
+import { checkStoreOptions } from './options.js'
 
 export type { SodiumAead } from '../core/seal.js'
 
@@ -188,8 +188,7 @@ const COUNT = /^[1-9][0-9]?$/
  * ```
  */
 export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
-  checkStoreOptions('cookie', options)
-  checkOptionKinds('cookie', options, { isRevoked: 'function' })
+  checkStoreOptions('cookie', options, { isRevoked: 'function' })
   const maxChunks = options.maxChunks ?? 1
   if (!Number.isInteger(maxChunks) || maxChunks < 1 || maxChunks > MAX_CHUNKS_CAP) {
     throw new SessionConfigError(

@@ -42,7 +42,7 @@ import type {
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { fileLocks } from './file-lock.js'
-import { checkOptionKinds, checkStoreOptions } from './options.js'
+import { checkStoreOptions } from './options.js'
 
 /**
  * Options of {@link fileStore}. Only `directory` is required.
@@ -186,8 +186,7 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => 
  * ```
  */
 export function fileStore(options: FileStoreOptions): FileStore {
-  checkStoreOptions('file', options)
-  checkOptionKinds('file', options, { fsync: 'boolean', clock: 'function' })
+  checkStoreOptions('file', options, { fsync: 'boolean', clock: 'function' })
   if (typeof options?.directory !== 'string' || options.directory === '') {
     throw new SessionConfigError(
       '[store:file] `directory` is required: the directory sessions are kept in, e.g. ' +

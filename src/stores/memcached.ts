@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto'
 import { SessionConfigError, SessionStoreError, type StoreOperation } from '../core/errors.js'
 import type { SessionMeta, SessionRecord, SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
-import { checkOptionKinds, checkStoreOptions } from './options.js'
+import { checkStoreOptions } from './options.js'
 
 /** The part of a `memjs` `Client` the store calls: its binary-protocol request path. */
 export interface MemjsClientLike {
@@ -121,8 +121,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  * ```
  */
 export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
-  checkStoreOptions('memcached', options)
-  checkOptionKinds('memcached', options, { prefix: 'string' })
+  checkStoreOptions('memcached', options, { prefix: 'string' })
   const { client } = options
   const prefix = options.prefix ?? 'tessera:'
   const casRetries = options.casRetries ?? 20

@@ -20,7 +20,7 @@ import type {
   StoredSession,
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
-import { checkOptionKinds, checkStoreOptions } from './options.js'
+import { checkStoreOptions } from './options.js'
 
 export interface MemoryStoreOptions {
   /**
@@ -126,8 +126,7 @@ export interface MemoryStore extends Required<Omit<SessionStore, 'name'>> {
 }
 
 export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
-  checkStoreOptions('memory', options)
-  checkOptionKinds('memory', options, { clock: 'function' })
+  checkStoreOptions('memory', options, { clock: 'function' })
   const maxSessions = options.maxSessions ?? 100_000
   if (!Number.isInteger(maxSessions) || maxSessions < 1) {
     throw new SessionConfigError('[store:memory] maxSessions must be a whole number of at least 1')

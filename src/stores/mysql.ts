@@ -16,7 +16,7 @@ import { SessionConfigError } from '../core/errors.js'
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { deadline } from './deadline.js'
-import { checkOptionKinds, checkStoreOptions } from './options.js'
+import { checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -27,6 +27,7 @@ import {
   pruneInBatches,
   recordOf,
   SCAN_BATCH,
+  SQL_OPTION_KINDS,
   type SqlStoreOptions,
   scanInPages,
   startPruning,
@@ -115,13 +116,7 @@ function matched(header: Header): number {
  * ```
  */
 export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
-  checkStoreOptions('mysql', options)
-  checkOptionKinds('mysql', options, {
-    table: 'string',
-    createTable: 'boolean',
-    onPruneError: 'function',
-    clock: 'function',
-  })
+  checkStoreOptions('mysql', options, SQL_OPTION_KINDS)
   const { pool } = options
   if (typeof pool?.query !== 'function') {
     throw new SessionConfigError(

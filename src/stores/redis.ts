@@ -22,7 +22,7 @@ import type {
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { type Deadline, deadline, noDeadline } from './deadline.js'
-import { checkOptionKinds, checkStoreOptions } from './options.js'
+import { checkStoreOptions } from './options.js'
 
 /** The part of an `ioredis` client (`Redis` or `Cluster`) the store calls. */
 export interface IoRedisClientLike {
@@ -271,8 +271,7 @@ const STORE_KEY = /^[0-9a-f]{64}$/
  * ```
  */
 export function redisStore(options: RedisStoreOptions): RedisStore {
-  checkStoreOptions('redis', options)
-  checkOptionKinds('redis', options, { prefix: 'string' })
+  checkStoreOptions('redis', options, { prefix: 'string' })
   const prefix = options.prefix ?? 'tessera:'
   const scanCount = options.scanCount ?? 1000
   const timed = deadline('redis', 'Redis', options.timeout)

@@ -12,6 +12,14 @@ import {
 } from '../core/errors.js'
 import type { SessionMeta, SessionRecord, StoredSession } from '../core/store.js'
 
+/** The kinds of the text, flag and function options every SQL store takes. */
+export const SQL_OPTION_KINDS = {
+  table: 'string',
+  createTable: 'boolean',
+  onPruneError: 'function',
+  clock: 'function',
+} as const
+
 /** Options every SQL store takes. */
 export interface SqlStoreOptions {
   /**

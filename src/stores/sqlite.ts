@@ -24,7 +24,7 @@ import type {
   StoredSession,
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
-import { checkOptionKinds, checkStoreOptions } from './options.js'
+import { checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
@@ -35,6 +35,7 @@ import {
   pruneInBatches,
   recordOf,
   SCAN_BATCH,
+  SQL_OPTION_KINDS,
   type SqlStoreOptions,
   scanInPages,
   startPruning,
@@ -106,13 +107,7 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
  * ```
  */
 export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
-  checkStoreOptions('sqlite', options)
-  checkOptionKinds('sqlite', options, {
-    table: 'string',
-    createTable: 'boolean',
-    onPruneError: 'function',
-    clock: 'function',
-  })
+  checkStoreOptions('sqlite', options, SQL_OPTION_KINDS)
   const { db } = options
   if (typeof db?.prepare !== 'function' || typeof db.exec !== 'function') {
     throw new SessionConfigError(
