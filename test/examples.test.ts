@@ -2,65 +2,16 @@
  * The README's quick start and the demo run as written: each is started as its own process
  * (with `tessera` imports pointed at the source) and driven over real HTTP.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { root, startExample } from './helpers/example.js'
 import { Client } from './helpers/http.js'
 
-const root = resolve(import.meta.dirname, '..')
-const children: ChildProcess[] = []
-afterEach(() => {
-  for (const child of children.splice(0)) child.kill()
-})
-
-function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => ok(port))
-    })
-  })
-}
-
-/** Runs an example with `tessera` specifiers pointed at src/, waits until it listens. */
-async function run(file: string, env: Record<string, string> = {}): Promise<string> {
-  const source = readFileSync(join(root, file), 'utf8').replace(
-    /from 'tessera(\/[a-z/]+)?'/g,
-    (_m, sub: string | undefined) => {
-      const target =
-        sub === undefined
-          ? 'index'
-          : sub === '/node' || sub === '/fetch'
-            ? `adapters${sub}`
-            : sub.slice(1)
-      return `from '${join(root, 'src', `${target}.ts`)}'`
-    },
-  )
-  const copy = join(mkdtempSync(join(tmpdir(), 'tessera-example-')), 'example.ts')
-  writeFileSync(copy, source)
-  const port = await freePort()
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [copy], {
-    env: { ...process.env, PORT: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  let output = ''
-  await new Promise<void>((ok, fail) => {
-    const onData = (d: Buffer) => {
-      output += d
-      if (/listening|on http/.test(output)) ok()
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', (d: Buffer) => {
-      output += d
-    })
-    child.on('exit', (code) => fail(new Error(`${file} exited with ${code}: ${output}`)))
-  })
-  return `http://127.0.0.1:${port}`
-}
+/** Runs an example (see `startExample`); its address. */
+const run = async (file: string, env: Record<string, string> = {}) =>
+  `http://127.0.0.1:${await startExample(file, env)}`
 
 describe('README quick start', () => {
   it('is examples/quickstart.ts, word for word', () => {
