@@ -289,6 +289,11 @@ export async function startOidcApp(
     accessTokenTtl?: number
     refreshTokens?: boolean
     oidc?: Partial<OidcOptions<AppData>>
+    /**
+     * The host name the app is visited by (it listens on 127.0.0.1 either way): `localhost`
+     * makes the app another site than the provider, as in production. @default '127.0.0.1'
+     */
+    appHost?: string
   } = {},
 ): Promise<OidcApp> {
   let skew = 0
@@ -365,10 +370,11 @@ export async function startOidcApp(
       }),
     ),
   )
-  const callbackUrl = `${app.url}/callback`
+  const appUrl = `http://${options.appHost ?? '127.0.0.1'}:${new URL(app.url).port}`
+  const callbackUrl = `${appUrl}/callback`
   idp = await startProvider({
     redirectUri: callbackUrl,
-    postLogoutRedirectUri: `${app.url}/bye`,
+    postLogoutRedirectUri: `${appUrl}/bye`,
     ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl }),
     ...(options.refreshTokens === undefined ? {} : { refreshTokens: options.refreshTokens }),
   })
@@ -378,14 +384,14 @@ export async function startOidcApp(
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
     redirectUri: callbackUrl,
-    postLogoutRedirectUri: `${app.url}/bye`,
+    postLogoutRedirectUri: `${appUrl}/bye`,
     allowInsecureRequests: true,
     clock: () => Date.now() + skew,
     ...options.oidc,
   })
   const provider = idp
   return {
-    url: app.url,
+    url: appUrl,
     callbackUrl,
     idp: provider,
     auth,
@@ -394,7 +400,7 @@ export async function startOidcApp(
       skew += ms
     },
     async login(browser, returnTo) {
-      const start = `${app.url}/login${returnTo === undefined ? '' : `?returnTo=${encodeURIComponent(returnTo)}`}`
+      const start = `${appUrl}/login${returnTo === undefined ? '' : `?returnTo=${encodeURIComponent(returnTo)}`}`
       const callback = await browser.followUntil(start, callbackUrl)
       return browser.request(callback)
     },
