@@ -174,7 +174,8 @@ export async function list(
   options: ListOptions,
 ): Promise<number> {
   const limit = options.limit ?? Number.POSITIVE_INFINITY
-  const live = (s: StoredSession) => expiresAt(s.meta) > options.now
+  // a session that moved to a new id leaves a marker for a minute, which is no session
+  const live = (s: StoredSession) => expiresAt(s.meta) > options.now && s.meta.moved !== true
   let listed = 0
   const print = (s: StoredSession) => {
     if (listed === 0 && !options.json) out.line(HEADER)

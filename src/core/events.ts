@@ -4,10 +4,13 @@ import type { CookieRejection } from './keyring.js'
 /**
  * Why a session cookie led to no session: `malformed` (shape or length), `bad-signature` (no key
  * of the keyring signed it, or it does not decrypt), `unknown` (validly signed, but the store has
- * no such session: logged out, revoked, evicted) or `revoked` (the cookie store's `isRevoked`
+ * no such session: logged out, revoked, evicted), `moved` (its session got a new id in the last
+ * minute, by a `regenerate()` such as a login's, while this request was on its way: the request
+ * gets an empty session whose changes are not kept and that sends no cookie, so it cannot
+ * replace the login's cookie in the browser) or `revoked` (the cookie store's `isRevoked`
  * refused it). Expired sessions and data failing the schema have their own events.
  */
-export type RejectionReason = CookieRejection | 'unknown' | 'revoked'
+export type RejectionReason = CookieRejection | 'unknown' | 'moved' | 'revoked'
 
 /** Events a session manager emits, with what each listener receives. */
 export interface SessionEvents {

@@ -91,6 +91,13 @@ export function hashSessionId(id: string): string {
  */
 export const hashSessionIdUncached = (id: string): string => sha256Hex(id)
 
+/**
+ * @internal Where a session that moved to a new id (a login's `regenerate()`) leaves its marker
+ * for a while: a store key of its own, derived from the old one, which no cookie leads to
+ * (finding an id that hashes to it is finding a SHA-256 preimage).
+ */
+export const movedKey = (key: string): string => sha256Hex(`moved:${key}`)
+
 const STORE_KEY = /^[0-9a-f]{64}$/
 
 /** Whether a string has the shape of a store key ({@link hashSessionId}'s output). */

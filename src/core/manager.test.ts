@@ -83,7 +83,8 @@ describe('SessionManager lifecycle', () => {
     const c3 = await m.commit(s3)
     expect(c3[0]).toMatch(/^sid=;/)
     expect(events).toEqual(['created', 'regenerated', 'destroyed'])
-    expect(await m.store.count?.()).toBe(0)
+    // what is left is the marker of the move, for a minute (MOVED_MARKER_MS)
+    expect(await m.store.count?.()).toBe(1)
   })
 
   it('after destroy(), new data starts a new session with a new id', async () => {

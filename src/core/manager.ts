@@ -13,7 +13,7 @@ import {
 } from './errors.js'
 import type { SessionEventName, SessionListener } from './events.js'
 import { Emitter } from './events.js'
-import { hashSessionId, hashSessionIdUncached, isStoreKey } from './ids.js'
+import { hashSessionId, hashSessionIdUncached, isStoreKey, movedKey } from './ids.js'
 import { Keyring } from './keyring.js'
 import { ensureId, keyOf, Session, type SessionData, type SessionState, STATE } from './session.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
@@ -101,6 +101,14 @@ export interface UserSession {
   /** This is the session given as `current`. */
   current: boolean
 }
+
+/**
+ * How long a session that moved to a new id (`regenerate()`) leaves a marker under its old key,
+ * in ms: requests that set out with the old cookie before the browser had the new one, and reach
+ * the server after the move, get an empty session that sends no cookie instead of a new one
+ * that would replace the new cookie (see the `moved` rejection reason).
+ */
+export const MOVED_MARKER_MS = 60_000
 
 /** The timeouts a manager has when its options give none, in ms. */
 export const DEFAULT_TIMES = {
@@ -280,10 +288,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
     key: string,
     secure: boolean,
   ): Session<Data> | Promise<Session<Data>> {
-    if (record === undefined) {
-      this.#events.emit('rejected', { reason: 'unknown', idHash: key })
-      return this.#fresh(secure, true)
-    }
+    if (record === undefined) return this.#unknown(key, secure)
     const now = this.#clock()
     const { meta } = record
     if (now >= meta.absoluteExpiresAt || now >= meta.idleExpiresAt) {
@@ -301,6 +306,35 @@ export class SessionManager<Data extends SessionData = SessionData> {
     const state = this.#state(secure, true, { id, key, meta, fields })
     const session = new Session<Data>(state)
     return this.#schema === undefined ? session : this.#checked(session, key, secure, 0)
+  }
+
+  /**
+   * A validly signed cookie whose session the store does not hold: one that moved to a new id
+   * within {@link MOVED_MARKER_MS} (its marker is there) gives a session marked `moved`, which
+   * commits nothing and sends no cookie; any other, a new session, and a clearing cookie if it
+   * stays empty. One more store read, only for such cookies (a forged one never gets here).
+   */
+  #unknown(key: string, secure: boolean): Session<Data> | Promise<Session<Data>> {
+    const marker = movedKey(key)
+    const settle = (found: SessionRecord | undefined): Session<Data> => {
+      if (found === undefined || this.#clock() >= expiresAt(found.meta)) {
+        this.#events.emit('rejected', { reason: 'unknown', idHash: key })
+        return this.#fresh(secure, true)
+      }
+      this.#events.emit('rejected', { reason: 'moved', idHash: key })
+      const session = this.#fresh(secure, false)
+      session[STATE].moved = true
+      return session
+    }
+    const store = this.store
+    if (store.getNow === undefined) return this.#call('get', () => store.get(marker)).then(settle)
+    let found: SessionRecord | undefined
+    try {
+      found = store.getNow(marker)
+    } catch (err) {
+      throw this.#storeError('get', err)
+    }
+    return settle(found)
   }
 
   /** A loaded session, or a fresh one when the schema refuses its data. */
@@ -388,6 +422,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
    */
   needsCommit(session: Session<Data>): boolean {
     const s = session[STATE]
+    if (s.moved) return false
     // the state holds the changes not taken yet, in the same fields a commit takes
     return this.#due(s, s, this.#clock())
   }
@@ -433,6 +468,8 @@ export class SessionManager<Data extends SessionData = SessionData> {
     const s = session[STATE]
     // Take this commit's changes now: changes made while it runs belong to the next commit.
     const taken = takeChanges(s)
+    // a request that set out before its session moved (see #unknown): its changes are not kept
+    if (s.moved) return []
     const now = this.#clock()
     const store = this.store
     try {
@@ -483,6 +520,22 @@ export class SessionManager<Data extends SessionData = SessionData> {
       s.meta = meta
       s.persisted = true
       cookies.push(this.#cookieFor(s, now))
+      if (previous !== undefined && c.replacedBy === 'regenerate') {
+        // Requests of this browser already on their way carry the old cookie; one that loads
+        // after this commit would find no session, start a new one and send its cookie, or a
+        // clearing one, either replacing this new cookie in the browser: signed out right after
+        // signing in. The marker, written before the old record goes, tells them apart.
+        const marker: SessionMeta = {
+          createdAt: now,
+          lastSeenAt: now,
+          idleExpiresAt: now + MOVED_MARKER_MS,
+          absoluteExpiresAt: now + MOVED_MARKER_MS,
+          moved: true,
+        }
+        await this.#call('set', () =>
+          this.store.set(movedKey(previous), { fields: {}, meta: marker }),
+        )
+      }
     } else if (s.hadCookie || c.replaces !== undefined) {
       cookies.push(this.cookie.clear(s.secure))
     }
@@ -722,6 +775,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       replacedBy: undefined,
       saver: undefined,
       present,
+      moved: false,
     }
   }
 

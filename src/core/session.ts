@@ -71,6 +71,11 @@ export interface SessionState {
    * sent: the cookies a commit may have to clear. Always 0 with a server store.
    */
   present: CookiePresence
+  /**
+   * The request carried the cookie of a session that moved to a new id moments ago (a login):
+   * its commits write nothing and send no cookie (see the `moved` rejection).
+   */
+  moved: boolean
 }
 
 /** @internal What an adapter gives a session for `session.save()`. */

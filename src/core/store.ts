@@ -25,6 +25,11 @@ export interface SessionMeta {
   idleTimeout?: number
   /** The cookie carries Max-Age (survives a browser restart). */
   persistent?: boolean
+  /**
+   * Not a session: the marker a session that moved to a new id leaves for a minute under a key
+   * of its own (see `MOVED_MARKER_MS`). It has no data and no user; `tessera list` skips it.
+   */
+  moved?: boolean
 }
 
 /** What a store keeps for one session. */

@@ -1,0 +1,129 @@
+/**
+ * The threat: signed out right after signing in. A browser sends a request with its session
+ * cookie (a poll, a parallel fetch, another tab) just before a login's answer gives it the
+ * new cookie, and the server loads that request after the login moved the session to a new
+ * id. Finding no session under the old id, it used to start a new one and send its cookie, or
+ * a clearing one, and either replaced the login's cookie in the browser. Now the move leaves a
+ * marker under the old key for a minute (`MOVED_MARKER_MS`): such a request gets an empty
+ * session that keeps nothing and sends no cookie. On every server store.
+ */
+import { describe, expect, it } from 'vitest'
+import { MOVED_MARKER_MS } from '../src/core/manager.js'
+import { createSessions, type SessionStore } from '../src/index.js'
+import { everyStore } from './helpers/every-store.js'
+import { SECRET } from './helpers/http.js'
+import { fakeClock } from './helpers/stores.js'
+
+const STORES = await everyStore('signed_out')
+
+/** The `name=value` a browser sends back for a commit's cookies (the last one it kept). */
+const cookieOf = (setCookies: readonly string[], jar: string | undefined) => {
+  const last = setCookies.at(-1)
+  if (last === undefined) return jar
+  const pair = last.split(';')[0]!
+  return pair.endsWith('=') ? undefined : pair
+}
+
+function setup(store: SessionStore) {
+  const clock = fakeClock(Date.now())
+  const sessions = createSessions<{ cart?: string; user?: string; late?: string }>({
+    secret: SECRET,
+    store,
+    clock: clock.now,
+  })
+  const rejected: string[] = []
+  sessions.on('rejected', (e) => rejected.push(e.reason))
+  return { sessions, clock, rejected }
+}
+
+describe.each(Object.keys(STORES))('signed out right after signing in (%s)', (name) => {
+  const { available, create } = STORES[name]!
+
+  it.runIf(available)(
+    'a request that set out before a login and loads after it sends no cookie',
+    async () => {
+      const { sessions, rejected } = setup(create())
+      const user = `ada-${name}-${Date.now()}`
+      const visit = await sessions.load(undefined)
+      visit.set('cart', 'book')
+      const before = cookieOf(await sessions.commit(visit), undefined)!
+
+      // the login: a new id, bound to the user
+      const login = await sessions.load(before)
+      login.setUser(user)
+      login.set('user', user)
+      const after = cookieOf(await sessions.commit(login), before)!
+      expect(after).not.toBe(before)
+
+      // requests sent with the old cookie, loaded after the login's commit
+      const writes = await sessions.load(before)
+      expect(writes.isNew).toBe(true)
+      expect(writes.get('cart')).toBeUndefined()
+      writes.set('late', 'x')
+      expect(await sessions.commit(writes)).toEqual([])
+      const reads = await sessions.load(before)
+      expect(await sessions.commit(reads)).toEqual([])
+      expect(rejected).toEqual(['moved', 'moved'])
+
+      // the browser kept the login's cookie: signed in, the cart carried over, nothing else
+      const next = await sessions.load(after)
+      expect(next.userId).toBe(user)
+      expect(next.toJSON()).toEqual({ cart: 'book', user })
+      // the marker is no session of the user's
+      expect((await sessions.listByUser(user)).map((s) => s.idHash)).toEqual([next.idHash])
+    },
+  )
+
+  it.runIf(available)(
+    'after a minute the old cookie is an unknown one again: a new session, or a clearing cookie',
+    async () => {
+      const { sessions, clock, rejected } = setup(create())
+      const visit = await sessions.load(undefined)
+      visit.set('cart', 'book')
+      const before = cookieOf(await sessions.commit(visit), undefined)!
+      const login = await sessions.load(before)
+      login.regenerate()
+      await sessions.commit(login)
+
+      clock.advance(MOVED_MARKER_MS)
+      const empty = await sessions.load(before)
+      const cleared = await sessions.commit(empty)
+      expect(cleared).toHaveLength(1)
+      expect(cleared[0]).toMatch(/^sid=;/)
+      const writes = await sessions.load(before)
+      writes.set('late', 'x')
+      const fresh = cookieOf(await sessions.commit(writes), before)
+      expect(fresh).toBeDefined()
+      expect(fresh).not.toBe(before)
+      expect(rejected).toEqual(['unknown', 'unknown'])
+    },
+  )
+
+  it.runIf(available)(
+    'a logout, or a move that leaves nothing to store, leaves no marker',
+    async () => {
+      const { sessions, rejected } = setup(create())
+      const visit = await sessions.load(undefined)
+      visit.set('cart', 'book')
+      const first = cookieOf(await sessions.commit(visit), undefined)!
+      const emptied = await sessions.load(first)
+      emptied.regenerate()
+      emptied.clear()
+      const cleared = await sessions.commit(emptied)
+      expect(cleared[0]).toMatch(/^sid=;/)
+      await sessions.commit(await sessions.load(first))
+
+      const again = await sessions.load(undefined)
+      again.set('cart', 'pen')
+      const second = cookieOf(await sessions.commit(again), undefined)!
+      const logout = await sessions.load(second)
+      logout.destroy()
+      await sessions.commit(logout)
+      const late = await sessions.load(second)
+      late.set('late', 'x')
+      // a new anonymous session: the browser was signed out anyway
+      expect(cookieOf(await sessions.commit(late), second)).not.toBe(second)
+      expect(rejected).toEqual(['unknown', 'unknown'])
+    },
+  )
+})
