@@ -12,6 +12,11 @@
  * (a login) moves to a new id carrying what other requests committed to it meanwhile, with its
  * own changes on top (after a `clear`, its own data only). A request whose session moved or
  * ended meanwhile writes nothing and leaves the browser's cookie alone.
+ *
+ * A request takes the browser's cookie when it is sent, which may be well before the server
+ * loads it: a request sent before a login's answer, and loaded after the login moved the
+ * session, finds the session moved. It gets an empty session that writes nothing and sends no
+ * cookie, so the login's cookie stays (test/signed-out-after-login.test.ts).
  */
 import { describe, expect, it } from 'vitest'
 import { createSessions } from '../src/index.js'
@@ -29,8 +34,13 @@ type Change =
   | { op: 'regenerate' }
   | { op: 'destroy' }
   | { op: 'setUser'; user: string | undefined }
-/** One step of a schedule: request `r` loads, changes its session, or commits. */
-type Step = { r: number; what: 'load' | 'commit' } | { r: number; what: 'change'; change: Change }
+/**
+ * One step of a schedule: request `r` is sent (takes the browser's cookie), is loaded, changes
+ * its session, or commits.
+ */
+type Step =
+  | { r: number; what: 'send' | 'load' | 'commit' }
+  | { r: number; what: 'change'; change: Change }
 
 const KEYS = ['a', 'b', 'c']
 const change: fc.Arbitrary<Change> = fc.oneof(
@@ -59,13 +69,14 @@ const change: fc.Arbitrary<Change> = fc.oneof(
 )
 
 /**
- * A schedule of 1 to 3 requests: each loads, makes 0 to 4 changes and commits, in that order,
- * and the requests' steps interleave in any way.
+ * A schedule of 1 to 3 requests: each is sent, loads, makes 0 to 4 changes and commits, in
+ * that order, and the requests' steps interleave in any way.
  */
 const schedule: fc.Arbitrary<Step[]> = fc
   .array(fc.array(change, { maxLength: 4 }), { minLength: 1, maxLength: 3 })
   .chain((requests) => {
     const lanes = requests.map((changes, r): Step[] => [
+      { r, what: 'send' },
       { r, what: 'load' },
       ...changes.map((c): Step => ({ r, what: 'change', change: c })),
       { r, what: 'commit' },
@@ -98,6 +109,8 @@ interface World {
   /** The generation the browser's cookie names, if it has one. */
   jar: number | undefined
   next: number
+  /** Generations that moved to a new id (a regenerate that stored its session). */
+  moved: Set<number>
 }
 
 /** A request's view of the session and what its commit will send. */
@@ -111,18 +124,23 @@ interface Pending {
   cleared: boolean
   moved: 'regenerate' | 'destroy' | undefined
   user: string | undefined
+  /** Sent with the cookie of a session that had moved by its load: it commits nothing. */
+  late: boolean
 }
 
-function loadInModel(w: World): Pending {
-  const record = w.jar === undefined ? undefined : w.records.get(w.jar)
+/** The request sent with the cookie of generation `sent`, loaded now. */
+function loadInModel(w: World, sent: number | undefined): Pending {
+  const record = sent === undefined ? undefined : w.records.get(sent)
+  const late = sent !== undefined && record === undefined && w.moved.has(sent)
   return {
-    base: record === undefined ? undefined : w.jar,
-    hadCookie: w.jar !== undefined,
+    base: record === undefined ? undefined : sent,
+    hadCookie: sent !== undefined && !late,
+    late,
     fields: new Map(record),
     changed: new Set(),
     cleared: false,
     moved: undefined,
-    user: record === undefined ? undefined : w.users.get(w.jar!),
+    user: record === undefined ? undefined : w.users.get(sent!),
   }
 }
 
@@ -174,6 +192,7 @@ function storeNew(
 }
 
 function commitToModel(w: World, p: Pending): void {
+  if (p.late) return
   if (p.base === undefined) {
     storeNew(w, p.fields, p.user, p.hadCookie)
     return
@@ -191,7 +210,9 @@ function commitToModel(w: World, p: Pending): void {
         else fields.set(key, value)
       }
     }
+    const before = w.jar
     storeNew(w, fields, p.user, true)
+    if (p.moved === 'regenerate' && w.jar !== before && w.jar !== undefined) w.moved.add(p.base)
     return
   }
   if (!p.cleared && p.changed.size === 0) return
@@ -232,13 +253,19 @@ describe.each(Object.keys(STORES))('overlapping requests of one session (%s)', (
             users: new Map([[0, undefined]]),
             jar: 0,
             next: 1,
+            moved: new Set(),
           }
           const open = new Map<number, Awaited<ReturnType<typeof sessions.load>>>()
           const pending = new Map<number, Pending>()
+          /** The cookie each request was sent with, as the browser and as the model see it. */
+          const sent = new Map<number, { header: string; generation: number | undefined }>()
           for (const step of steps) {
-            if (step.what === 'load') {
-              open.set(step.r, await sessions.load(headerOf(jar)))
-              pending.set(step.r, loadInModel(world))
+            if (step.what === 'send') {
+              sent.set(step.r, { header: headerOf(jar), generation: world.jar })
+            } else if (step.what === 'load') {
+              const { header, generation } = sent.get(step.r)!
+              open.set(step.r, await sessions.load(header))
+              pending.set(step.r, loadInModel(world, generation))
             } else if (step.what === 'change') {
               const session = open.get(step.r)!
               const c = step.change
