@@ -775,7 +775,6 @@ export class SessionManager<Data extends SessionData = SessionData> {
       replacedBy: undefined,
       saver: undefined,
       present,
-      moved: false,
     }
   }
 
