@@ -33,7 +33,13 @@ function setup(store: SessionStore) {
   })
   const rejected: string[] = []
   sessions.on('rejected', (e) => rejected.push(e.reason))
-  return { sessions, clock, rejected }
+  /** A new stored session holding `cart`: the cookie the browser sends back. */
+  const stored = async (cart: string) => {
+    const visit = await sessions.load(undefined)
+    visit.set('cart', cart)
+    return cookieOf(await sessions.commit(visit), undefined)!
+  }
+  return { sessions, clock, rejected, stored }
 }
 
 describe.each(Object.keys(STORES))('signed out right after signing in (%s)', (name) => {
@@ -42,11 +48,9 @@ describe.each(Object.keys(STORES))('signed out right after signing in (%s)', (na
   it.runIf(available)(
     'a request that set out before a login and loads after it sends no cookie',
     async () => {
-      const { sessions, rejected } = setup(create())
+      const { sessions, rejected, stored } = setup(create())
       const user = `ada-${name}-${Date.now()}`
-      const visit = await sessions.load(undefined)
-      visit.set('cart', 'book')
-      const before = cookieOf(await sessions.commit(visit), undefined)!
+      const before = await stored('book')
 
       // the login: a new id, bound to the user
       const login = await sessions.load(before)
@@ -77,10 +81,8 @@ describe.each(Object.keys(STORES))('signed out right after signing in (%s)', (na
   it.runIf(available)(
     'after a minute the old cookie is an unknown one again: a new session, or a clearing cookie',
     async () => {
-      const { sessions, clock, rejected } = setup(create())
-      const visit = await sessions.load(undefined)
-      visit.set('cart', 'book')
-      const before = cookieOf(await sessions.commit(visit), undefined)!
+      const { sessions, clock, rejected, stored } = setup(create())
+      const before = await stored('book')
       const login = await sessions.load(before)
       login.regenerate()
       await sessions.commit(login)
@@ -102,10 +104,8 @@ describe.each(Object.keys(STORES))('signed out right after signing in (%s)', (na
   it.runIf(available)(
     'a logout, or a move that leaves nothing to store, leaves no marker',
     async () => {
-      const { sessions, rejected } = setup(create())
-      const visit = await sessions.load(undefined)
-      visit.set('cart', 'book')
-      const first = cookieOf(await sessions.commit(visit), undefined)!
+      const { sessions, rejected, stored } = setup(create())
+      const first = await stored('book')
       const emptied = await sessions.load(first)
       emptied.regenerate()
       emptied.clear()
@@ -113,9 +113,7 @@ describe.each(Object.keys(STORES))('signed out right after signing in (%s)', (na
       expect(cleared[0]).toMatch(/^sid=;/)
       await sessions.commit(await sessions.load(first))
 
-      const again = await sessions.load(undefined)
-      again.set('cart', 'pen')
-      const second = cookieOf(await sessions.commit(again), undefined)!
+      const second = await stored('pen')
       const logout = await sessions.load(second)
       logout.destroy()
       await sessions.commit(logout)
