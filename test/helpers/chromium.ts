@@ -10,7 +10,9 @@
  * })
  * ```
  */
-import { access, constants } from 'node:fs/promises'
+import { access, constants, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { type Browser, type BrowserContext, chromium } from 'playwright-core'
 import { afterAll, afterEach } from 'vitest'
 import { service } from './services.js'
@@ -24,6 +26,11 @@ export interface Chromium {
   available: boolean
   /** A new browser profile (its own cookies), closed after the test. */
   context(): Promise<BrowserContext>
+  /**
+   * A browser of its own with a profile on disk: `restart()` closes it and starts it again on
+   * the same profile, which keeps persistent cookies and drops browser-session ones.
+   */
+  persistent(): Promise<{ context: BrowserContext; restart(): Promise<BrowserContext> }>
 }
 
 /**
@@ -36,8 +43,10 @@ export async function useChromium(): Promise<Chromium> {
   )
   let browser: Promise<Browser> | undefined
   const open: BrowserContext[] = []
+  const profiles: string[] = []
   afterEach(async () => {
     await Promise.all(open.splice(0).map((c) => c.close()))
+    await Promise.all(profiles.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
   })
   afterAll(async () => {
     await (await browser)?.close()
@@ -49,6 +58,27 @@ export async function useChromium(): Promise<Chromium> {
       const context = await (await browser).newContext()
       open.push(context)
       return context
+    },
+    async persistent() {
+      const dir = await mkdtemp(join(tmpdir(), 'tessera-chromium-'))
+      profiles.push(dir)
+      const launch = async () => {
+        const context = await chromium.launchPersistentContext(dir, {
+          executablePath: CHROMIUM_PATH,
+          args: ARGS,
+        })
+        open.push(context)
+        return context
+      }
+      let context = await launch()
+      return {
+        context,
+        async restart() {
+          await context.close()
+          context = await launch()
+          return context
+        },
+      }
     },
   }
 }
