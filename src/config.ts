@@ -22,15 +22,29 @@
  */
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { parse as parseDuration } from '@lukeed/ms'
 import { LineCounter, parseDocument } from 'yaml'
+import { interpolate, unset } from './config/interpolate.js'
+import { alike, nearest } from './config/nearest.js'
+import {
+  boolean,
+  cookieString,
+  duration,
+  fail,
+  oneOf,
+  type Parse,
+  secret,
+  secrets,
+  secureFlag,
+  shown,
+  storeUrl,
+  withoutPrefix,
+} from './config/values.js'
 import { type CookieOptions, resolveCookie } from './core/cookies.js'
 import { SessionConfigError, SessionError } from './core/errors.js'
-import { MIN_SECRET_BYTES } from './core/keyring.js'
 import { DEFAULT_TIMES, type SessionsOptions } from './core/manager.js'
 import type { SessionData } from './core/session.js'
 import { createSessions, type Sessions } from './index.js'
-import { maskUrl, type OpenedStore, storeFromUrl } from './stores/from-url.js'
+import { type OpenedStore, storeFromUrl } from './stores/from-url.js'
 
 /**
  * The options a config file and the environment can give: those of `createSessions` that are
@@ -102,157 +116,11 @@ export interface ConfigKey {
 const CONFIG_ENV = 'TESSERA_CONFIG'
 const DEFAULT_FILE = 'tessera.yaml'
 
-/** A value to check, and how to name it in an error. */
-interface Input {
-  readonly value: unknown
-  /**
-   * The value is text from the environment (a `TESSERA_*` variable, or a file value that used
-   * `${VAR}`): `'true'` is then a boolean and `'1800000'` a number.
-   */
-  readonly text: boolean
-  /** `tessera.yaml: cookie.sameSite`, or `environment variable TESSERA_COOKIE_SAME_SITE`. */
-  readonly label: string
-}
-
-type Parse = (input: Input) => unknown
-
 interface Field {
   readonly key: string
   readonly env: string
   /** Checks the value and gives it as the config holds it; secrets' checks never show them. */
   readonly parse: Parse
-}
-
-function fail(label: string, problem: string): never {
-  throw new SessionConfigError(`[config] ${label} ${problem}`)
-}
-
-/** A value as an error shows it: strings quoted, lists and mappings by their kind. */
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'object' && value !== null) return kindOf(value)
-  return String(value)
-}
-
-/** What a value is, without the value: for secrets. */
-function kindOf(value: unknown): string {
-  if (Array.isArray(value)) return 'a list'
-  if (value instanceof Uint8Array) return 'binary data'
-  if (value === null) return 'null'
-  if (typeof value === 'object') return 'a mapping'
-  return `a ${typeof value}`
-}
-
-const oneOf =
-  <T extends string>(values: readonly T[]): Parse =>
-  ({ value, label }) => {
-    if (typeof value !== 'string' || !(values as readonly string[]).includes(value))
-      fail(label, `must be one of ${values.join(', ')}; got ${shown(value)}`)
-    return value
-  }
-
-const TRUE = ['true', '1']
-const FALSE = ['false', '0']
-
-function asBoolean({ value, text }: Input): boolean | undefined {
-  if (typeof value === 'boolean') return value
-  if (text && typeof value === 'string') {
-    const v = value.toLowerCase()
-    if (TRUE.includes(v)) return true
-    if (FALSE.includes(v)) return false
-  }
-  return undefined
-}
-
-const boolean: Parse = (input) => {
-  const b = asBoolean(input)
-  if (b === undefined)
-    fail(
-      input.label,
-      `must be true or false${input.text ? ' (or 1 or 0)' : ''}; got ${shown(input.value)}`,
-    )
-  return b
-}
-
-const secureFlag: Parse = (input) => {
-  if (input.value === 'auto') return 'auto'
-  const b = asBoolean(input)
-  if (b === undefined) fail(input.label, `must be true, false or auto; got ${shown(input.value)}`)
-  return b
-}
-
-const duration =
-  (zero: boolean): Parse =>
-  ({ value, label }) => {
-    let ms: number | undefined
-    if (typeof value === 'number') ms = value
-    else if (typeof value === 'string')
-      ms = /^\d+(\.\d+)?$/.test(value) ? Number(value) : parseDuration(value)
-    if (ms === 0 && zero) return 0
-    if (ms === undefined || !Number.isFinite(ms) || ms <= 0)
-      fail(
-        label,
-        `must be a ${zero ? 'number of milliseconds (0 or more)' : 'positive number of milliseconds'} or a duration such as '30m', '12h', '90s'; got ${shown(value)}`,
-      )
-    return ms
-  }
-
-/** A string that `resolveCookie` checks on its own (name, path, domain). */
-const cookieString =
-  (name: 'name' | 'path' | 'domain'): Parse =>
-  ({ value, label }) => {
-    if (typeof value !== 'string' || value === '') fail(label, `must be text; got ${shown(value)}`)
-    try {
-      resolveCookie({ [name]: value } as CookieOptions)
-    } catch (err) {
-      if (!(err instanceof SessionError)) throw err
-      fail(label, `is not valid: ${withoutPrefix(err)}`)
-    }
-    return value
-  }
-
-const storeUrl: Parse = ({ value, label }) => {
-  if (typeof value !== 'string' || value.trim() === '')
-    fail(
-      label,
-      `must be a store URL such as memory: or redis://127.0.0.1:6379; got ${shown(value)}`,
-    )
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(value))
-    fail(
-      label,
-      `must be a store URL starting with its scheme (memory:, file:, sqlite:, redis://, postgres://, ...); got ${JSON.stringify(maskUrl(value))}`,
-    )
-  return value
-}
-
-/** One secret's check, as the keyring makes it, without its value. */
-function checkSecret(secret: unknown, label: string): string {
-  if (typeof secret !== 'string') fail(label, `must be text; got ${kindOf(secret)}`)
-  const bytes = Buffer.byteLength(secret)
-  if (bytes < MIN_SECRET_BYTES)
-    fail(
-      label,
-      `is ${bytes} bytes; at least ${MIN_SECRET_BYTES} random bytes are needed: make one with \`npx tessera keygen\``,
-    )
-  return secret
-}
-
-const secret: Parse = ({ value, label }) => [checkSecret(value, label)]
-
-/** A list of secrets, or one text of comma-separated secrets (newest first). */
-const secrets: Parse = ({ value, label }) => {
-  if (typeof value === 'string') {
-    const list = value.split(',').map((s) => s.trim())
-    return list.map((s, i) => checkSecret(s, list.length === 1 ? label : `${label} (#${i + 1})`))
-  }
-  if (!Array.isArray(value))
-    fail(
-      label,
-      `must be a list of secrets, newest first, or comma-separated text; got ${kindOf(value)}`,
-    )
-  if (value.length === 0)
-    fail(label, 'is empty; give at least one secret (`npx tessera keygen` makes one)')
-  return value.map((s: unknown, i) => checkSecret(s, `${label}[${i}]`))
 }
 
 /** `cookie.sameSite` -> `TESSERA_COOKIE_SAME_SITE` */
@@ -301,45 +169,6 @@ const CODE_ONLY = new Map([
   ['clock', 'a clock'],
 ])
 
-/** The Levenshtein distance of `a` and `b`. */
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i]
-    for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(
-        row[j]! + 1,
-        next[j - 1]! + 1,
-        row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      )
-    }
-    row = next
-  }
-  return row[b.length]!
-}
-
-const plain = (s: string): string => s.toLowerCase().replace(/[-_.]/g, '')
-
-/** The known name that is `name` but for case, `_` or `-` (`same_site` for `sameSite`). */
-const alike = (name: string, known: readonly string[]): string | undefined =>
-  known.find((k) => plain(k) === plain(name))
-
-/** The known name a mistyped `name` most likely meant, if one is close. */
-function nearest(name: string, known: readonly string[]): string | undefined {
-  const exact = alike(name, known)
-  if (exact !== undefined) return exact
-  let best: string | undefined
-  let bestDistance = Math.min(3, Math.floor(name.length / 3) + 1)
-  for (const k of known) {
-    const d = distance(name.toLowerCase(), k.toLowerCase())
-    if (d < bestDistance) {
-      best = k
-      bestDistance = d
-    }
-  }
-  return best
-}
-
 /** Rejects a key the config does not have, with the one it most likely meant. */
 function unknownKey(file: string, key: string, section: 'top' | 'cookie'): never {
   const top = section === 'top'
@@ -366,66 +195,6 @@ function unknownKey(file: string, key: string, section: 'top' | 'cookie'): never
   if (far !== undefined)
     fail(label, `is not a known key; did you mean ${full(far, top)}? (${hint})`)
   fail(label, `is not a known key; the keys are ${here.map((k) => full(k, !top)).join(', ')}`)
-}
-
-const VARIABLE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s
-
-/** A `${VAR}` whose variable is not set, in a value the environment replaces anyway. */
-const unset = Symbol('unset')
-
-/**
- * `text` with every `${VAR}` replaced from `env` (`${VAR:-default}` when VAR is unset or
- * empty; `$${` for a literal `${`). Nothing of the text but variable names goes in a message.
- * With `replaced` (the environment overrides this key), an unset variable is no error: the
- * value is not used, and is {@link unset}.
- */
-function interpolate(
-  text: string,
-  env: Env,
-  label: string,
-  replaced: boolean,
-): { value: string | typeof unset; text: boolean } {
-  if (!text.includes('${')) return { value: text, text: false }
-  let out = ''
-  let used = false
-  let i = 0
-  for (;;) {
-    const at = text.indexOf('${', i)
-    if (at === -1) break
-    if (at > 0 && text[at - 1] === '$') {
-      out += text.slice(i, at - 1) + '${'
-      i = at + 2
-      continue
-    }
-    const end = text.indexOf('}', at + 2)
-    const match = end === -1 ? null : VARIABLE.exec(text.slice(at + 2, end))
-    if (match === null)
-      fail(
-        label,
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: the message shows the syntax
-        'holds a "${" that is not a variable: write ${NAME} or ${NAME:-default} (NAME of letters, digits and _), or $${ for a literal "${"',
-      )
-    const [, name, fallback] = match as unknown as [string, string, string | undefined]
-    let value = env[name]
-    if (value === undefined || (fallback !== undefined && value === '')) {
-      if (fallback === undefined && replaced) return { value: unset, text: true }
-      if (fallback === undefined)
-        fail(
-          label,
-          `uses \${${name}}, which is not set in the environment; set ${name}, or give a default with \${${name}:-default}`,
-        )
-      value = fallback
-    }
-    out += text.slice(i, at) + value
-    used = true
-    i = end + 1
-  }
-  return { value: out + text.slice(i), text: used }
-}
-
-/** A problem's message without the `[tessera] ` every SessionError starts with. */
-function withoutPrefix(err: Error): string {
-  return err.message.replace(/^\[tessera\] /, '')
 }
 
 /** Where a key's value came from. */
