@@ -16,7 +16,8 @@
  * A request takes the browser's cookie when it is sent, which may be well before the server
  * loads it: a request sent before a login's answer, and loaded after the login moved the
  * session, finds the session moved. It gets an empty session that writes nothing and sends no
- * cookie, so the login's cookie stays (test/signed-out-after-login.test.ts).
+ * cookie, so the login's cookie stays (test/signed-out-after-login.test.ts), unless it logs
+ * in itself (`regenerate`, `setUser`): then it is a new session of its own.
  */
 import { describe, expect, it } from 'vitest'
 import { createSessions } from '../src/index.js'
@@ -159,10 +160,13 @@ function applyToModel(p: Pending, c: Change): void {
     p.changed.clear()
     p.cleared = true
   } else if (c.op === 'regenerate') {
+    // a late request that logs in itself is a new session of its own
+    p.late = false
     if (p.base !== undefined && p.moved === undefined) p.moved = 'regenerate'
   } else if (c.op === 'setUser') {
     // a change of binding moves a stored session to a new id, as a regenerate
     if (p.user === c.user) return
+    p.late = false
     if (p.base !== undefined && p.moved === undefined) p.moved = 'regenerate'
     p.user = c.user
   } else {

@@ -79,6 +79,27 @@ describe.each(Object.keys(STORES))('signed out right after signing in (%s)', (na
   )
 
   it.runIf(available)(
+    'a second login sent before the first one’s answer still signs in, as the second',
+    async () => {
+      const { sessions, rejected, stored } = setup(create())
+      const before = await stored('book')
+      const first = await sessions.load(before)
+      first.setUser(`ada-${name}`)
+      await sessions.commit(first)
+      // the second form, sent with the old cookie, loaded after the first login moved it
+      const second = await sessions.load(before)
+      second.setUser(`bob-${name}`)
+      second.set('user', 'bob')
+      const cookie = cookieOf(await sessions.commit(second), undefined)
+      expect(cookie).toBeDefined()
+      const next = await sessions.load(cookie)
+      expect(next.userId).toBe(`bob-${name}`)
+      expect(next.toJSON()).toEqual({ user: 'bob' })
+      expect(rejected).toEqual(['moved'])
+    },
+  )
+
+  it.runIf(available)(
     'after a minute the old cookie is an unknown one again: a new session, or a clearing cookie',
     async () => {
       const { sessions, clock, rejected, stored } = setup(create())

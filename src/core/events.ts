@@ -7,7 +7,8 @@ import type { CookieRejection } from './keyring.js'
  * no such session: logged out, revoked, evicted), `moved` (its session got a new id in the last
  * minute, by a `regenerate()` such as a login's, while this request was on its way: the request
  * gets an empty session whose changes are not kept and that sends no cookie, so it cannot
- * replace the login's cookie in the browser) or `revoked` (the cookie store's `isRevoked`
+ * replace the login's cookie in the browser, unless it logs in itself with `regenerate()` or
+ * `setUser()`) or `revoked` (the cookie store's `isRevoked`
  * refused it). Expired sessions and data failing the schema have their own events.
  */
 export type RejectionReason = CookieRejection | 'unknown' | 'moved' | 'revoked'
