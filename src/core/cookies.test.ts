@@ -42,6 +42,16 @@ describe('resolveCookie', () => {
     expect(() => resolveCookie({ partitioned: true, secure: false })).toThrow(/partitioned/)
   })
 
+  it('makes SameSite=None and Partitioned cookies Secure even on a plain-HTTP request', () => {
+    // browsers drop either without Secure: with 'auto' on HTTP no session would ever stick
+    for (const options of [{ sameSite: 'none' as const }, { partitioned: true }]) {
+      const c = resolveCookie(options)
+      expect(c.serialize('v', false)).toMatch(/; Secure/)
+      expect(c.clear(false)).toMatch(/; Secure/)
+    }
+    expect(resolveCookie().serialize('v', false)).not.toMatch(/Secure/)
+  })
+
   it('reads its cookie among others and ignores look-alikes', () => {
     const c = resolveCookie()
     expect(c.read('a=1; sid=abc.def; b=2')).toBe('abc.def')

@@ -18,13 +18,14 @@ export interface CookieOptions {
   sameSite?: 'lax' | 'strict' | 'none'
   /**
    * `'auto'` marks the cookie Secure when the request came over HTTPS (or, with `trustProxy`,
-   * when the proxy says so).
+   * when the proxy says so). A cookie with `sameSite: 'none'` or `partitioned`, or a name
+   * starting with `__Host-` or `__Secure-`, is always Secure: browsers drop it otherwise.
    * @default 'auto'
    */
   secure?: boolean | 'auto'
   /** @default true */
   httpOnly?: boolean
-  /** CHIPS: partition the cookie by top-level site (requires Secure). @default false */
+  /** CHIPS: partition the cookie by top-level site (always Secure, see `secure`). @default false */
   partitioned?: boolean
   /** @default undefined */
   priority?: 'low' | 'medium' | 'high'
@@ -128,6 +129,10 @@ export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
   if (partitioned && secure === false) {
     throw new SessionConfigError('cookie.partitioned requires a Secure cookie (CHIPS)')
   }
+  // with 'auto', a request that reached the app over plain HTTP (local development, or a TLS
+  // proxy without trustProxy) would get a cookie without Secure, which browsers drop in
+  // silence when it is SameSite=None or Partitioned: no session would ever stick
+  if (sameSite === 'none' || partitioned) secure = true
 
   const base = {
     path,

@@ -1,6 +1,6 @@
 /**
  * A session inside an iframe on another site, in Chromium, with the cookie options made for
- * it: `sameSite: 'none'`, `secure: true` and `partitioned: true` (CHIPS). The session must
+ * it: `sameSite: 'none'` and `partitioned: true` (CHIPS), which make it Secure. The session must
  * work inside the frame, stay apart from the app's own top-level session (another partition),
  * and a logout inside the frame must clear it: a clearing cookie without `Partitioned` would
  * not reach a partitioned one.
@@ -23,8 +23,9 @@ describe.skipIf(!chromium.available)('a partitioned session cookie in a third-pa
     const sessions = createSessions<{ n: number }>({
       secret: SECRET,
       store: memoryStore({ sweepInterval: 0 }),
-      // Secure over http works on localhost only, which browsers treat as a secure context
-      cookie: { sameSite: 'none', secure: true, partitioned: true },
+      // no `secure`: such a cookie is Secure even over plain HTTP (a browser drops it
+      // otherwise), which browsers take from localhost, a secure context
+      cookie: { sameSite: 'none', partitioned: true },
     })
     app = await serve('node', sessions, (session, url) => {
       if (url.pathname === '/logout') {
