@@ -32,7 +32,7 @@ export { applySetCookies, type HeaderTarget, isSecureRequest } from './core/http
 export { hashSessionId, isStoreKey } from './core/ids.js'
 export { Keyring, MIN_SECRET_BYTES } from './core/keyring.js'
 export type { LoadOptions, SessionsOptions, UserSession } from './core/manager.js'
-export { SessionManager } from './core/manager.js'
+export { MOVED_MARKER_MS, SessionManager } from './core/manager.js'
 export type { Flash, LifetimeOptions, SessionData, SessionKey, SetOptions } from './core/session.js'
 export { Session } from './core/session.js'
 export type { StandardSchemaV1 } from './core/standard-schema.js'

@@ -8,8 +8,7 @@
  * session that keeps nothing and sends no cookie. On every server store.
  */
 import { describe, expect, it } from 'vitest'
-import { MOVED_MARKER_MS } from '../src/core/manager.js'
-import { createSessions, type SessionStore } from '../src/index.js'
+import { createSessions, MOVED_MARKER_MS, type SessionStore } from '../src/index.js'
 import { everyStore } from './helpers/every-store.js'
 import { SECRET } from './helpers/http.js'
 import { fakeClock } from './helpers/stores.js'

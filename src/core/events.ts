@@ -2,14 +2,18 @@ import type { SessionStoreError } from './errors.js'
 import type { CookieRejection } from './keyring.js'
 
 /**
- * Why a session cookie led to no session: `malformed` (shape or length), `bad-signature` (no key
- * of the keyring signed it, or it does not decrypt), `unknown` (validly signed, but the store has
- * no such session: logged out, revoked, evicted), `moved` (its session got a new id in the last
- * minute, by a `regenerate()` such as a login's, while this request was on its way: the request
- * gets an empty session whose changes are not kept and that sends no cookie, so it cannot
- * replace the login's cookie in the browser, unless it logs in itself with `regenerate()` or
- * `setUser()`) or `revoked` (the cookie store's `isRevoked`
- * refused it). Expired sessions and data failing the schema have their own events.
+ * Why a session cookie led to no session:
+ * - `malformed`: its shape or length;
+ * - `bad-signature`: no key of the keyring signed it, or it does not decrypt;
+ * - `unknown`: validly signed, but the store has no such session (logged out, revoked,
+ *   evicted);
+ * - `moved`: its session got a new id in the last minute, by a `regenerate()` such as a
+ *   login's, while this request was on its way. The request gets an empty session whose
+ *   changes are not kept and that sends no cookie, so it cannot replace the login's cookie in
+ *   the browser, unless it logs in itself with `regenerate()` or `setUser()`;
+ * - `revoked`: the cookie store's `isRevoked` refused it.
+ *
+ * Expired sessions and data failing the schema have their own events.
  */
 export type RejectionReason = CookieRejection | 'unknown' | 'moved' | 'revoked'
 
