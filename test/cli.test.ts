@@ -346,6 +346,32 @@ describe.skipIf(!memcached.available)('tessera commands on the memcached store',
   })
 })
 
+describe('tessera list and the marker a login leaves', () => {
+  it('counts the marker for its minute, and lists only the session', async () => {
+    const url = `sqlite:${join(dir, 'markers.db')}?createTable=true`
+    const opened = await storeFromUrl(url)
+    const sessions = createSessions<{ n: number }>({
+      secret: SECRET,
+      store: opened.store as SessionStore,
+    })
+    const visit = await sessions.load(undefined)
+    visit.set('n', 1)
+    const [cookie] = await sessions.commit(visit)
+    const login = await sessions.load(cookie!.split(';')[0])
+    login.setUser('ada')
+    await sessions.commit(login)
+    await opened.close()
+
+    const env = { TESSERA_STORE: url }
+    expect((await tessera(['count'], env)).out).toEqual(['2'])
+    const listed = (await tessera(['list', '--json'], env)).out.map(
+      (l) => JSON.parse(l) as { key: string; userId?: string },
+    )
+    expect(listed).toHaveLength(1)
+    expect(listed[0]?.userId).toBe('ada')
+  })
+})
+
 describe('tessera command line', () => {
   const bin = ['--import', 'tsx', 'src/cli/index.ts']
   const exec = async (argv: string[], env: Record<string, string> = {}) => {
