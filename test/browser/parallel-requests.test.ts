@@ -21,6 +21,15 @@ const STORES = await everyStore('browser_parallel')
 
 type Data = Record<string, string>
 
+/** A promise and what settles it (`Promise.withResolvers`, which Node 20 lacks). */
+function signal() {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => {
+    resolve = r
+  })
+  return { promise, resolve }
+}
+
 describe.skipIf(!chromium.available)('overlapping requests in Chromium', () => {
   describe.each(Object.keys(STORES))('on the %s store', (name) => {
     const { available, create } = STORES[name]!
@@ -34,16 +43,18 @@ describe.skipIf(!chromium.available)('overlapping requests in Chromium', () => {
       await sleep(ms)
       held--
     }
-    /** Of the requests held before their load (`wait`): their cookies, and how many loaded after a login's commit. */
+    /**
+     * The order the login test needs, made by the server instead of by timing: the login is
+     * held until the late requests have arrived (so the browser sent them with the old
+     * cookie), and they are held until the login has moved the session (so they load after).
+     */
+    let late = signal()
+    let moved = signal()
     const lateCookies: (string | undefined)[] = []
-    let loadedAfterLogin = 0
-    let movedAt = Number.POSITIVE_INFINITY
     beforeAll(async () => {
       if (!available) return
       const sessions = createSessions<Data>({ secret: SECRET, store: create() })
-      sessions.on('regenerated', () => {
-        movedAt = performance.now()
-      })
+      sessions.on('regenerated', () => moved.resolve())
       const listener = withSession(sessions, async (req, res, session) => {
         const url = new URL(req.url ?? '/', 'http://localhost')
         const q = (key: string) => url.searchParams.get(key) ?? ''
@@ -58,7 +69,7 @@ describe.skipIf(!chromium.available)('overlapping requests in Chromium', () => {
             session.set(q('k'), q('v'))
             break
           case '/login':
-            await hold(Number(q('hold')))
+            await late.promise
             session.setUser(q('user'))
             session.set('user', q('user'))
             break
@@ -70,12 +81,11 @@ describe.skipIf(!chromium.available)('overlapping requests in Chromium', () => {
       })
       app = await listen(
         createServer(async (req, res) => {
-          // `wait`: held before the session is loaded, as a request slow to arrive would be
-          const wait = Number(new URL(req.url ?? '/', 'http://localhost').searchParams.get('wait'))
-          if (wait > 0) {
+          // `late`: held before the session is loaded, until a login has moved it
+          if (new URL(req.url ?? '/', 'http://localhost').searchParams.has('late')) {
             lateCookies.push(req.headers.cookie)
-            await sleep(wait)
-            if (performance.now() > movedAt) loadedAfterLogin++
+            if (lateCookies.length === 2) late.resolve()
+            await moved.promise
           }
           listener(req, res)
         }),
@@ -118,15 +128,16 @@ describe.skipIf(!chromium.available)('overlapping requests in Chromium', () => {
         await two.goto(origin)
         await fetchAll(one, ['/set?k=before&v=1&hold=0'])
         const old = (await context.cookies()).find((c) => c.name === 'sid')!.value
-        // the login is held 100 ms in the server; 30 ms in, the other tab sends a write and a
-        // read, which the browser sends with the old cookie and the server loads 250 ms later
-        const login = fetchAll(one, ['/login?user=ada&hold=100'])
-        await sleep(30)
-        const late = fetchAll(two, ['/set?k=late&v=1&wait=250', '/show?wait=250'])
+        late = signal()
+        moved = signal()
+        lateCookies.length = 0
+        // the login waits in the server for the other tab's write and read, which the browser
+        // sends with the old cookie and the server loads once the login has moved the session
+        const login = fetchAll(one, ['/login?user=ada'])
+        const others = fetchAll(two, ['/set?k=late&v=1&late', '/show?late'])
         expect(await login).toEqual([200])
-        expect(await late).toEqual([200, 200])
+        expect(await others).toEqual([200, 200])
         expect(lateCookies).toEqual([`sid=${old}`, `sid=${old}`])
-        expect(loadedAfterLogin).toBe(2)
         const data = await show(two)
         expect(data.user).toBe('ada')
         expect(data.before).toBe('1')
