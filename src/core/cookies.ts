@@ -1,6 +1,6 @@
 import { parseCookie, stringifySetCookie } from 'cookie'
 import { SessionConfigError } from './errors.js'
-import { checkKinds, checkObject } from './options.js'
+import { checkKinds, checkObject, checkOneOf } from './options.js'
 
 /** How the session cookie is written. */
 export interface CookieOptions {
@@ -62,16 +62,9 @@ const COOKIE_KINDS = {
 export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
   checkObject(options, 'cookie is an object of cookie options ({ name, path, ... })')
   checkKinds(options, COOKIE_KINDS, (name) => `cookie.${name}`)
-  if (options.secure !== undefined && ![true, false, 'auto'].includes(options.secure)) {
-    throw new SessionConfigError(
-      `cookie.secure must be true, false or 'auto'; got ${JSON.stringify(options.secure) ?? typeof options.secure}`,
-    )
-  }
-  if (options.priority !== undefined && !['low', 'medium', 'high'].includes(options.priority)) {
-    throw new SessionConfigError(
-      `cookie.priority must be 'low', 'medium' or 'high'; got ${JSON.stringify(options.priority) ?? typeof options.priority}`,
-    )
-  }
+  checkOneOf(options.sameSite, ['lax', 'strict', 'none'], 'cookie.sameSite')
+  checkOneOf(options.secure, [true, false, 'auto'], 'cookie.secure')
+  checkOneOf(options.priority, ['low', 'medium', 'high'], 'cookie.priority')
   const name = options.name ?? 'sid'
   if (!TOKEN.test(name)) {
     throw new SessionConfigError(
@@ -92,11 +85,6 @@ export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
     throw new SessionConfigError(`cookie.domain ${JSON.stringify(domain)} is not a domain name`)
   }
   const sameSite = options.sameSite ?? 'lax'
-  if (!['lax', 'strict', 'none'].includes(sameSite)) {
-    throw new SessionConfigError(
-      `cookie.sameSite must be 'lax', 'strict' or 'none'; got ${JSON.stringify(sameSite)}`,
-    )
-  }
   let secure = options.secure ?? 'auto'
   const partitioned = options.partitioned ?? false
 

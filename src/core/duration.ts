@@ -1,5 +1,6 @@
 import { parse } from '@lukeed/ms'
 import { SessionConfigError } from './errors.js'
+import { describeValue } from './options.js'
 
 /** Milliseconds, or a duration string such as `'30m'`, `'12h'`, `'400d'`. */
 export type Duration = number | string
@@ -10,17 +11,8 @@ export function toMs(value: Duration, what: string): number {
     typeof value === 'number' ? value : typeof value === 'string' ? parse(value) : undefined
   if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
     throw new SessionConfigError(
-      `${what} must be a positive number of milliseconds or a duration such as '30m'; got ${describe(value)}`,
+      `${what} must be a positive number of milliseconds or a duration such as '30m'; got ${describeValue(value)}`,
     )
   }
   return ms
-}
-
-/** A value as the error shows it: JSON where it has one, else its type (`undefined`, a BigInt). */
-function describe(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? typeof value
-  } catch {
-    return typeof value
-  }
 }

@@ -504,11 +504,12 @@ export class SessionManager<Data extends SessionData = SessionData> {
     }
     const cookies: string[] = []
     const previous = c.replaces
-    if (previous !== undefined && c.replacedBy === 'regenerate' && !c.cleared) {
+    const moving = previous !== undefined && c.replacedBy === 'regenerate'
+    if (moving && !c.cleared) {
       // A session moving to a new id (a login) carries what other requests committed to it
       // since this one loaded it (a cart change from another tab), with this request's own
       // changes on top, instead of this request's view of it alone.
-      const stored = await this.#call('get', () => this.store.get(previous))
+      const stored = await this.#call('get', () => this.store.get(previous!))
       if (stored !== undefined) rebase(s, stored.fields, patchOf(s, c))
     }
     if (s.fields.size > 0 || s.meta.userId !== undefined) {
@@ -520,7 +521,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       s.meta = meta
       s.persisted = true
       cookies.push(this.#cookieFor(s, now))
-      if (previous !== undefined && c.replacedBy === 'regenerate') {
+      if (moving) {
         // Requests of this browser already on their way carry the old cookie; one that loads
         // after this commit would find no session, start a new one and send its cookie, or a
         // clearing one, either replacing this new cookie in the browser: signed out right after
@@ -533,7 +534,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
           moved: true,
         }
         await this.#call('set', () =>
-          this.store.set(movedKey(previous), { fields: {}, meta: marker }),
+          this.store.set(movedKey(previous!), { fields: {}, meta: marker }),
         )
       }
     } else if (s.hadCookie || c.replaces !== undefined) {

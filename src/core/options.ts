@@ -13,6 +13,27 @@ export type OptionKind = 'string' | 'boolean' | 'function' | 'object'
 /** `typeof value`, with `null` as itself. */
 const kindOf = (value: unknown): string => (value === null ? 'null' : typeof value)
 
+/** A value as an error shows it: JSON where it has one, else its kind (`undefined`, a BigInt). */
+export function describeValue(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? kindOf(value)
+  } catch {
+    return kindOf(value)
+  }
+}
+
+/**
+ * Throws unless `value` is undefined or one of `allowed`; `name` names the option
+ * (`cookie.sameSite must be 'lax', 'strict' or 'none'; got "loose"`).
+ */
+export function checkOneOf(value: unknown, allowed: readonly unknown[], name: string): void {
+  if (value === undefined || allowed.includes(value)) return
+  const shown = allowed.map((v) => (typeof v === 'string' ? `'${v}'` : String(v)))
+  throw new SessionConfigError(
+    `${name} must be ${shown.slice(0, -1).join(', ')} or ${shown.at(-1)}; got ${describeValue(value)}`,
+  )
+}
+
 /** Throws unless `options` is an object; `what` starts the sentence that says so. */
 export function checkObject(options: unknown, what: string): asserts options is object {
   if (typeof options !== 'object' || options === null)
