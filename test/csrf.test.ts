@@ -95,7 +95,19 @@ describe('csrf', () => {
     const flipped = [...lastDigits]
       .filter((c) => !mine.endsWith(c))
       .map((c) => mine.slice(0, -1) + c)
-    for (const bad of [...flipped, mine.slice(1), `${mine}A`, mine.replace(/./, '+'), 42, {}])
+    // a digit as a character beyond Latin-1 with that digit as its low byte (Node's decoder
+    // reads only that byte, so it decoded as the genuine token)
+    const wide = String.fromCharCode(mine.charCodeAt(5) + 0x100)
+    const widened = mine.slice(0, 5) + wide + mine.slice(6)
+    for (const bad of [
+      ...flipped,
+      mine.slice(1),
+      `${mine}A`,
+      mine.replace(/./, '+'),
+      widened,
+      42,
+      {},
+    ])
       expect(protect.check(session, post({}, bad))).toBe(
         typeof bad === 'string' ? 'bad-token' : 'missing-token',
       )

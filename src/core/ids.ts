@@ -21,14 +21,18 @@ for (const [i, c] of [
 
 /**
  * Whether `text`, if its digits are base64url, decodes to bytes that encode back to the very
- * same text: no standard base64 `+` or `/` (Node's decoder takes them too), a length a whole
- * number of bytes can have, and a last digit whose spare bits are clear (decoding ignores
- * them, so a changed last digit would otherwise decode as the original). Node's decoder skips
- * any other character, so a caller also checks that the bytes decoded are as many as the
- * length promises; cheaper than a regular expression over the whole text.
+ * same text: ASCII only (Node's decoder reads a character's low byte alone, so `Ŕ`, U+0155,
+ * would decode as `U`), no standard base64 `+` or `/` (Node's decoder takes them too), a
+ * length a whole number of bytes can have, and a last digit whose spare bits are clear
+ * (decoding ignores them, so a changed last digit would otherwise decode as the original).
+ * Node's decoder skips any other ASCII character, so a caller also checks that the bytes
+ * decoded are as many as the length promises; cheaper than a regular expression over the
+ * whole text (a sixth of its time on a cookie's 150 characters).
  */
 export function canonicalBase64url(text: string): boolean {
-  if (text.includes('+') || text.includes('/')) return false
+  if (Buffer.byteLength(text, 'utf8') !== text.length || text.includes('+') || text.includes('/')) {
+    return false
+  }
   const rest = text.length % 4
   if (rest === 0) return true
   if (rest === 1) return false
