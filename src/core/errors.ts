@@ -45,6 +45,7 @@ export class SessionConfigError extends SessionError {
 export type StoreOperation =
   | 'get'
   | 'set'
+  | 'add'
   | 'patch'
   | 'touch'
   | 'destroy'

@@ -26,8 +26,10 @@ export interface SessionMeta {
   /** The cookie carries Max-Age (survives a browser restart). */
   persistent?: boolean
   /**
-   * Not a session: the marker a session that moved to a new id leaves for a minute under a key
-   * of its own (see `MOVED_MARKER_MS`). It has no data and no user; `tessera list` skips it.
+   * Not a session: a marker the core leaves for a minute under a key of its own, which no
+   * cookie leads to: a session that moved to a new id (see `MOVED_MARKER_MS`), or a refresh of
+   * OpenID Connect tokens shared between instances (`SessionStore.add`). It has no user;
+   * `tessera list` skips it.
    */
   moved?: boolean
 }
@@ -109,6 +111,15 @@ export interface SessionStore {
   getNow?(key: string): SessionRecord | undefined
   /** Write a whole record, replacing any there (new session, regenerate). */
   set(key: string, record: SessionRecord): Promise<void>
+  /**
+   * Write `record` under `key` only if no unexpired record is there (an expired one that is
+   * still kept counts as none), and resolve whether it wrote. Atomic: of any number of `add`s
+   * of one key at once, from any number of processes, exactly one writes. tessera/oidc uses it
+   * so that the instances of an app spend a refresh token once between them (a provider that
+   * rotates refresh tokens may revoke the whole grant when one is spent twice); without it,
+   * refreshes are shared within one process.
+   */
+  add?(key: string, record: SessionRecord): Promise<boolean>
   /**
    * Apply one commit's changes atomically and replace the meta. Two patches of different
    * fields running at once both keep their change. Returns false, changing nothing, when no

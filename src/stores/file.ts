@@ -462,6 +462,19 @@ export function fileStore(options: FileStoreOptions): FileStore {
         }),
       )
     },
+    /** `set` unless a live record is there; the lock makes the check and the write one step. */
+    async add(key, record) {
+      checkKey(key, 'add')
+      return op('add', () =>
+        withLock(key, 'add', async () => {
+          const before = await read(key, 'add')
+          // an expired record may still be on disk until a sweep: it counts as none
+          if (before && expiresAt(before.meta) > clock()) return false
+          await save(key, before?.meta, { fields: { ...record.fields }, meta: { ...record.meta } })
+          return true
+        }),
+      )
+    },
     async patch(key, patch: SessionPatch, meta) {
       checkKey(key, 'patch')
       return op('patch', () =>

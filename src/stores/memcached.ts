@@ -310,6 +310,26 @@ export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
       const item: Item = { m: record.meta, f: record.fields }
       await put('set', k, item, expiresAt(record.meta), 'set')
     },
+    /**
+     * Memcached's own add settles racing writers. It counts whole seconds, so it may keep an
+     * item a second or two past its meta's expiry: that one counts as none and is replaced by
+     * compare-and-swap over the version checked, which again only one writer wins.
+     */
+    async add(key, record) {
+      const k = sessionKey('add', key)
+      await index('add', key, record.meta)
+      const item: Item = { m: record.meta, f: record.fields }
+      const at = expiresAt(record.meta)
+      return retry('add', async () => {
+        // put deletes whatever is there when the record has already expired: only look then
+        const expired = expiration(at) === undefined
+        if (!expired && (await put('add', k, item, at, 'add')) === Status.Ok) return true
+        const current = await get<Item>('add', k)
+        if (current === undefined) return expired || LOST
+        if (expiresAt(current.value.m) > Date.now()) return false
+        return (await put('add', k, item, at, current.cas)) === Status.Ok || LOST
+      })
+    },
     async patch(key, patch, meta) {
       sessionKey('patch', key)
       await index('patch', key, meta)

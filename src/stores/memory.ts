@@ -225,6 +225,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     async set(key, record) {
       put(key, entryOf({ ...record.fields }, record.meta, sessions.has(key)))
     },
+    async add(key, record) {
+      const entry = sessions.get(key)
+      if (entry !== undefined && expiresAt(entry) > clock()) return false
+      put(key, entryOf({ ...record.fields }, record.meta, entry !== undefined))
+      return true
+    },
     patchNow: patch,
     async patch(key, changes, meta) {
       return patch(key, changes, meta)

@@ -26,6 +26,7 @@ import {
   PRUNE_BATCH,
   pruneInBatches,
   recordOf,
+  rowValues,
   SCAN_BATCH,
   SQL_OPTION_KINDS,
   type SqlStoreOptions,
@@ -172,16 +173,38 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
       }),
     set: (key, record) =>
       guard('mysql', 'set', async () => {
-        const data = JSON.stringify(record.fields)
-        const meta = JSON.stringify(record.meta)
-        const userId = record.meta.userId ?? null
-        const expires = expiresAt(record.meta)
+        const [data, meta, userId, expires] = rowValues(record)
         await query(
           `INSERT INTO ${t} (\`key\`, \`data\`, \`meta\`, \`user_id\`, \`expires_at\`)
            VALUES (?, ?, ?, ?, ?)
            ON DUPLICATE KEY UPDATE \`data\` = ?, \`meta\` = ?, \`user_id\` = ?, \`expires_at\` = ?`,
           [key, data, meta, userId, expires, data, meta, userId, expires],
         )
+      }),
+    /** `set`, unless an unexpired record is there. */
+    add: (key, record) =>
+      guard('mysql', 'add', async () => {
+        const [data, meta, userId, expires] = rowValues(record)
+        const now = clock()
+        // One statement: InnoDB locks the duplicate row, so of overlapping adds one writes and
+        // the others find a live row. Assignments run left to right, each seeing the ones
+        // before, so `expires_at` goes last and every test reads the old one. affectedRows
+        // cannot tell a write (with FOUND_ROWS, which mysql2 sets by default, a row left as it
+        // is counts 1, as an insert does), so the branch that keeps a live row passes its
+        // `expires_at` (after now, so not 0) through LAST_INSERT_ID(expr), which the server
+        // reports as the statement's insertId; a write reports 0 (the table has no
+        // AUTO_INCREMENT column).
+        const header = await query<Header & { insertId: number }>(
+          `INSERT INTO ${t} (\`key\`, \`data\`, \`meta\`, \`user_id\`, \`expires_at\`)
+           VALUES (?, ?, ?, ?, ?)
+           ON DUPLICATE KEY UPDATE
+             \`data\` = IF(\`expires_at\` <= ?, ?, \`data\`),
+             \`meta\` = IF(\`expires_at\` <= ?, ?, \`meta\`),
+             \`user_id\` = IF(\`expires_at\` <= ?, ?, \`user_id\`),
+             \`expires_at\` = IF(\`expires_at\` <= ?, ?, LAST_INSERT_ID(\`expires_at\`))`,
+          [key, data, meta, userId, expires, now, data, now, meta, now, userId, now, expires],
+        )
+        return Number(header.insertId) === 0
       }),
     patch: (key, patch, meta) =>
       guard('mysql', 'patch', async () => {

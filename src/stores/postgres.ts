@@ -26,6 +26,7 @@ import {
   PRUNE_BATCH,
   pruneInBatches,
   recordOf,
+  rowValues,
   SCAN_BATCH,
   SQL_OPTION_KINDS,
   type SqlStoreOptions,
@@ -173,14 +174,24 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
            VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)
            ON CONFLICT ("key") DO UPDATE SET "data" = EXCLUDED."data", "meta" = EXCLUDED."meta",
              "user_id" = EXCLUDED."user_id", "expires_at" = EXCLUDED."expires_at"`,
-          [
-            key,
-            JSON.stringify(record.fields),
-            JSON.stringify(record.meta),
-            record.meta.userId ?? null,
-            expiresAt(record.meta),
-          ],
+          [key, ...rowValues(record)],
         )
+      }),
+    /** `set`, unless an unexpired record is there. */
+    add: (key, record) =>
+      guard('postgres', 'add', async () => {
+        // One statement: a conflicting insert waits for the other to commit, then the row is
+        // locked and the WHERE sees its latest version, so of overlapping adds one writes and
+        // the others find a live row, which the WHERE leaves as it is and rowCount does not count
+        const { rowCount } = await query(
+          `INSERT INTO ${t} AS "s" ("key", "data", "meta", "user_id", "expires_at")
+           VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)
+           ON CONFLICT ("key") DO UPDATE SET "data" = EXCLUDED."data", "meta" = EXCLUDED."meta",
+             "user_id" = EXCLUDED."user_id", "expires_at" = EXCLUDED."expires_at"
+           WHERE "s"."expires_at" <= $6`,
+          [key, ...rowValues(record), clock()],
+        )
+        return rowCount > 0
       }),
     patch: (key, patch, meta) =>
       guard('postgres', 'patch', async () => {

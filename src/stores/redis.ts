@@ -178,11 +178,26 @@ const WRITE_HEAD = `
 redis.call('HSET', KEYS[1], 'm', ARGV[2])
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'u', ARGV[4]) else redis.call('HDEL', KEYS[1], 'u') end`
 
-/** set: replace the hash. ARGV[5..]: field, value pairs. */
-const SET = script(`redis.call('DEL', KEYS[1])${WRITE_HEAD}
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+/** Replace the hash with the record: the head, then field, value pairs from ARGV[first]. */
+const replace = (first: number) => `redis.call('DEL', KEYS[1])${WRITE_HEAD}
+for i = ${first}, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-return 1`)
+return 1`
+
+/** set: replace the hash. ARGV[5..]: field, value pairs. */
+const SET = script(replace(5))
+
+/**
+ * add: set, only where no unexpired session is. ARGV[5] now, ARGV[6..]: field, value pairs.
+ * Redis expires the hash by its own clock, the manager by the meta and the app's clock: a hash
+ * Redis still keeps past its meta's expiry counts as none, as it does for the manager.
+ */
+const ADD = script(`local m = redis.call('HGET', KEYS[1], 'm')
+if m then
+  local meta = cjson.decode(m)
+  if math.min(meta.idleExpiresAt, meta.absoluteExpiresAt) > tonumber(ARGV[5]) then return 0 end
+end
+${replace(6)}`)
 
 /** patch and touch: ARGV[5] clear, ARGV[6] how many pairs to set, the pairs, the fields to delete. */
 const PATCH = script(`if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -371,6 +386,14 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       const args: (string | number)[] = head(record.meta)
       for (const name in record.fields) args.push(`d:${name}`, record.fields[name]!)
       await run(SET, sessionKey(key), args)
+    },
+    async add(key, record) {
+      const { userId, absoluteExpiresAt } = record.meta
+      if (userId !== undefined) await index(key, userId, absoluteExpiresAt)
+      const args: (string | number)[] = head(record.meta)
+      args.push(Date.now())
+      for (const name in record.fields) args.push(`d:${name}`, record.fields[name]!)
+      return Number(await run(ADD, sessionKey(key), args)) === 1
     },
     async patch(key, patch: SessionPatch, meta) {
       if (meta.userId !== undefined) await index(key, meta.userId, meta.absoluteExpiresAt)

@@ -11,6 +11,7 @@ import {
   type StoreOperation,
 } from '../core/errors.js'
 import type { SessionMeta, SessionRecord, StoredSession } from '../core/store.js'
+import { expiresAt } from '../core/store.js'
 
 /** The kinds of the text, flag and function options every SQL store takes. */
 export const SQL_OPTION_KINDS = {
@@ -48,7 +49,10 @@ export interface SqlStoreOptions {
    * @default a process warning of type `TesseraWarning` (`process.emitWarning`)
    */
   onPruneError?: (error: SessionStoreError) => void
-  /** The time in ms since the epoch, for `prune()` and `listByUser()`. @default Date.now */
+  /**
+   * The time in ms since the epoch, for `prune()`, `listByUser()` and `add()` (which writes
+   * over a record expired by it). @default Date.now
+   */
   clock?: () => number
 }
 
@@ -132,6 +136,16 @@ export function recordOf(row: DataRow): SessionRecord {
     fields: fromJson<Record<string, string>>(row.data),
     meta: fromJson<SessionMeta>(row.meta),
   }
+}
+
+/** A record's `data`, `meta`, `user_id` and `expires_at` values, as `set` and `add` write them. */
+export function rowValues(record: SessionRecord): [string, string, string | null, number] {
+  return [
+    JSON.stringify(record.fields),
+    JSON.stringify(record.meta),
+    record.meta.userId ?? null,
+    expiresAt(record.meta),
+  ]
 }
 
 /** Runs `deleteBatch` (at most PRUNE_BATCH rows each) until one comes back short; the total. */

@@ -34,6 +34,7 @@ import {
   PRUNE_BATCH,
   pruneInBatches,
   recordOf,
+  rowValues,
   SCAN_BATCH,
   SQL_OPTION_KINDS,
   type SqlStoreOptions,
@@ -123,6 +124,12 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     set: `INSERT INTO ${t} ("key", "data", "meta", "user_id", "expires_at") VALUES (?, ?, ?, ?, ?)
       ON CONFLICT ("key") DO UPDATE SET "data" = excluded."data", "meta" = excluded."meta",
         "user_id" = excluded."user_id", "expires_at" = excluded."expires_at"`,
+    // one statement, so one write lock: the row there is replaced only when it has expired;
+    // unqualified columns in the DO UPDATE are its values, and `changes` counts no row it keeps
+    add: `INSERT INTO ${t} ("key", "data", "meta", "user_id", "expires_at") VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT ("key") DO UPDATE SET "data" = excluded."data", "meta" = excluded."meta",
+        "user_id" = excluded."user_id", "expires_at" = excluded."expires_at"
+      WHERE "expires_at" <= ?`,
     // one statement, so one write lock: a merge patch (RFC 7396) where a field to delete is
     // null, which no encoded value can be (values are strings)
     patch: `UPDATE ${t} SET "data" = json_patch(CASE WHEN ? THEN '{}' ELSE "data" END, ?),
@@ -196,13 +203,13 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     get: (key) => guard('sqlite', 'get', () => read(key)),
     set: (key, record) =>
       guard('sqlite', 'set', () => {
-        prepared().set.run(
-          key,
-          JSON.stringify(record.fields),
-          JSON.stringify(record.meta),
-          record.meta.userId ?? null,
-          expiresAt(record.meta),
-        )
+        prepared().set.run(key, ...rowValues(record))
+      }),
+    /** `set`, unless an unexpired record is there. */
+    add: (key, record) =>
+      guard('sqlite', 'add', () => {
+        const result = prepared().add.run(key, ...rowValues(record), clock())
+        return Number(result.changes) > 0
       }),
     patchNow: (key, changes, meta) => atOnce('patch', () => patch(key, changes, meta)),
     patch: (key, changes, meta) => guard('sqlite', 'patch', () => patch(key, changes, meta)),

@@ -28,6 +28,7 @@ export interface ConformanceOptions {
 }
 
 export type Capability =
+  | 'add'
   | 'getNow'
   | 'patchNow'
   | 'touchNow'
@@ -38,6 +39,7 @@ export type Capability =
   | 'prune'
   | 'close'
 const CAPABILITIES: readonly Capability[] = [
+  'add',
   'getNow',
   'patchNow',
   'touchNow',
@@ -216,6 +218,51 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
         await store.destroy(key)
       },
     )
+
+    when(has('add'), describe)('add', () => {
+      it('writes where no record is, and resolves true', async () => {
+        const key = newKey()
+        const record = { fields: { a: '"1"' }, meta: meta() }
+        expect(await store.add!(key, record)).toBe(true)
+        expect(await store.get(key)).toEqual(record)
+      })
+
+      it('leaves a live record as it is, and resolves false', async () => {
+        const key = newKey()
+        const live = { fields: { a: '"live"' }, meta: meta({ userId: 'u-add' }) }
+        await store.set(key, live)
+        expect(await store.add!(key, { fields: { b: '"2"' }, meta: meta() })).toBe(false)
+        expect(await store.get(key)).toEqual(live)
+      })
+
+      it('writes over a record that has expired, as if none were there', async () => {
+        const past = Date.now() - 3_600_000
+        for (const expired of [
+          meta({ idleExpiresAt: past + 1000 }, past),
+          meta({ absoluteExpiresAt: past + 2000 }, past),
+        ]) {
+          const key = newKey()
+          await store.set(key, { fields: { old: '"x"' }, meta: expired })
+          const record = { fields: { fresh: '"y"' }, meta: meta() }
+          expect(await store.add!(key, record)).toBe(true)
+          expect(await store.get(key)).toEqual(record)
+        }
+      })
+
+      it('of many adds of one key at once, exactly one writes, and its record is kept', async () => {
+        for (let round = 0; round < 5; round++) {
+          const key = newKey()
+          const results = await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              store.add!(key, { fields: { by: `"${i}"` }, meta: meta() }),
+            ),
+          )
+          const winners = results.flatMap((won, i) => (won ? [i] : []))
+          expect(winners).toHaveLength(1)
+          expect((await store.get(key))?.fields).toEqual({ by: `"${winners[0]}"` })
+        }
+      })
+    })
 
     it('keeps records apart by key', async () => {
       const [a, b] = [newKey(), newKey()]

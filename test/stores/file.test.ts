@@ -23,7 +23,7 @@ describeStoreConformance('file', {
   create: () => fileStore({ directory: freshDir(), sweepInterval: 0 }),
   cleanup: (store) => store.close?.(),
   expiry: 'prune',
-  capabilities: ['listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
+  capabilities: ['add', 'listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
 })
 
 /** The pid of a process that has exited. */

@@ -38,6 +38,10 @@ function tracked(store: MemcachedStore, client: Client, prefix: string) {
       note(key, record.meta.userId)
       return store.set(key, record)
     },
+    add(key, record) {
+      note(key, record.meta.userId)
+      return store.add(key, record)
+    },
     patch(key, patch, m) {
       note(key, m.userId)
       return store.patch(key, patch, m)
@@ -71,7 +75,7 @@ describe.skipIf(!memcached.available)('memcached store', () => {
         client.close()
       },
       expiry: 'ttl',
-      capabilities: ['listByUser', 'destroyByUser'],
+      capabilities: ['add', 'listByUser', 'destroyByUser'],
     })
   }
 

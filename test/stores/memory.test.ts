@@ -8,6 +8,7 @@ describeStoreConformance('memory', {
   cleanup: (store) => store.close?.(),
   expiry: 'prune',
   capabilities: [
+    'add',
     'getNow',
     'patchNow',
     'touchNow',

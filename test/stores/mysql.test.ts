@@ -68,7 +68,7 @@ if (available) {
     create: () => mysqlStore({ pool: pool!, table: tableFor('conformance'), createTable: true }),
     cleanup: (store) => store.close?.(),
     expiry: 'prune',
-    capabilities: ['listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
+    capabilities: ['add', 'listByUser', 'destroyByUser', 'count', 'scan', 'prune', 'close'],
   })
 }
 

@@ -10,7 +10,7 @@ import { service } from '../helpers/services.js'
 const binaries = await service('redis-server and redis-cli (for a test cluster)', 'PATH', () =>
   redisBinaries(),
 )
-const CAPABILITIES = ['listByUser', 'destroyByUser', 'count', 'scan'] as const
+const CAPABILITIES = ['add', 'listByUser', 'destroyByUser', 'count', 'scan'] as const
 const testPrefix = () => `tessera-test-${process.pid}-${randomBytes(4).toString('hex')}:`
 
 describe.skipIf(!binaries.available)('redis store on a three-master Redis Cluster', () => {

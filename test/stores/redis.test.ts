@@ -12,7 +12,7 @@ import { REDIS_URL, service } from '../helpers/services.js'
 const redis = await service('redis', REDIS_URL)
 const binaries = redis.available && (await redisBinaries())
 
-const CAPABILITIES = ['listByUser', 'destroyByUser', 'count', 'scan'] as const
+const CAPABILITIES = ['add', 'listByUser', 'destroyByUser', 'count', 'scan'] as const
 const testPrefix = () => `tessera-test-${process.pid}-${randomBytes(4).toString('hex')}:`
 
 /** Delete every key under `prefix` (SCAN, never KEYS). */

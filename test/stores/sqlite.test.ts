@@ -60,6 +60,7 @@ describeStoreConformance('sqlite', {
   cleanup: (store) => store.close?.(),
   expiry: 'prune',
   capabilities: [
+    'add',
     'getNow',
     'patchNow',
     'touchNow',
