@@ -98,7 +98,12 @@ export function setPendingLogins<D extends SessionData>(
 
 /** The session's tokens, or undefined when it is not logged in. */
 export function tokensOf<D extends SessionData>(session: Session<D>): TokenSet | undefined {
-  const t = parse(reservedField(session, TOKENS))
+  return tokenSetFrom(reservedField(session, TOKENS))
+}
+
+/** Tokens from their JSON text (as {@link setTokens} keeps them), or undefined. */
+export function tokenSetFrom(text: string | undefined): TokenSet | undefined {
+  const t = parse(text)
   if (
     !isObject(t) ||
     !isObject(t.claims) ||

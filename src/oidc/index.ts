@@ -53,6 +53,7 @@ import {
   tokensOf,
 } from './fields.js'
 import { safeReturnTo } from './return-to.js'
+import { sharedRefresh } from './shared-refresh.js'
 
 export { OidcError, type OidcErrorReason } from './errors.js'
 export type { OidcClaims } from './fields.js'
@@ -71,6 +72,8 @@ const OWN_PARAMETERS = new Set([
 ])
 /** How long a refresh's result is reused for a request still holding the old refresh token. */
 const REFRESH_REUSE_MS = 60_000
+/** How long a request waits for another instance's refresh of the same refresh token. */
+const REFRESH_WAIT_MS = 15_000
 
 /** Options of {@link oidc}. */
 export interface OidcOptions<Data extends SessionData = SessionData> {
@@ -330,7 +333,7 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
       const forget = () => {
         if (refreshes.get(refreshToken) === flight) refreshes.delete(refreshToken)
       }
-      flight = grant(tokens, refreshToken).then(
+      flight = spend(tokens, refreshToken).then(
         (next) => {
           setTimeout(forget, REFRESH_REUSE_MS).unref()
           return next
@@ -343,6 +346,23 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
       refreshes.set(refreshToken, flight)
     }
     return flight
+  }
+
+  /** Refreshes shared with the app's other instances through the store, when it can. */
+  const acrossInstances = sharedRefresh(
+    sessions.store,
+    `${configuration.serverMetadata().issuer}\n${clientId}`,
+    REFRESH_REUSE_MS,
+    REFRESH_WAIT_MS,
+  )
+  /** Spends the refresh token: once between the instances, when the store can share it. */
+  const spend = async (tokens: TokenSet, refreshToken: string): Promise<TokenSet> => {
+    if (acrossInstances === undefined) return grant(tokens, refreshToken)
+    const next = await acrossInstances(refreshToken, () => grant(tokens, refreshToken))
+    if (next.claims.sub !== tokens.claims.sub) {
+      throw new OidcError('refresh-failed', 'the refreshed ID token is of another subject')
+    }
+    return next
   }
 
   /** One refresh token grant: the tokens to keep, or an `OidcError` `refresh-failed`. */

@@ -8,6 +8,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { withSession } from '../../src/adapters/node.js'
 import type { SessionManager } from '../../src/core/manager.js'
+import type { SessionStore } from '../../src/core/store.js'
 import { createSessions } from '../../src/index.js'
 import { pendingLogins, setPendingLogins, tokensOf } from '../../src/oidc/fields.js'
 import { type Oidc, OidcError, type OidcOptions, oidc } from '../../src/oidc/index.js'
@@ -82,6 +83,11 @@ export interface ProviderOptions {
   accessTokenTtl?: number
   /** Issue refresh tokens. @default true */
   refreshTokens?: boolean
+  /**
+   * A new refresh token with every refresh, the spent one refused from then on, and its reuse
+   * revoking the whole grant (oidc-provider's reuse detection). @default oidc-provider's own
+   */
+  rotateRefreshTokens?: boolean
 }
 
 /** Starts a provider on a free loopback port. */
@@ -118,6 +124,9 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
     // a refresh token for the client without asking offline_access (and prompt=consent)
     issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(t: string): boolean }) =>
       (options.refreshTokens ?? true) && client.grantTypeAllowed('refresh_token'),
+    ...(options.rotateRefreshTokens === undefined
+      ? {}
+      : { rotateRefreshToken: options.rotateRefreshTokens }),
     findAccount: async (_ctx: unknown, sub: string) => ({
       accountId: sub,
       claims: async () => ({ ...ACCOUNT, sub }),
@@ -263,6 +272,9 @@ export class Browser {
 /** Session data of the test app. */
 export type AppData = { cart?: string }
 
+/** The secret of the test app's sessions (another instance of the app needs it too). */
+export const OIDC_APP_SECRET = 'oidc-test-secret-0123456789abcdef-0123456789'
+
 export interface OidcApp {
   /** The app's origin. */
   url: string
@@ -288,6 +300,9 @@ export async function startOidcApp(
   options: {
     accessTokenTtl?: number
     refreshTokens?: boolean
+    rotateRefreshTokens?: boolean
+    /** The sessions' store. @default a memory store */
+    store?: SessionStore
     oidc?: Partial<OidcOptions<AppData>>
     /**
      * The host name the app is visited by (it listens on 127.0.0.1 either way): `localhost`
@@ -298,8 +313,8 @@ export async function startOidcApp(
 ): Promise<OidcApp> {
   let skew = 0
   const sessions = createSessions<AppData>({
-    secret: 'oidc-test-secret-0123456789abcdef-0123456789',
-    store: memoryStore({ sweepInterval: 0 }),
+    secret: OIDC_APP_SECRET,
+    store: options.store ?? memoryStore({ sweepInterval: 0 }),
   })
   let auth: Oidc | undefined
   let idp: TestProvider | undefined
@@ -377,6 +392,9 @@ export async function startOidcApp(
     postLogoutRedirectUri: `${appUrl}/bye`,
     ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl }),
     ...(options.refreshTokens === undefined ? {} : { refreshTokens: options.refreshTokens }),
+    ...(options.rotateRefreshTokens === undefined
+      ? {}
+      : { rotateRefreshTokens: options.rotateRefreshTokens }),
   })
   auth = await oidc({
     sessions,
