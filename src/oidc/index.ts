@@ -352,8 +352,12 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
   const acrossInstances = sharedRefresh(
     sessions.store,
     `${configuration.serverMetadata().issuer}\n${clientId}`,
-    REFRESH_REUSE_MS,
-    REFRESH_WAIT_MS,
+    {
+      keepMs: REFRESH_REUSE_MS,
+      waitMs: REFRESH_WAIT_MS,
+      freshFor: (t) =>
+        t.expiresAt === undefined ? REFRESH_REUSE_MS : t.expiresAt - refreshMargin - clock(),
+    },
   )
   /** Spends the refresh token: once between the instances, when the store can share it. */
   const spend = async (tokens: TokenSet, refreshToken: string): Promise<TokenSet> => {

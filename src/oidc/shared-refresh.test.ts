@@ -15,17 +15,22 @@ const tokens = (accessToken: string): TokenSet => ({
   refreshToken: `refresh-after-${accessToken}`,
 })
 
+/** Tokens are due again 60 s after they were made (none of these tests waits so long). */
+const freshFor = () => 60_000
+
 /** Two instances' sharing over one store. */
 const twoInstances = (store: SessionStore, waitMs = 5000) => {
-  const one = sharedRefresh(store, 'idp client', 60_000, waitMs)!
-  const two = sharedRefresh(store, 'idp client', 60_000, waitMs)!
+  const one = sharedRefresh(store, 'idp client', { keepMs: 60_000, waitMs, freshFor })!
+  const two = sharedRefresh(store, 'idp client', { keepMs: 60_000, waitMs, freshFor })!
   return [one, two] as const
 }
 
 describe('sharedRefresh', () => {
   it('is not there for a store without add', () => {
     const { add: _, ...withoutAdd } = memoryStore({ sweepInterval: 0 })
-    expect(sharedRefresh(withoutAdd, 'idp client', 60_000, 1000)).toBeUndefined()
+    expect(
+      sharedRefresh(withoutAdd, 'idp client', { keepMs: 60_000, waitMs: 1000, freshFor }),
+    ).toBeUndefined()
   })
 
   it('spends a refresh token once, and hands its tokens to the others while they are kept', async () => {
@@ -78,7 +83,11 @@ describe('sharedRefresh', () => {
       },
     }
     let spent = 0
-    const err = await sharedRefresh(broken, 'idp client', 60_000, 1000)!('rt', async () => {
+    const err = await sharedRefresh(broken, 'idp client', {
+      keepMs: 60_000,
+      waitMs: 1000,
+      freshFor,
+    })!('rt', async () => {
       spent++
       return tokens('x')
     }).catch((e: unknown) => e)
@@ -87,9 +96,26 @@ describe('sharedRefresh', () => {
     expect(spent).toBe(0)
   })
 
+  it('hands out tokens only until they are due again, then refreshes anew', async () => {
+    const store = memoryStore({ sweepInterval: 0 })
+    const share = (fresh: number) =>
+      sharedRefresh(store, 'idp client', { keepMs: 60_000, waitMs: 1000, freshFor: () => fresh })!
+    // a provider that does not rotate: the same refresh token comes back with every refresh
+    expect(await share(3000)('rt', async () => tokens('first'))).toEqual(tokens('first'))
+    expect(await share(3000)('rt', async () => tokens('second'))).toEqual(tokens('first'))
+    // tokens due at once stay for a moment, so instances waiting on them still take them
+    expect(await share(-5000)('rt2', async () => tokens('due'))).toEqual(tokens('due'))
+    expect(await share(-5000)('rt2', async () => tokens('again'))).toEqual(tokens('due'))
+    await sleep(2100)
+    expect(await share(3000)('rt2', async () => tokens('again'))).toEqual(tokens('again'))
+  })
+
   it('keeps the claim out of every session list: no user, and marked as no session', async () => {
     const store = memoryStore({ sweepInterval: 0 })
-    await sharedRefresh(store, 'idp client', 60_000, 1000)!('rt', async () => tokens('new'))
+    await sharedRefresh(store, 'idp client', { keepMs: 60_000, waitMs: 1000, freshFor })!(
+      'rt',
+      async () => tokens('new'),
+    )
     const claims = []
     for await (const stored of store.scan()) claims.push(stored)
     expect(claims).toHaveLength(1)

@@ -22,6 +22,12 @@ import { type TokenSet, tokenSetFrom } from './fields.js'
 const TOKENS = 'tokens'
 /** Longest pause between two looks at another instance's claim, in ms. */
 const MAX_PAUSE_MS = 200
+/**
+ * Least time a refresh's tokens stay under its claim, in ms, even when they are due at once
+ * (an access token that lives less than the refresh margin): long enough for the instances
+ * waiting on it to take them instead of spending the old refresh token.
+ */
+const MIN_KEEP_MS = 2000
 
 /** Spends `refreshToken` through `refresh` once between the instances; see the module. */
 export type SharedRefresh = (
@@ -31,15 +37,18 @@ export type SharedRefresh = (
 
 /**
  * Refreshes shared through `store`, or undefined when the store has no `add` (refreshes are
- * then shared within the process only). `scope` names the provider and client; a claim and
- * its tokens are kept for `keepMs`; an instance waits up to `waitMs` for another's refresh.
+ * then shared within the process only). `scope` names the provider and client. A claim and
+ * its tokens are kept for `keepMs`, or less once the tokens are due again: `freshFor` says in
+ * how many ms (so a provider that does not rotate refresh tokens is asked again then, instead
+ * of handing out an expired access token until the claim goes). An instance waits up to
+ * `waitMs` for another's refresh.
  */
 export function sharedRefresh(
   store: SessionStore,
   scope: string,
-  keepMs: number,
-  waitMs: number,
+  options: { keepMs: number; waitMs: number; freshFor: (tokens: TokenSet) => number },
 ): SharedRefresh | undefined {
+  const { keepMs, waitMs, freshFor } = options
   const add = store.add
   if (add === undefined) return undefined
   /** The store's answer, or a `SessionStoreError` naming what it was doing. */
@@ -79,8 +88,10 @@ export function sharedRefresh(
           await store.destroy(key).catch(() => {})
           throw err
         }
+        const until = now + Math.max(MIN_KEEP_MS, Math.min(keepMs, freshFor(tokens)))
+        const kept = { ...meta, idleExpiresAt: until, absoluteExpiresAt: until }
         await call('set', () =>
-          store.set(key, { fields: { [TOKENS]: JSON.stringify(tokens) }, meta }),
+          store.set(key, { fields: { [TOKENS]: JSON.stringify(tokens) }, meta: kept }),
         )
         return tokens
       }
