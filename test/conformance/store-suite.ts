@@ -455,16 +455,22 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
       })
 
       it('follows any sequence of writes, binds and removals, against a model', async () => {
-        // three sessions, two users (per run), every way the user binding can change
+        // three sessions, two users (per run), every way the user binding can change; `add`
+        // where the store has it (a refused add must leave the index as it was)
         type Op =
-          | { op: 'set' | 'patch' | 'touch'; k: number; user: number | null }
+          | { op: 'set' | 'add' | 'patch' | 'touch'; k: number; user: number | null }
           | { op: 'destroy'; k: number }
           | { op: 'destroyByUser'; user: number; except: number | null }
         const user = fc.option(fc.integer({ min: 0, max: 1 }))
         const k = fc.integer({ min: 0, max: 2 })
         const op: fc.Arbitrary<Op> = fc.oneof(
           fc.record({
-            op: fc.constantFrom('set' as const, 'patch' as const, 'touch' as const),
+            op: fc.constantFrom(
+              'set' as const,
+              'patch' as const,
+              'touch' as const,
+              ...(has('add') ? ['add' as const] : []),
+            ),
             k,
             user,
           }),
@@ -486,6 +492,10 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
               if (o.op === 'set') {
                 await store.set(keys[o.k]!, { fields: { n: '1' }, meta: metaOf(o.user) })
                 model.set(o.k, o.user)
+              } else if (o.op === 'add') {
+                const wrote = await store.add!(keys[o.k]!, { fields: {}, meta: metaOf(o.user) })
+                expect(wrote).toBe(!model.has(o.k))
+                if (wrote) model.set(o.k, o.user)
               } else if (o.op === 'patch') {
                 const change = { clear: false, set: { n: '2' }, delete: [] }
                 const ok = await store.patch(keys[o.k]!, change, metaOf(o.user))
