@@ -11,7 +11,14 @@
  * (`sessions.load()` / `sessions.commit()`) the way an adapter would be.
  * @module
  */
-import { hash, randomBytes } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  hash,
+  randomBytes,
+  randomFillSync,
+} from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import type { Session, SessionStore, Sessions } from '../src/index.js'
@@ -441,6 +448,92 @@ async function sealedCookie(): Promise<string> {
   return `sid=${randomBytes(length).toString('base64url').slice(0, length)}; Path=/; HttpOnly; SameSite=Lax`
 }
 
+/**
+ * Calibration: the least AES-256-GCM cookie session on Fastify, written plainly, to show what
+ * the cookie-store targets against @fastify/secure-session leave to a session layer. It keeps
+ * the counter and an expiry, `{"count":1,"expires":...}`, sealed as base64url of IV,
+ * ciphertext and tag under one key (no key id, no version, no associated data); opens a token
+ * not seen lately and remembers the last 1,000 it opened; refuses one that does not open or has
+ * expired; on `/write` seals again and sets the cookie, with no `Cache-Control`. No id, no
+ * rotation, no idle timeout, no events, no chunks: not a session layer to ship, the least
+ * work one does.
+ */
+const fastifyLeastAes: Handler = async (port) => {
+  const app = await fastifyApp()
+  const key = createSecretKey(randomBytes(32))
+  type Least = { count: number; expires: number; changed: boolean }
+  type Opened = { count: number; expires: number }
+  const ivs = Buffer.alloc(12 * 512)
+  let ivAt = ivs.length
+  const seal = (text: string): string => {
+    if (ivAt === ivs.length) {
+      randomFillSync(ivs)
+      ivAt = 0
+    }
+    const iv = ivs.subarray(ivAt, ivAt + 12)
+    ivAt += 12
+    const cipher = createCipheriv('aes-256-gcm', key, iv)
+    const body = cipher.update(text, 'utf8')
+    cipher.final()
+    return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url')
+  }
+  const open = (token: string): Opened | undefined => {
+    const bytes = Buffer.from(token, 'base64url')
+    if (bytes.length < 29) return undefined
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12))
+      decipher.setAuthTag(bytes.subarray(bytes.length - 16))
+      const text = decipher.update(bytes.subarray(12, bytes.length - 16)).toString('utf8')
+      decipher.final()
+      const data = JSON.parse(text) as Opened
+      return typeof data.count === 'number' && typeof data.expires === 'number' ? data : undefined
+    } catch {
+      return undefined
+    }
+  }
+  const opened = new Map<string, Opened>()
+  const fresh = (): Least => ({ count: 0, expires: Date.now() + 86_400_000, changed: false })
+  app.decorateRequest('least', null)
+  app.addHook('onRequest', (request, _reply, done) => {
+    const header = request.headers.cookie
+    const at = header === undefined ? -1 : header.indexOf('sid=')
+    let session = fresh()
+    if (at >= 0) {
+      const end = header!.indexOf(';', at)
+      const token = header!.slice(at + 4, end < 0 ? undefined : end)
+      let data = opened.get(token)
+      if (data === undefined) {
+        data = open(token)
+        if (data !== undefined) {
+          if (opened.size >= 1000) opened.clear()
+          opened.set(token, data)
+        }
+      }
+      if (data !== undefined && data.expires > Date.now())
+        session = { count: data.count, expires: data.expires, changed: false }
+    }
+    ;(request as unknown as { least: Least }).least = session
+    done()
+  })
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const { least } = request as unknown as { least: Least }
+    if (least.changed) {
+      const token = seal(JSON.stringify({ count: least.count, expires: least.expires }))
+      reply.header('set-cookie', `sid=${token}; Path=/; HttpOnly; SameSite=Lax`)
+    }
+    done(null, payload)
+  })
+  const least = (request: unknown) => (request as { least: Least }).least
+  app.get('/write', async (request) => {
+    const s = least(request)
+    s.count++
+    s.changed = true
+    return String(s.count)
+  })
+  app.get('/read', async (request) => String(least(request).count))
+  await app.listen({ port, host: '127.0.0.1' })
+}
+
 /** Calibration: bare Fastify plus the floor's work in the route (see {@link floorWork}). */
 const fastifyFloor: Handler = async (port) => {
   const app = await fastifyApp()
@@ -632,6 +725,7 @@ export const servers: Record<string, Handler> = {
   'fastify:hooks': fastifyHooks(false),
   'fastify:set-cookie': fastifyHooks(true),
   'fastify:floor': fastifyFloor,
+  'fastify:least-aes-session': fastifyLeastAes,
   'fastify:tessera-memory': fastifyTessera('memory'),
   'fastify:tessera-cookie': fastifyTessera('cookie'),
   'fastify:tessera-cookie-sodium': fastifyTessera('cookie-sodium'),
