@@ -215,8 +215,10 @@ export interface Oidc {
   /**
    * The session's access token, refreshed first when it expires within `refreshMargin` (the
    * new tokens are a change to the session, saved with the response: call it before the
-   * response's headers go out). Refreshes of one refresh token in this process are shared.
-   * Throws {@link OidcError} `not-logged-in` or `refresh-failed` (answer it with a new login).
+   * response's headers go out). A refresh token is spent once: refreshes of it are shared in
+   * this process, and with the app's other instances through a store that has `add` (every
+   * server store Tessera ships). Throws {@link OidcError} `not-logged-in` or `refresh-failed`
+   * (answer it with a new login), or `SessionStoreError` when the store fails meanwhile.
    */
   accessToken<D extends SessionData>(session: Session<D>): Promise<string>
   /**
