@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { fc, runs } from '../../test/helpers/property.js'
 import { SessionStoreError } from '../core/errors.js'
 import type { SessionStore } from '../core/store.js'
 import { memoryStore } from '../stores/memory.js'
@@ -121,5 +122,54 @@ describe('sharedRefresh', () => {
     expect(claims).toHaveLength(1)
     expect(claims[0]!.key).toMatch(/^[0-9a-f]{64}$/)
     expect(claims[0]!.meta.userId).toBeUndefined()
+  })
+})
+
+describe('sharedRefresh, any schedule', () => {
+  it('never spends a refresh token twice: every instance gets the one refresh, or an error', async () => {
+    const schedule = fc.record({
+      // when each instance finds the token due, ms
+      starts: fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 2, maxLength: 5 }),
+      // how long each attempt at the provider takes, and whether it fails (out of reach)
+      attempts: fc.array(fc.record({ ms: fc.integer({ min: 0, max: 30 }), fails: fc.boolean() }), {
+        minLength: 1,
+        maxLength: 6,
+      }),
+    })
+    await fc.assert(
+      fc.asyncProperty(schedule, async ({ starts, attempts }) => {
+        const store = memoryStore({ sweepInterval: 0 })
+        let spent = 0
+        let tried = 0
+        /** The provider: a refresh token spent once is refused after (and the grant revoked). */
+        const provider = async (): Promise<TokenSet> => {
+          const attempt = attempts[tried++ % attempts.length]!
+          await sleep(attempt.ms)
+          if (attempt.fails) throw new Error('provider out of reach')
+          spent++
+          return tokens(`spend-${spent}`)
+        }
+        const results = await Promise.all(
+          starts.map(async (at) => {
+            const share = sharedRefresh(store, 'idp client', {
+              keepMs: 60_000,
+              waitMs: 2000,
+              freshFor,
+            })!
+            await sleep(at)
+            return share('rt', provider).catch((err: unknown) => err as Error)
+          }),
+        )
+        expect(spent).toBeLessThanOrEqual(1)
+        for (const result of results) {
+          if (result instanceof Error) expect(result.message).toBe('provider out of reach')
+          else expect(result).toEqual(tokens('spend-1'))
+        }
+        // with a provider that always answers, every instance gets the one refresh
+        if (attempts.every((a) => !a.fails))
+          expect(results).toEqual(starts.map(() => tokens('spend-1')))
+      }),
+      { numRuns: runs(40) },
+    )
   })
 })
