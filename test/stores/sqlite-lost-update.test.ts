@@ -29,10 +29,10 @@ const repo = fileURLToPath(new URL('../../', import.meta.url))
 const storeModule = new URL('../../src/stores/sqlite.ts', import.meta.url).href
 
 /**
- * A process with its own database handle that patches `key` with fields `k{from}`..`k{to - 1}`
- * once told to go, a few ms apart, so the processes' writes interleave.
+ * A process with its own database handle on `table` that runs `work` (code over `store`,
+ * `meta` and `sleep`, resolving to what it prints) once told to go.
  */
-function patcher(table: string, key: string, from: number, to: number) {
+function worker(table: string, work: string) {
   const code = `
     const Database = (await import('better-sqlite3')).default
     const { sqliteStore } = await import(${JSON.stringify(storeModule)})
@@ -43,13 +43,9 @@ function patcher(table: string, key: string, from: number, to: number) {
     const now = Date.now()
     const meta = { createdAt: now, lastSeenAt: now, idleExpiresAt: now + 60000, absoluteExpiresAt: now + 60000 }
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-    const results = await Promise.all(Array.from({ length: ${to - from} }, async (_, j) => {
-      await sleep(Math.random() * 10)
-      const i = ${from} + j
-      return store.patch(${JSON.stringify(key)}, { clear: false, set: { ['k' + i]: String(i) }, delete: [] }, meta)
-    }))
+    const printed = await (async () => { ${work} })()
     db.close()
-    process.stdout.write(results.every(Boolean) ? 'ok\\n' : 'lost\\n')
+    process.stdout.write(printed + '\\n')
     process.exit(0)
   `
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
@@ -66,6 +62,34 @@ function patcher(table: string, key: string, from: number, to: number) {
   })
   const done = new Promise<string>((resolve) => child.once('exit', () => resolve(out)))
   return { child, ready, done }
+}
+
+/**
+ * A process that patches `key` with fields `k{from}`..`k{to - 1}` once told to go, a few ms
+ * apart, so the processes' writes interleave; it prints `ok` when every patch found the record.
+ */
+const patcher = (table: string, key: string, from: number, to: number) =>
+  worker(
+    table,
+    `const results = await Promise.all(Array.from({ length: ${to - from} }, async (_, j) => {
+      await sleep(Math.random() * 10)
+      const i = ${from} + j
+      return store.patch(${JSON.stringify(key)}, { clear: false, set: { ['k' + i]: String(i) }, delete: [] }, meta)
+    }))
+    return results.every(Boolean) ? 'ok' : 'lost'`,
+  )
+
+/** Runs `workers` at once and gives what each printed after `ready`. */
+async function together(workers: ReturnType<typeof worker>[]): Promise<string[]> {
+  try {
+    await Promise.all(workers.map((w) => w.ready))
+    for (const { child } of workers) child.stdin!.write('go\n')
+    return (await Promise.all(workers.map((w) => w.done))).map((out) =>
+      out.replace(/^ready\n/, '').trim(),
+    )
+  } finally {
+    for (const { child } of workers) stop(child)
+  }
 }
 
 describe('lost update (sqlite)', () => {
@@ -101,18 +125,38 @@ describe('lost update (sqlite)', () => {
     await store.set(key, { fields: { base: '0' }, meta: meta() })
 
     const patchers = Array.from({ length: 5 }, (_, p) => patcher(table, key, p * 10, p * 10 + 10))
-    try {
-      await Promise.all(patchers.map((p) => p.ready))
-      for (const { child } of patchers) child.stdin!.write('go\n')
-      const outputs = await Promise.all(patchers.map((p) => p.done))
-      for (const out of outputs) expect(out).toBe('ready\nok\n')
-    } finally {
-      for (const { child } of patchers) stop(child)
-    }
+    expect(await together(patchers)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok'])
 
     const fields = (await store.get(key))?.fields ?? {}
     expect(Object.keys(fields)).toHaveLength(51)
     for (let i = 0; i < 50; i++) expect(fields[`k${i}`]).toBe(String(i))
+  }, 30_000)
+
+  it('4 processes adding the same 20 keys at once: each key has one writer, whose record it keeps', async () => {
+    const table = `add_processes_${process.pid}`
+    const store = sqliteStore({ db: open(), table, createTable: true, pruneInterval: 0 })
+    const keys = Array.from({ length: 20 }, () => newKey())
+    // half the keys hold an expired record, which counts as none
+    const past = Date.now() - 3_600_000
+    for (const key of keys.slice(10))
+      await store.set(key, { fields: { by: 'old' }, meta: meta({ idleExpiresAt: past }, past) })
+    const adders = Array.from({ length: 4 }, (_, p) =>
+      worker(
+        table,
+        `const wins = []
+        for (const key of ${JSON.stringify(keys)}) {
+          await sleep(Math.random() * 2)
+          if (await store.add(key, { fields: { by: '${p}' }, meta })) wins.push(key)
+        }
+        return JSON.stringify(wins)`,
+      ),
+    )
+    const wins = (await together(adders)).map((out) => JSON.parse(out) as string[])
+    for (const key of keys) {
+      const winners = wins.flatMap((won, p) => (won.includes(key) ? [String(p)] : []))
+      expect(winners, key).toHaveLength(1)
+      expect((await store.get(key))?.fields).toEqual({ by: winners[0] })
+    }
   }, 30_000)
 })
 
