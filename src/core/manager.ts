@@ -25,7 +25,7 @@ import type {
   SessionRecord,
   SessionStore,
 } from './store.js'
-import { expiresAt, isClientSideStore, metaOf } from './store.js'
+import { expiresAt, isClientSideStore, markerMeta, metaOf } from './store.js'
 
 /** Options of `createSessions()`. */
 export interface SessionsOptions<Data extends SessionData = SessionData> {
@@ -255,13 +255,16 @@ export class SessionManager<Data extends SessionData = SessionData> {
     const key = verified.key ?? hashSessionIdUncached(verified.id)
     const store = this.store
     if (store.getNow === undefined) return this.#loadAsync(store, verified.id, key, secure)
-    let record: SessionRecord | undefined
+    return this.#opened(this.#getNow(store, key), verified.id, key, secure)
+  }
+
+  /** The store's `getNow(key)`; a throw is a store error, as a rejected `get` is. */
+  #getNow(store: SessionStore, key: string): SessionRecord | undefined {
     try {
-      record = store.getNow(key)
+      return store.getNow!(key)
     } catch (err) {
       throw this.#storeError('get', err)
     }
-    return this.#opened(record, verified.id, key, secure)
   }
 
   /** The store read of {@link #loadServer} for a store without `getNow`. */
@@ -328,13 +331,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
     }
     const store = this.store
     if (store.getNow === undefined) return this.#call('get', () => store.get(marker)).then(settle)
-    let found: SessionRecord | undefined
-    try {
-      found = store.getNow(marker)
-    } catch (err) {
-      throw this.#storeError('get', err)
-    }
-    return settle(found)
+    return settle(this.#getNow(store, marker))
   }
 
   /** A loaded session, or a fresh one when the schema refuses its data. */
@@ -526,16 +523,8 @@ export class SessionManager<Data extends SessionData = SessionData> {
         // after this commit would find no session, start a new one and send its cookie, or a
         // clearing one, either replacing this new cookie in the browser: signed out right after
         // signing in. The marker, written before the old record goes, tells them apart.
-        const marker: SessionMeta = {
-          createdAt: now,
-          lastSeenAt: now,
-          idleExpiresAt: now + MOVED_MARKER_MS,
-          absoluteExpiresAt: now + MOVED_MARKER_MS,
-          moved: true,
-        }
-        await this.#call('set', () =>
-          this.store.set(movedKey(previous!), { fields: {}, meta: marker }),
-        )
+        const marker = { fields: {}, meta: markerMeta(now, MOVED_MARKER_MS) }
+        await this.#call('set', () => this.store.set(movedKey(previous!), marker))
       }
     } else if (s.hadCookie || c.replaces !== undefined) {
       cookies.push(this.cookie.clear(s.secure))

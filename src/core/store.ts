@@ -81,6 +81,17 @@ export function metaOf(
   return meta
 }
 
+/** The meta of a marker (see {@link SessionMeta.moved}): no user, expiring `ms` after `now`. */
+export function markerMeta(now: number, ms: number): SessionMeta {
+  return {
+    createdAt: now,
+    lastSeenAt: now,
+    idleExpiresAt: now + ms,
+    absoluteExpiresAt: now + ms,
+    moved: true,
+  }
+}
+
 /** When a record expires in the store: the earlier of its idle and absolute expiry. */
 export function expiresAt(meta: Pick<SessionMeta, 'idleExpiresAt' | 'absoluteExpiresAt'>): number {
   return Math.min(meta.idleExpiresAt, meta.absoluteExpiresAt)

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { SessionStoreError, type StoreOperation } from '../core/errors.js'
-import { expiresAt, type SessionMeta, type SessionStore } from '../core/store.js'
+import { expiresAt, markerMeta, type SessionStore } from '../core/store.js'
 import { OidcError } from './errors.js'
 import { type TokenSet, tokenSetFrom } from './fields.js'
 
@@ -72,13 +72,7 @@ export function sharedRefresh(
     let pause = 10
     for (;;) {
       const now = Date.now()
-      const meta: SessionMeta = {
-        createdAt: now,
-        lastSeenAt: now,
-        idleExpiresAt: now + keepMs,
-        absoluteExpiresAt: now + keepMs,
-        moved: true,
-      }
+      const meta = markerMeta(now, keepMs)
       if (await call('add', () => add.call(store, key, { fields: {}, meta }))) {
         let tokens: TokenSet
         try {
@@ -88,8 +82,7 @@ export function sharedRefresh(
           await store.destroy(key).catch(() => {})
           throw err
         }
-        const until = now + Math.max(MIN_KEEP_MS, Math.min(keepMs, freshFor(tokens)))
-        const kept = { ...meta, idleExpiresAt: until, absoluteExpiresAt: until }
+        const kept = markerMeta(now, Math.max(MIN_KEEP_MS, Math.min(keepMs, freshFor(tokens))))
         await call('set', () =>
           store.set(key, { fields: { [TOKENS]: JSON.stringify(tokens) }, meta: kept }),
         )

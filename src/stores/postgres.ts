@@ -156,6 +156,12 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     })
   const stopPruning = startPruning('postgres', options, prune)
 
+  /** `set`: a whole record, replacing the row; `add` puts its condition after it. */
+  const upsert = `INSERT INTO ${t} AS "s" ("key", "data", "meta", "user_id", "expires_at")
+    VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)
+    ON CONFLICT ("key") DO UPDATE SET "data" = EXCLUDED."data", "meta" = EXCLUDED."meta",
+      "user_id" = EXCLUDED."user_id", "expires_at" = EXCLUDED."expires_at"`
+
   return {
     name: 'postgres',
     table: t,
@@ -169,13 +175,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       }),
     set: (key, record) =>
       guard('postgres', 'set', async () => {
-        await query(
-          `INSERT INTO ${t} ("key", "data", "meta", "user_id", "expires_at")
-           VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)
-           ON CONFLICT ("key") DO UPDATE SET "data" = EXCLUDED."data", "meta" = EXCLUDED."meta",
-             "user_id" = EXCLUDED."user_id", "expires_at" = EXCLUDED."expires_at"`,
-          [key, ...rowValues(record)],
-        )
+        await query(upsert, [key, ...rowValues(record)])
       }),
     /** `set`, unless an unexpired record is there. */
     add: (key, record) =>
@@ -183,14 +183,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         // One statement: a conflicting insert waits for the other to commit, then the row is
         // locked and the WHERE sees its latest version, so of overlapping adds one writes and
         // the others find a live row, which the WHERE leaves as it is and rowCount does not count
-        const { rowCount } = await query(
-          `INSERT INTO ${t} AS "s" ("key", "data", "meta", "user_id", "expires_at")
-           VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)
-           ON CONFLICT ("key") DO UPDATE SET "data" = EXCLUDED."data", "meta" = EXCLUDED."meta",
-             "user_id" = EXCLUDED."user_id", "expires_at" = EXCLUDED."expires_at"
-           WHERE "s"."expires_at" <= $6`,
-          [key, ...rowValues(record), clock()],
-        )
+        const { rowCount } = await query(`${upsert} WHERE "s"."expires_at" <= $6`, [
+          key,
+          ...rowValues(record),
+          clock(),
+        ])
         return rowCount > 0
       }),
     patch: (key, patch, meta) =>

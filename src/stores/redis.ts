@@ -374,6 +374,19 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     }
   }
 
+  /**
+   * Indexes the record's user, then runs `script` (SET or ADD) with the record's head, `extra`
+   * (ADD's time) and its fields.
+   */
+  const write = async (script: Script, key: string, record: SessionRecord, ...extra: number[]) => {
+    const { userId, absoluteExpiresAt } = record.meta
+    if (userId !== undefined) await index(key, userId, absoluteExpiresAt)
+    const args: (string | number)[] = head(record.meta)
+    args.push(...extra)
+    for (const name in record.fields) args.push(`d:${name}`, record.fields[name]!)
+    return run(script, sessionKey(key), args)
+  }
+
   return {
     name: 'redis',
     async get(key) {
@@ -381,19 +394,10 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       return recordOf(await redis.send(['HGETALL', hash], hash))
     },
     async set(key, record) {
-      const { userId, absoluteExpiresAt } = record.meta
-      if (userId !== undefined) await index(key, userId, absoluteExpiresAt)
-      const args: (string | number)[] = head(record.meta)
-      for (const name in record.fields) args.push(`d:${name}`, record.fields[name]!)
-      await run(SET, sessionKey(key), args)
+      await write(SET, key, record)
     },
     async add(key, record) {
-      const { userId, absoluteExpiresAt } = record.meta
-      if (userId !== undefined) await index(key, userId, absoluteExpiresAt)
-      const args: (string | number)[] = head(record.meta)
-      args.push(Date.now())
-      for (const name in record.fields) args.push(`d:${name}`, record.fields[name]!)
-      return Number(await run(ADD, sessionKey(key), args)) === 1
+      return Number(await write(ADD, key, record, Date.now())) === 1
     },
     async patch(key, patch: SessionPatch, meta) {
       if (meta.userId !== undefined) await index(key, meta.userId, meta.absoluteExpiresAt)

@@ -119,17 +119,15 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const t = `"${tableParts('sqlite', tableName, false)[0]!}"`
   const clock = options.clock ?? Date.now
 
+  const upsert = `INSERT INTO ${t} ("key", "data", "meta", "user_id", "expires_at") VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT ("key") DO UPDATE SET "data" = excluded."data", "meta" = excluded."meta",
+        "user_id" = excluded."user_id", "expires_at" = excluded."expires_at"`
   const sql = {
     get: `SELECT "data", "meta" FROM ${t} WHERE "key" = ?`,
-    set: `INSERT INTO ${t} ("key", "data", "meta", "user_id", "expires_at") VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT ("key") DO UPDATE SET "data" = excluded."data", "meta" = excluded."meta",
-        "user_id" = excluded."user_id", "expires_at" = excluded."expires_at"`,
+    set: upsert,
     // one statement, so one write lock: the row there is replaced only when it has expired;
     // unqualified columns in the DO UPDATE are its values, and `changes` counts no row it keeps
-    add: `INSERT INTO ${t} ("key", "data", "meta", "user_id", "expires_at") VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT ("key") DO UPDATE SET "data" = excluded."data", "meta" = excluded."meta",
-        "user_id" = excluded."user_id", "expires_at" = excluded."expires_at"
-      WHERE "expires_at" <= ?`,
+    add: `${upsert} WHERE "expires_at" <= ?`,
     // one statement, so one write lock: a merge patch (RFC 7396) where a field to delete is
     // null, which no encoded value can be (values are strings)
     patch: `UPDATE ${t} SET "data" = json_patch(CASE WHEN ? THEN '{}' ELSE "data" END, ?),
