@@ -1,5 +1,5 @@
 /**
- * The Redis store: one hash per session, expired by Redis itself (`PEXPIREAT`), patched by a
+ * The Redis store: one hash per session, expired by Redis itself (`PEXPIRE`), patched by a
  * Lua script so concurrent requests merge. Works with an `ioredis` client (`Redis` or
  * `Cluster`) and a `redis` (node-redis) client or cluster, all built and owned by the app.
  *
@@ -172,49 +172,63 @@ const script = (source: string): Script => ({
   sha: createHash('sha1').update(source).digest('hex'),
 })
 
-// The session hash: `m` the meta as JSON, `u` the user id (when bound), `d:<name>` each field.
-// ARGV: expireAt, meta, hasUser, userId, then what each script adds.
-const WRITE_HEAD = `
-redis.call('HSET', KEYS[1], 'm', ARGV[2])
-if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'u', ARGV[4]) else redis.call('HDEL', KEYS[1], 'u') end`
+// The session hash: `m` the meta as JSON, `d:<name>` each field (the `u` field that earlier
+// versions wrote is left alone and never read: the meta names the user).
+// ARGV[1]: the time to live in milliseconds, then what each script adds, then field, value
+// pairs, the meta first. Redis counts the time to live from when it runs the script, by its own
+// clock, so skew between the app's clock and Redis's cannot expire a session early.
 
-/** Replace the hash with the record: the head, then field, value pairs from ARGV[first]. */
-const replace = (first: number) => `redis.call('DEL', KEYS[1])${WRITE_HEAD}
-for i = ${first}, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+/** `command` with the ARGV from `first` to `last`, a thousand at a time (Lua's stack is small). */
+const spread = (command: string, first: string, last: string) =>
+  `for i = ${first}, ${last}, 1000 do redis.call('${command}', KEYS[1], unpack(ARGV, i, math.min(i + 999, ${last}))) end`
+
+/** Replace the hash with the pairs from ARGV[first]. */
+const replace = (first: number) => `redis.call('DEL', KEYS[1])
+${spread('HSET', String(first), '#ARGV')}
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`
 
-/** set: replace the hash. ARGV[5..]: field, value pairs. */
-const SET = script(replace(5))
+/** set: replace the hash. ARGV[2..]: the pairs. */
+const SET = script(replace(2))
 
 /**
- * add: set, only where no unexpired session is. ARGV[5] now, ARGV[6..]: field, value pairs.
- * Redis expires the hash by its own clock, the manager by the meta and the app's clock: a hash
- * Redis still keeps past its meta's expiry counts as none, as it does for the manager.
+ * add: set, only where no unexpired session is. ARGV[2] now, ARGV[3..]: the pairs. Redis
+ * expires the hash by its own clock, the manager by the meta and the app's clock: a hash Redis
+ * still keeps past its meta's expiry counts as none, as it does for the manager.
  */
 const ADD = script(`local m = redis.call('HGET', KEYS[1], 'm')
 if m then
   local meta = cjson.decode(m)
-  if math.min(meta.idleExpiresAt, meta.absoluteExpiresAt) > tonumber(ARGV[5]) then return 0 end
+  if math.min(meta.idleExpiresAt, meta.absoluteExpiresAt) > tonumber(ARGV[2]) then return 0 end
 end
-${replace(6)}`)
+${replace(3)}`)
 
-/** patch and touch: ARGV[5] clear, ARGV[6] how many pairs to set, the pairs, the fields to delete. */
-const PATCH = script(`if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[5] == '1' then redis.call('DEL', KEYS[1]) end${WRITE_HEAD}
-local last = 6 + 2 * tonumber(ARGV[6])
-for i = 7, last, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for i = last + 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+/**
+ * patch and touch: ARGV[2] how many names to delete (at the end), ARGV[3..] the pairs, then
+ * those names. `PEXPIRE` answers 0 when the hash is gone (no resurrection after a logout
+ * elsewhere), and a time to live of at least 1 ms never removes it, so it goes first: two
+ * commands in all for an ordinary commit.
+ */
+const PATCH = script(`if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
+local last = #ARGV - tonumber(ARGV[2])
+${spread('HSET', '3', 'last')}
+${spread('HDEL', 'last + 1', '#ARGV')}
 return 1`)
 
-/** destroy: remove the hash, answer the user it was bound to. */
-const DESTROY = script(`local u = redis.call('HGET', KEYS[1], 'u')
-redis.call('DEL', KEYS[1])
-return u`)
+/** patch with clear: set, only where the hash still is. ARGV[2..]: the pairs. */
+const REPLACE = script(`if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+${replace(2)}`)
 
-/** destroyByUser: remove the hash only while it is still bound to ARGV[1]. */
-const DESTROY_IF_OWNER = script(`if redis.call('HGET', KEYS[1], 'u') == ARGV[1] then
+/** destroy: remove the hash, answer its meta (which names its user). */
+const DESTROY = script(`local m = redis.call('HGET', KEYS[1], 'm')
+redis.call('DEL', KEYS[1])
+return m`)
+
+/** destroyByUser: remove the hash only while its meta still names ARGV[1]. */
+const DESTROY_IF_OWNER = script(`local m = redis.call('HGET', KEYS[1], 'm')
+if not m then return 0 end
+local ok, meta = pcall(cjson.decode, m)
+if ok and type(meta) == 'table' and meta.userId == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 1
 end
@@ -229,7 +243,9 @@ const INDEX_ADD = script(`local cur = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if not cur or tonumber(cur) < tonumber(ARGV[3]) then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2]) end
 ${CLEAN}
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if top[2] then redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(top[2]))) end
+if top[2] then
+  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.max(1, tonumber(top[2]) - tonumber(ARGV[1]))))
+end
 return 1`)
 
 /** ARGV: now. The unexpired members. */
@@ -314,12 +330,15 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     }
   }
 
-  const head = (meta: SessionMeta): (string | number)[] => [
-    Math.ceil(expiresAt(meta)),
-    JSON.stringify(meta),
-    meta.userId === undefined ? '0' : '1',
-    meta.userId ?? '',
-  ]
+  /** ARGV[1]: the time to live, at least 1 ms (a record already expired lives 1 ms). */
+  const ttl = (meta: SessionMeta) => String(Math.max(1, Math.ceil(expiresAt(meta) - Date.now())))
+
+  /** The pairs every write ends with: the meta, then each field. */
+  const pairs = (args: string[], meta: SessionMeta, fields: Record<string, string>) => {
+    args.push('m', JSON.stringify(meta))
+    for (const name in fields) args.push(`d:${name}`, fields[name]!)
+    return args
+  }
 
   /**
    * Bind the session in its user's index before the session itself is written: a failure in
@@ -375,16 +394,26 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   }
 
   /**
-   * Indexes the record's user, then runs `script` (SET or ADD) with the record's head, `extra`
-   * (ADD's time) and its fields.
+   * Indexes the record's user, then runs `script` (SET or ADD) with the record's time to live,
+   * `extra` (ADD's time) and its pairs.
    */
-  const write = async (script: Script, key: string, record: SessionRecord, ...extra: number[]) => {
+  const write = async (script: Script, key: string, record: SessionRecord, ...extra: string[]) => {
     const { userId, absoluteExpiresAt } = record.meta
     if (userId !== undefined) await index(key, userId, absoluteExpiresAt)
-    const args: (string | number)[] = head(record.meta)
-    args.push(...extra)
-    for (const name in record.fields) args.push(`d:${name}`, record.fields[name]!)
-    return run(script, sessionKey(key), args)
+    return run(
+      script,
+      sessionKey(key),
+      pairs([ttl(record.meta), ...extra], record.meta, record.fields),
+    )
+  }
+
+  /** The user a destroyed hash's meta named, if it named one (and none for meta not JSON). */
+  const userOf = (m: unknown): string | undefined => {
+    try {
+      return (JSON.parse(text(m) ?? 'null') as SessionMeta | null)?.userId
+    } catch {
+      return undefined
+    }
   }
 
   return {
@@ -397,36 +426,35 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       await write(SET, key, record)
     },
     async add(key, record) {
-      return Number(await write(ADD, key, record, Date.now())) === 1
+      return Number(await write(ADD, key, record, String(Date.now()))) === 1
     },
     async patch(key, patch: SessionPatch, meta) {
       if (meta.userId !== undefined) await index(key, meta.userId, meta.absoluteExpiresAt)
-      const names = Object.keys(patch.set)
-      const args = head(meta)
-      args.push(patch.clear ? '1' : '0', names.length)
-      for (const name of names) args.push(`d:${name}`, patch.set[name]!)
+      if (patch.clear) {
+        return (
+          Number(await run(REPLACE, sessionKey(key), pairs([ttl(meta)], meta, patch.set))) === 1
+        )
+      }
+      const args = pairs([ttl(meta), String(patch.delete.length)], meta, patch.set)
       for (const name of patch.delete) args.push(`d:${name}`)
       return Number(await run(PATCH, sessionKey(key), args)) === 1
     },
     async touch(key, meta) {
       if (meta.userId !== undefined) await index(key, meta.userId, meta.absoluteExpiresAt)
-      const args = head(meta)
-      args.push('0', 0)
-      await run(PATCH, sessionKey(key), args)
+      await run(PATCH, sessionKey(key), [ttl(meta), '0', 'm', JSON.stringify(meta)])
     },
     async destroy(key) {
-      const userId = text(await run(DESTROY, sessionKey(key), []))
+      const userId = userOf(await run(DESTROY, sessionKey(key), []))
       if (userId !== undefined) await redis.send(['ZREM', userKey(userId), key], userKey(userId))
     },
     async listByUser(userId) {
       const now = Date.now()
       const found = await Promise.all(
         (await members(userId)).map(async (key) => {
-          const reply = await redis.send(['HMGET', sessionKey(key), 'm', 'u'], sessionKey(key))
-          const [m, u] = (reply as unknown[]).map(text)
-          if (m === undefined || u !== userId) return undefined
+          const m = text(await redis.send(['HGET', sessionKey(key), 'm'], sessionKey(key)))
+          if (m === undefined) return undefined
           const meta = JSON.parse(m) as SessionMeta
-          return expiresAt(meta) > now ? { key, meta } : undefined
+          return meta.userId === userId && expiresAt(meta) > now ? { key, meta } : undefined
         }),
       )
       return found.filter((s): s is StoredSession => s !== undefined)

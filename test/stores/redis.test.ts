@@ -83,20 +83,27 @@ describe.skipIf(!redis.available)('redis store', () => {
       await client.quit()
     })
 
+    /** Redis's expiry of `name`, which counts the store's time to live from when it ran. */
+    const expiresBetween = async (name: string, from: number, at: number) => {
+      const expiry = await admin.pexpiretime(name)
+      expect(expiry).toBeGreaterThanOrEqual(at)
+      expect(expiry).toBeLessThanOrEqual(at + (Date.now() - from) + 1)
+    }
+
     it('writes one hash per session, expiring with the record, and a user index', async () => {
       const key = newKey()
       const m = meta({ userId: 'u-keys' })
+      const before = Date.now()
       await store.set(key, { fields: { a: '1', m: '"data named m"' }, meta: m })
       expect(await admin.type(`${prefix}s:${key}`)).toBe('hash')
       expect(await admin.hgetall(`${prefix}s:${key}`)).toEqual({
         m: JSON.stringify(m),
-        u: 'u-keys',
         'd:a': '1',
         'd:m': '"data named m"',
       })
-      expect(await admin.pexpiretime(`${prefix}s:${key}`)).toBe(m.idleExpiresAt)
+      await expiresBetween(`${prefix}s:${key}`, before, m.idleExpiresAt)
       expect(await admin.zscore(`${prefix}u:u-keys`, key)).toBe(String(m.absoluteExpiresAt))
-      expect(await admin.pexpiretime(`${prefix}u:u-keys`)).toBe(m.absoluteExpiresAt)
+      await expiresBetween(`${prefix}u:u-keys`, before, m.absoluteExpiresAt)
       expect((await store.get(key))?.fields).toEqual({ a: '1', m: '"data named m"' })
     })
 
@@ -105,9 +112,40 @@ describe.skipIf(!redis.available)('redis store', () => {
       const now = Date.now()
       const m = meta({ idleExpiresAt: now + 60_000, absoluteExpiresAt: now + 30_000 }, now)
       await store.set(key, { fields: {}, meta: m })
-      expect(await admin.pexpiretime(`${prefix}s:${key}`)).toBe(now + 30_000)
+      await expiresBetween(`${prefix}s:${key}`, now, now + 30_000)
       await store.touch(key, { ...m, idleExpiresAt: now + 90_000 })
-      expect(await admin.pexpiretime(`${prefix}s:${key}`)).toBe(now + 30_000)
+      await expiresBetween(`${prefix}s:${key}`, now, now + 30_000)
+    })
+
+    it('counts the time to live on its own clock: an app clock behind Redis expires nothing early', async () => {
+      // the record says it lives ten more minutes by the app's clock; Redis's clock is an hour
+      // ahead of it. With an absolute PEXPIREAT the hash would be gone at once
+      const key = newKey()
+      const appNow = Date.now()
+      vi.useFakeTimers({ now: appNow - 3_600_000, toFake: ['Date'] })
+      try {
+        const m = meta({ idleExpiresAt: Date.now() + 600_000 }, Date.now())
+        await store.set(key, { fields: { a: '1' }, meta: m })
+        await store.patch(key, { clear: false, set: { b: '2' }, delete: [] }, m)
+        await store.touch(key, m)
+      } finally {
+        vi.useRealTimers()
+      }
+      expect(await admin.pttl(`${prefix}s:${key}`)).toBeGreaterThan(590_000)
+      expect((await store.get(key))?.fields).toEqual({ a: '1', b: '2' })
+    })
+
+    it("a record already expired by the app's clock lives a millisecond, never without expiry", async () => {
+      const key = newKey()
+      const now = Date.now()
+      const live = meta({}, now)
+      await store.set(key, { fields: { a: '1' }, meta: live })
+      const past = meta({ idleExpiresAt: now - 1_000 }, now - 60_000)
+      await store.patch(key, { clear: false, set: { b: '2' }, delete: [] }, past)
+      const ttl = await admin.pttl(`${prefix}s:${key}`)
+      expect(ttl === -2 || (ttl >= 0 && ttl <= 1)).toBe(true)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(await admin.exists(`${prefix}s:${key}`)).toBe(0)
     })
 
     it('a patch moves the expiry and the user binding in one step', async () => {
@@ -118,9 +156,34 @@ describe.skipIf(!redis.available)('redis store', () => {
       expect(await store.patch(key, { clear: false, set: { b: '2' }, delete: [] }, after)).toBe(
         true,
       )
-      expect(await admin.pexpiretime(`${prefix}s:${key}`)).toBe(now + 45 * 60_000)
-      expect(await admin.hget(`${prefix}s:${key}`, 'u')).toBeNull()
+      await expiresBetween(`${prefix}s:${key}`, now, now + 45 * 60_000)
+      expect(await admin.hget(`${prefix}s:${key}`, 'm')).toBe(JSON.stringify(after))
       expect(await store.listByUser('u-before')).toEqual([])
+      expect(await store.destroyByUser('u-before')).toBe(0)
+      expect(await store.get(key)).toBeDefined()
+    })
+
+    it('a patch of many fields at once writes and deletes them all', async () => {
+      // more arguments than Lua's stack takes in one unpack()
+      const key = newKey()
+      const many = Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`f${i}`, `${i}`]))
+      await store.set(key, { fields: many, meta: meta() })
+      const set = Object.fromEntries(Array.from({ length: 2_500 }, (_, i) => [`g${i}`, `${i}`]))
+      const gone = Array.from({ length: 2_999 }, (_, i) => `f${i}`)
+      expect(await store.patch(key, { clear: false, set, delete: gone }, meta())).toBe(true)
+      expect((await store.get(key))?.fields).toEqual({ ...set, f2999: '2999' })
+    })
+
+    it('reads a session written by an earlier version, with its `u` field', async () => {
+      const key = newKey()
+      const m = meta({ userId: 'u-legacy' })
+      await admin.hset(`${prefix}s:${key}`, 'm', JSON.stringify(m), 'u', 'u-legacy', 'd:a', '1')
+      await admin.pexpire(`${prefix}s:${key}`, 60_000)
+      await admin.zadd(`${prefix}u:u-legacy`, m.absoluteExpiresAt, key)
+      expect(await store.get(key)).toEqual({ fields: { a: '1' }, meta: m })
+      expect((await store.listByUser('u-legacy')).map((s) => s.key)).toEqual([key])
+      expect(await store.destroyByUser('u-legacy')).toBe(1)
+      expect(await admin.exists(`${prefix}s:${key}`)).toBe(0)
     })
 
     it('listByUser drops expired members from the index and skips members bound elsewhere', async () => {
