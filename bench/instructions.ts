@@ -147,14 +147,62 @@ interface Traced {
   port: number
   out: string
   exited: Promise<void>
+  /** The variant's own Redis server, under callgrind too, when it talks to Redis. */
+  redis?: Omit<Traced, 'redis'>
 }
 
 const takePort = portsFrom(4300)
+const takeRedisPort = portsFrom(6420)
+/** The row of a scenario's counts that holds its Redis server's instructions per request. */
+const REDIS_ROW = 'Redis server (its own process)'
+/** Whether a variant's server talks to Redis: it then gets a Redis of its own. */
+const usesRedis = (variant: string) => variant.includes('redis')
+
+/**
+ * A redis-server of the variant's own under callgrind, counting nothing until told: its
+ * instructions are counted over the same windows as the server's, so the Redis target that
+ * counts Redis's own work can be judged by instructions too. One per server process, as two
+ * run at a time.
+ */
+async function startRedis(): Promise<Omit<Traced, 'redis'>> {
+  const port = await takeRedisPort()
+  const out = join(work, `callgrind.redis.${port}`)
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      ...SIMULATE,
+      `--callgrind-out-file=${out}`,
+      'redis-server',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
+    { stdio: 'ignore' },
+  )
+  const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  for (let i = 0; i < 300 && child.exitCode === null; i++) {
+    const pong = spawnSync('redis-cli', ['-p', String(port), 'ping'])
+      .stdout?.toString()
+      .trim()
+    if (pong === 'PONG') return { child, port, out, exited }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  child.kill('SIGKILL')
+  throw new Error(`redis-server under callgrind did not answer on port ${port}`)
+}
 /** Node's flags for counts that repeat: no compiler or collector threads, fixed seeds. */
 const REPEATABLE = ['--single-threaded', '--hash-seed=1', '--random-seed=1']
 const work = mkdtempSync(join(tmpdir(), 'tessera-instructions-'))
 
 async function start(variant: string, tesseraDir: string | undefined): Promise<Traced> {
+  const redis = usesRedis(variant) ? await startRedis() : undefined
   const port = await takePort()
   const out = join(work, `callgrind.${port}`)
   const child = spawn(
@@ -180,6 +228,7 @@ async function start(variant: string, tesseraDir: string | undefined): Promise<T
         BENCH_TESSERA_DIR: tesseraDir ?? '',
         // time as the timed run sees it: no minute passes (see `clock` in bench/server.ts)
         BENCH_FROZEN_CLOCK: '1',
+        ...(redis ? { BENCH_REDIS_URL: `redis://127.0.0.1:${redis.port}` } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -196,8 +245,12 @@ async function start(variant: string, tesseraDir: string | undefined): Promise<T
       output += d
     })
     void exited.then(() => reject(new Error(`${variant} exited: ${output.slice(-2000)}`)))
+  }).catch(async (error: unknown) => {
+    redis?.child.kill('SIGTERM')
+    await redis?.exited
+    throw error
   })
-  return { child, port, out, exited }
+  return { child, port, out, exited, ...(redis ? { redis } : {}) }
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 4 })
@@ -340,6 +393,11 @@ function counts(out: string, map: ReturnType<typeof codeMap>): Map<string, numbe
   return byName
 }
 
+/** A whole dump's count of {@link EVENT}: the sum of its functions' (see {@link counts}). */
+function totalOf(out: string): number {
+  return counts(out, { starts: [], ends: [], names: [] }).get('total') ?? 0
+}
+
 /** A C++ symbol without its parameters and template arguments. */
 function symbol(name: string): string {
   let s = name.replaceAll('(anonymous namespace)::', '')
@@ -409,25 +467,32 @@ async function measure(
     // with several scenarios, each is warmed before the first window too: otherwise the first
     // counts code that later ones find optimized (bare Fastify: 6,700 instructions more)
     if (scenarios.length > 1) for (const s of scenarios) await run(s, WARMUP)
+    const traced = server.redis ? [pid, server.redis.child.pid!] : [pid]
     for (const s of scenarios) {
       await run(s, WARMUP)
-      callgrind(pid, '-i', 'on')
+      for (const p of traced) callgrind(p, '-i', 'on')
       const setCookie = await run(s, REQUESTS)
       // a /read that sets a cookie writes the session: worth knowing when reading its count
       if (s.startsWith('read') && setCookie > 0)
         log(`${variant} ${s}: ${setCookie} of ${REQUESTS} counted /read responses set a cookie`)
-      callgrind(pid, '-d')
-      callgrind(pid, '-i', 'off')
+      for (const p of traced) {
+        callgrind(p, '-d')
+        callgrind(p, '-i', 'off')
+      }
     }
   } finally {
     server.child.kill('SIGTERM')
     await server.exited
+    server.redis?.child.kill('SIGTERM')
+    await server.redis?.exited
   }
   const map = codeMap(pid)
   const out = new Map<Scenario, Map<string, number>>()
   scenarios.forEach((s, i) => {
     const byName = counts(`${server.out}.${i + 1}`, map)
     for (const [name, n] of byName) byName.set(name, n / REQUESTS)
+    // the server's own total stays its own: Redis's is a row beside it
+    if (server.redis) byName.set(REDIS_ROW, totalOf(`${server.redis.out}.${i + 1}`) / REQUESTS)
     out.set(s, byName)
   })
   return out
@@ -448,6 +513,7 @@ const figuresOf = (c: Map<string, number> | undefined): Figures => ({
   total: at(c, 'total'),
   gc: at(c, 'V8 garbage collector'),
   compiler: at(c, 'V8 compiler'),
+  ...(c?.has(REDIS_ROW) ? { redis: at(c, REDIS_ROW) } : {}),
 })
 /**
  * More compiling than this a request inside a counted window, long after its warm-up, is V8
@@ -573,6 +639,8 @@ interface Figures {
   compiler: number
   /** Each process's total less GC and compiler, when there were several. */
   processes?: number[]
+  /** The variant's Redis server's own count, where it has one. */
+  redis?: number
 }
 
 /**
@@ -694,7 +762,7 @@ async function judgeTargets() {
 function targetVariants(): string[] {
   return [
     ...new Set(
-      TARGETS.filter((t) => !t.redisCpu).flatMap((t) =>
+      TARGETS.flatMap((t) =>
         [bareOf(t.ours), t.ours, t.theirs, t.calibration, t.spreadFloor].filter(
           (v): v is string => v !== undefined,
         ),
@@ -714,8 +782,18 @@ function targetsReport(data: Judged): string {
     const b = own(bareOf(v), s)
     return a === undefined || b === undefined ? undefined : a - b
   }
+  /** Added, with the Redis server's own count added where the variant has one. */
+  const addedWithRedis = (v: string, s: Scenario) => {
+    const a = added(v, s)
+    const redis = data.variants[v]?.[s]?.redis
+    return a === undefined || redis === undefined ? undefined : a + redis
+  }
   const positive = (v: string, s: Scenario) => {
     const a = added(v, s)
+    return a !== undefined && a > 0 ? a : undefined
+  }
+  const positiveWithRedis = (v: string, s: Scenario) => {
+    const a = addedWithRedis(v, s)
     return a !== undefined && a > 0 ? a : undefined
   }
   const { floor, open, seal } = data.primitives
@@ -751,7 +829,7 @@ function targetsReport(data: Judged): string {
     '',
     '## Method',
     '',
-    "The timed benchmark (`bench/RESULTS.md`) judges the targets by server CPU time, which on a shared machine moves by more than the differences it judges. Here the same targets are judged by the instructions the server executes per request, counted by valgrind's callgrind, which do not depend on what else the machine is doing. **Added** is a variant's count less its framework's no-session count; both leave out V8's garbage collector and compiler, whose share of a window is chance (the collector's work is shown beside each count below). Instructions are not time: they leave out the kernel (the same for every variant of a framework, since all answer with the same bytes), cache misses and stalls, so the spread routes' memory cost (docs/benchmark.md) is not here. Tessera's clock stands still in these servers (`BENCH_FROZEN_CLOCK`): under callgrind a minute passes within one rotation through the spread sessions, and `touchAfter` would rewrite sessions that the timed run never does. The throughput targets and the Redis target counting Redis's own CPU are judged in the timed run only.",
+    "The timed benchmark (`bench/RESULTS.md`) judges the targets by server CPU time, which on a shared machine moves by more than the differences it judges. Here the same targets are judged by the instructions the server executes per request, counted by valgrind's callgrind, which do not depend on what else the machine is doing. **Added** is a variant's count less its framework's no-session count; both leave out V8's garbage collector and compiler, whose share of a window is chance (the collector's work is shown beside each count below). Instructions are not time: they leave out the kernel (the same for every variant of a framework, since all answer with the same bytes), cache misses and stalls, so the spread routes' memory cost (docs/benchmark.md) is not here. Tessera's clock stands still in these servers (`BENCH_FROZEN_CLOCK`): under callgrind a minute passes within one rotation through the spread sessions, and `touchAfter` would rewrite sessions that the timed run never does. The throughput targets are judged in the timed run only. For the Redis target that counts Redis's own work, each Redis variant's server process gets a Redis server of its own, under callgrind too, counted over the same windows (`+ Redis` below), and that count is added to both sides' and to the calibration's.",
     '',
     "**Floor**, as in the timed run: the cryptography no cache spares, counted in-process by `bench/primitives.ts` (the difference between 10,000 and 20,000 operations): on the spread routes of the server stores a cookie's HMAC, its id's SHA-256 and a record read, and on the Fastify memory-store target the `fastify:floor` variant's added count instead; for the cookie store the AES-256-GCM open of a token not seen lately (spread routes) and the seal (`/write`), of a 200-byte session (with libsodium, its ChaCha20-Poly1305 open and seal); plus the calibration variant's added count (`fastify:hooks`, or for the Fastify cookie-store targets `fastify:set-cookie`, the same hooks with the least `Set-Cookie` header a cookie session sends on `/write`; `express:hooks`; and `express:redis-command`, one `GET` on a node-redis client without its per-command timer, once per read and twice per write).",
     '',
@@ -762,15 +840,16 @@ function targetsReport(data: Judged): string {
   )
   let met = 0
   let judged = 0
-  for (const target of TARGETS.filter((t) => !t.redisCpu)) {
+  for (const target of TARGETS) {
+    const addedOf = target.redisCpu ? addedWithRedis : added
     for (const s of SCENARIOS) {
-      const a = added(target.ours, s)
-      const b = added(target.theirs, s)
+      const a = addedOf(target.ours, s)
+      const b = addedOf(target.theirs, s)
       if (a === undefined || b === undefined || b <= 0) {
         push(`| ${target.what} | ${s} | | | | ≤ ${target.limit} | | | not measured |`)
         continue
       }
-      const least = floorOf(target, s, crypto, positive)
+      const least = floorOf(target, s, crypto, target.redisCpu ? positiveWithRedis : positive)
       const verdict = judge(a, b, target.limit, least)
       judged++
       if (verdict.met) met++
@@ -785,7 +864,7 @@ function targetsReport(data: Judged): string {
     '',
     '## Instructions per request',
     '',
-    "Less the collector and the compiler; the collector's own count in brackets; after a dot, what the other processes counted where it was more than 2% above.",
+    "Less the collector and the compiler; the collector's own count in brackets; after `+ Redis`, the instructions of the variant's Redis server, per request; after a dot, what the other processes counted where it was more than 2% above.",
     '',
     `| variant | ${SCENARIOS.join(' | ')} |`,
     `| --- | ${SCENARIOS.map(() => '---:').join(' | ')} |`,
@@ -795,7 +874,8 @@ function targetsReport(data: Judged): string {
       `| ${v} | ${SCENARIOS.map((s) => {
         const least = leastOf(f[s])
         const above = (f[s].processes ?? []).filter((x) => x > least * 1.02)
-        return `${cell(least)} (${cell(f[s].gc)})${above.length > 0 ? ` · ${above.map(cell).join(', ')}` : ''}`
+        const redis = f[s].redis === undefined ? '' : ` + Redis ${cell(f[s].redis)}`
+        return `${cell(least)} (${cell(f[s].gc)})${redis}${above.length > 0 ? ` · ${above.map(cell).join(', ')}` : ''}`
       }).join(' | ')} |`,
     )
   }

@@ -40,7 +40,7 @@ export interface SessionTarget {
   times?: (s: Scenario) => number
   /** Over HTTP, a variant doing the spread routes' cryptography and record read instead. */
   spreadFloor?: string
-  /** Add the Redis server's own CPU to both sides (timed runs only). */
+  /** Add the Redis server's own CPU (by instructions: its own count) to both sides. */
   redisCpu?: boolean
 }
 
