@@ -145,3 +145,22 @@ export function portsFrom(first: number): () => Promise<number> {
     return next++
   }
 }
+
+/** A private redis-server on `port`: loopback only, nothing kept on disk. */
+export const redisServerArgs = (port: number): string[] => [
+  'redis-server',
+  '--port',
+  String(port),
+  '--bind',
+  '127.0.0.1',
+  '--save',
+  '',
+  '--appendonly',
+  'no',
+]
+
+/** Whether a Redis on `port` answers `PING`. */
+export const redisAnswers = (port: number): boolean =>
+  spawnSync('redis-cli', ['-p', String(port), 'ping'])
+    .stdout?.toString()
+    .trim() === 'PONG'

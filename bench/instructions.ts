@@ -41,7 +41,15 @@ import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { buildAt, buildHere, portsFrom, serverArgs, strangerCookie } from './build.js'
+import {
+  buildAt,
+  buildHere,
+  portsFrom,
+  redisAnswers,
+  redisServerArgs,
+  serverArgs,
+  strangerCookie,
+} from './build.js'
 import { SPREAD, servers } from './server.js'
 import { bareOf, floorOf, judge, SCENARIOS, type Scenario, TARGETS } from './targets.js'
 
@@ -174,24 +182,13 @@ async function startRedis(): Promise<Omit<Traced, 'redis'>> {
       '--instr-atstart=no',
       ...SIMULATE,
       `--callgrind-out-file=${out}`,
-      'redis-server',
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
+      ...redisServerArgs(port),
     ],
     { stdio: 'ignore' },
   )
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
   for (let i = 0; i < 300 && child.exitCode === null; i++) {
-    const pong = spawnSync('redis-cli', ['-p', String(port), 'ping'])
-      .stdout?.toString()
-      .trim()
-    if (pong === 'PONG') return { child, port, out, exited }
+    if (redisAnswers(port)) return { child, port, out, exited }
     await new Promise((r) => setTimeout(r, 100))
   }
   child.kill('SIGKILL')

@@ -16,7 +16,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { buildAt, buildHere, portsFrom, serverArgs, strangerCookie } from './build.js'
+import {
+  buildAt,
+  buildHere,
+  portsFrom,
+  redisAnswers,
+  redisServerArgs,
+  serverArgs,
+  strangerCookie,
+} from './build.js'
 import { EXPRESS_SERVER, SPIN_NS, SPREAD, servers } from './server.js'
 import { SCENARIOS, type Scenario } from './targets.js'
 import { hasSource } from './tessera.js'
@@ -85,32 +93,14 @@ async function startRedis(): Promise<RedisHandle | undefined> {
     // a port nothing listens on: a redis-server left on a fixed port by a run that was killed
     // answered this run's ping, and this run's own, unable to bind, was gone (no CPU to read)
     const port = await portsFrom(6399)()
-    const child = spawn(
-      'taskset',
-      [
-        '-c',
-        CLIENT_CORE,
-        'redis-server',
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-      ],
-      { stdio: 'ignore' },
-    )
+    const child = spawn('taskset', ['-c', CLIENT_CORE, ...redisServerArgs(port)], {
+      stdio: 'ignore',
+    })
     // the run ends, or is killed (build.ts turns SIGINT and SIGTERM into an exit): Redis too
     process.once('exit', () => child.kill('SIGTERM'))
     const url = `redis://127.0.0.1:${port}`
     for (let i = 0; i < 50 && child.exitCode === null; i++) {
-      if (
-        spawnSync('redis-cli', ['-p', String(port), 'ping'])
-          .stdout?.toString()
-          .trim() === 'PONG'
-      )
+      if (redisAnswers(port))
         return {
           url,
           pid: child.pid,
