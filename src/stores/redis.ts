@@ -451,10 +451,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       const now = Date.now()
       const found = await Promise.all(
         (await members(userId)).map(async (key) => {
-          const m = text(await redis.send(['HGET', sessionKey(key), 'm'], sessionKey(key)))
-          if (m === undefined) return undefined
-          const meta = JSON.parse(m) as SessionMeta
-          return meta.userId === userId && expiresAt(meta) > now ? { key, meta } : undefined
+          const meta = await metaOf(key)
+          return meta?.userId === userId && expiresAt(meta) > now ? { key, meta } : undefined
         }),
       )
       return found.filter((s): s is StoredSession => s !== undefined)
