@@ -59,6 +59,47 @@ describe.each(ADAPTERS)('key rotation (%s)', (adapter) => {
     expect((await probe2.get('/read')).body).toMatchObject({ count: null, isNew: true })
   })
 
+  it('a cookie signed with an older key is signed again with the newest on its next request', async () => {
+    const store = memoryStore({ sweepInterval: 0 })
+    const before = await serve(
+      adapter,
+      createSessions<AppData>({ secret: SECRET, store }),
+      appRoutes,
+    )
+    running.push(before)
+    const client = new Client(before.url)
+    await client.get('/count')
+    const oldCookie = client.cookie()!
+
+    const after = await serve(
+      adapter,
+      createSessions<AppData>({ secrets: [OTHER_SECRET, SECRET], store }),
+      appRoutes,
+    )
+    running.push(after)
+    const rotated = new Client(after.url)
+    rotated.jar.set('sid', oldCookie)
+    // a request that changes nothing still carries the cookie signed with the newest key ...
+    const res = await rotated.get('/read')
+    expect(res.body).toMatchObject({ count: 1, isNew: false })
+    expect(res.setCookies).toHaveLength(1)
+    const resigned = rotated.cookie()!
+    expect(resigned).not.toBe(oldCookie)
+    expect(resigned.split('.')[0]).toBe(oldCookie.split('.')[0]) // the same session id
+    // ... once: the next request, with that cookie, gets none
+    expect((await rotated.get('/read')).setCookies).toEqual([])
+    // so the old key can go without logging anybody out who came back meanwhile
+    const onlyNew = await serve(
+      adapter,
+      createSessions<AppData>({ secret: OTHER_SECRET, store }),
+      appRoutes,
+    )
+    running.push(onlyNew)
+    const probe = new Client(onlyNew.url)
+    probe.jar.set('sid', resigned)
+    expect((await probe.get('/read')).body).toMatchObject({ count: 1, isNew: false })
+  })
+
   it('a removed key no longer verifies', async () => {
     const store = memoryStore({ sweepInterval: 0 })
     const before = await serve(

@@ -47,6 +47,10 @@ describe('jsonCodec', () => {
     expect(() => jsonCodec.decode('{"a":{"constructor":{"prototype":{"x":1}}}}')).toThrow(
       /constructor/,
     )
+    // JSON can spell a key with escapes; the check cannot be passed that way
+    expect(() => jsonCodec.decode('{"\\u005f_proto__":{"admin":true}}')).toThrow(/__proto__/)
+    expect(() => jsonCodec.decode('{"a":{"\\u0063onstructor":1}}')).toThrow(/constructor/)
+    expect(jsonCodec.decode('{"a":"caf\\u00e9"}')).toEqual({ a: 'café' })
     expect(({} as Record<string, unknown>).admin).toBeUndefined()
   })
 })
@@ -98,8 +102,18 @@ describe('richCodec', () => {
     expect(() => codec.encode(new Unknown())).toThrow(/register its class/)
   })
 
-  it('refuses prototype-polluting keys when decoding', () => {
-    const text = codec.encode({ a: { constructor: 1 } })
-    expect(() => codec.decode(text)).toThrow(/constructor/)
+  it('refuses prototype-polluting keys when encoding, so that no value is kept that no get() could read', () => {
+    expect(() => codec.encode({ a: { constructor: 'Acme Ltd' } })).toThrow(/constructor/)
+    expect(() => codec.encode(new Map([['k', { prototype: 1 }]]))).toThrow(/prototype/)
+    // a word inside a value is no key
+    expect(codec.decode(codec.encode({ note: 'the constructor of __proto__' }))).toEqual({
+      note: 'the constructor of __proto__',
+    })
+  })
+
+  it('refuses prototype-polluting keys when decoding, also spelled with JSON escapes', () => {
+    expect(() => codec.decode('[{"a":1},{"constructor":2},1]')).toThrow(/constructor/)
+    expect(() => codec.decode('[{"a":1},{"\\u0063onstructor":2},1]')).toThrow(/constructor/)
+    expect(() => codec.decode('[{"\\u005f_proto__":1},{"admin":2},true]')).toThrow()
   })
 })

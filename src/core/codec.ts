@@ -61,8 +61,15 @@ function rejectDangerousKeys(value: unknown, depth = 0): void {
   }
 }
 
+/**
+ * Whether `text` may spell a dangerous key, so that its value must be walked: the names
+ * themselves, or a `\u` escape, with which JSON can spell any of them (`"\u005f_proto__"`).
+ */
 const mayHoldDangerousKey = (text: string) =>
-  text.includes('__proto__') || text.includes('constructor') || text.includes('prototype')
+  text.includes('__proto__') ||
+  text.includes('constructor') ||
+  text.includes('prototype') ||
+  text.includes('\\u')
 
 /**
  * What {@link assertJsonSafe} found: why, and where, as the path's pieces from the value that
@@ -178,14 +185,18 @@ export function richCodec(options: RichCodecOptions = {}): Codec {
     name: 'rich',
     encode(value) {
       if (value === undefined) throw new Error('value is undefined (use delete() to remove a key)')
+      let text: string
       try {
-        return devalueStringify(value, reducers)
+        text = devalueStringify(value, reducers)
       } catch (err) {
         const path = (err as { path?: string }).path
         throw new Error(
           `${(err as Error).message}${path ? ` at value${path}` : ''}; register its class with richCodec({ classes })`,
         )
       }
+      // refused here, as decode would refuse it: a value no later get() could read
+      if (mayHoldDangerousKey(text)) rejectDangerousKeys(value)
+      return text
     },
     decode(text) {
       const value: unknown = devalueParse(text, revivers)

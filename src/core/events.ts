@@ -45,13 +45,20 @@ export type SessionListener<E extends SessionEventName> = (event: SessionEvents[
 export class Emitter {
   readonly #listeners: { [E in SessionEventName]?: SessionListener<E>[] } = {}
 
+  /**
+   * Add `listener`; the function returned removes it. The lists are replaced, never changed in
+   * place, so a listener that removes itself (or adds another) while an event is emitted
+   * changes nothing for that event's other listeners.
+   */
   on<E extends SessionEventName>(event: E, listener: SessionListener<E>): () => void {
-    this.#listeners[event] ??= []
-    const list = this.#listeners[event] as SessionListener<E>[]
-    list.push(listener)
+    const listeners = this.#listeners as Record<E, SessionListener<E>[] | undefined>
+    listeners[event] = [...(listeners[event] ?? []), listener]
+    let on = true
     return () => {
-      const i = list.indexOf(listener)
-      if (i >= 0) list.splice(i, 1)
+      const list = listeners[event]
+      const i = on && list !== undefined ? list.indexOf(listener) : -1
+      on = false
+      if (i >= 0) listeners[event] = [...list!.slice(0, i), ...list!.slice(i + 1)]
     }
   }
 

@@ -14,12 +14,12 @@ describe('Keyring', () => {
     expect(() => new Keyring([A, 'short'])).toThrow(/secret #2/)
   })
 
-  it('signs with the newest key and verifies with any', () => {
+  it('signs with the newest key and verifies with any, saying when an older one signed', () => {
     const id = newSessionId()
     const old = new Keyring([A])
     const rotated = new Keyring([B, A])
-    expect(rotated.verify(old.sign(id))).toEqual({ id })
-    expect(new Keyring([B]).verify(rotated.sign(id))).toEqual({ id })
+    expect(rotated.verify(old.sign(id))).toEqual({ id, stale: true })
+    expect(new Keyring([B]).verify(rotated.sign(id))).toEqual({ id, stale: false })
     expect(new Keyring([A]).verify(rotated.sign(id))).toEqual({ rejected: 'bad-signature' })
   })
 

@@ -101,7 +101,9 @@ export class Keyring {
    * (An earlier version looked the id up the same way, then compared the signature in constant
    * time: 43 `charCodeAt` pairs, the largest part of a hot load; see docs/benchmark.md.)
    */
-  verify(value: string): { id: string; key?: string } | { rejected: CookieRejection } {
+  verify(
+    value: string,
+  ): { id: string; key?: string; stale: boolean } | { rejected: CookieRejection } {
     if (value.length !== SIGNED_LENGTH) return MALFORMED
     const known = this.#verified.get(value)
     if (known !== undefined) return known
@@ -111,27 +113,34 @@ export class Keyring {
     // compare the encoded text, not decoded bytes: base64url's last character carries two
     // spare bits, so a decoded comparison would accept a flipped final character
     let ok = false
-    for (const mac of this.#macs) {
+    let newest = false
+    for (let i = 0; i < this.#macs.length; i++) {
       // every key is tried, so timing does not tell which one matched
-      if (equalText(mac(idPart), signature)) ok = true
+      if (equalText(this.#macs[i]!(idPart), signature)) {
+        ok = true
+        if (i === 0) newest = true
+      }
     }
     if (!ok) return BAD_SIGNATURE
     // kept from the second request of a session on: one seen once in a long while costs no entry
-    if (this.#verified.admits(value)) return this.#remember(value, idPart)
-    return { id: idPart }
+    if (this.#verified.admits(value)) return this.#remember(value, idPart, !newest)
+    return { id: idPart, stale: !newest }
   }
 
   /** Caches `value` (verified, or signed here) as `id` with its store key. */
-  #remember(value: string, id: string): Verified {
+  #remember(value: string, id: string, stale = false): Verified {
     // flattened copies: a slice would keep the whole Cookie header alive in the cache
-    const result = Object.freeze({ id: flat(id), key: hashSessionIdUncached(id) })
+    const result = Object.freeze({ id: flat(id), key: hashSessionIdUncached(id), stale })
     this.#verified.set(flat(value), result)
     return result
   }
 }
 
-/** A verified value's id and store key, as cached (shared and frozen). */
-type Verified = { readonly id: string; readonly key: string }
+/**
+ * A verified value's id and store key, as cached (shared and frozen). `stale`: signed with an
+ * older secret than the newest, so the cookie is to be signed again.
+ */
+type Verified = { readonly id: string; readonly key: string; readonly stale: boolean }
 
 const MALFORMED = Object.freeze({ rejected: 'malformed' as const })
 const BAD_SIGNATURE = Object.freeze({ rejected: 'bad-signature' as const })

@@ -63,6 +63,77 @@ describe('SessionManager lifecycle', () => {
     expect(later.get('a')).toBe(1)
   })
 
+  it.each([
+    ['memory', () => memoryStore({ sweepInterval: 0 })],
+    ['cookie', () => cookieStore()],
+  ] as const)(
+    'setLifetime with an idle timeout shorter than touchAfter: a session in use does not lapse (%s store)',
+    async (_name, store) => {
+      let now = 1_000_000
+      const m = make({ store: store(), clock: () => now, touchAfter: '1m' })
+      let s = await m.load(undefined)
+      s.set('a', 1)
+      s.setLifetime({ idleTimeout: '30s', persistent: false })
+      let cookie = cookieOf(await m.commit(s))!
+      // a request every 20 s: touched every 15 s (half its idle timeout), never idle for 30
+      for (let i = 1; i <= 4; i++) {
+        now += 20_000
+        s = await m.load(cookie)
+        expect(s.isNew, `request ${i}`).toBe(false)
+        cookie = cookieOf(await m.commit(s)) ?? cookie
+      }
+      now += 31_000 // and idle for longer than its own 30 s: expired
+      expect((await m.load(cookie)).isNew).toBe(true)
+    },
+  )
+
+  it('a listener that removes itself while an event is emitted leaves the others their turn', async () => {
+    const m = make()
+    const seen: string[] = []
+    const off = m.on('created', () => {
+      seen.push('once')
+      off()
+      off() // a second call removes nothing more
+    })
+    m.on('created', () => seen.push('metrics'))
+    m.on('created', () => seen.push('audit'))
+    for (let i = 0; i < 2; i++) {
+      const s = await m.load(undefined)
+      s.set('a', i)
+      await m.commit(s)
+    }
+    expect(seen).toEqual(['once', 'metrics', 'audit', 'metrics', 'audit'])
+  })
+
+  it('a stored record whose meta lacks its expiry times has expired: it is destroyed, never served', async () => {
+    const inner = memoryStore({ sweepInterval: 0 })
+    const destroyed: string[] = []
+    const store: SessionStore = {
+      get: async (key) => {
+        const r = await inner.get(key)
+        // a damaged or hand-edited record: no expiry times
+        return (
+          r && { fields: r.fields, meta: { createdAt: r.meta.createdAt, lastSeenAt: 0 } as never }
+        )
+      },
+      set: (key, record) => inner.set(key, record),
+      patch: (key, patch, meta) => inner.patch(key, patch, meta),
+      touch: (key, meta) => inner.touch(key, meta),
+      destroy: (key) => {
+        destroyed.push(key)
+        return inner.destroy(key)
+      },
+    }
+    const m = make({ store })
+    const s = await m.load(undefined)
+    s.set('role', 'admin')
+    const cookie = cookieOf(await m.commit(s))
+    const later = await m.load(cookie)
+    expect(later.isNew).toBe(true)
+    expect(later.get('role')).toBeUndefined()
+    expect(destroyed).toHaveLength(1)
+  })
+
   it('regenerate emits regenerated; destroy emits destroyed and clears the cookie', async () => {
     const m = make()
     const events: string[] = []

@@ -58,7 +58,8 @@ export interface SessionsOptions<Data extends SessionData = SessionData> {
   absoluteTimeout?: Duration
   /**
    * An unchanged session's idle expiry is extended (one cheap store write) at most this often;
-   * `0` extends on every request. Must be shorter than `idleTimeout`.
+   * `0` extends on every request. Must be shorter than `idleTimeout`. A session given a shorter
+   * idle timeout of its own by `setLifetime()` is extended every half of that instead.
    * @default '1m'
    */
   touchAfter?: Duration
@@ -254,8 +255,9 @@ export class SessionManager<Data extends SessionData = SessionData> {
     // once lately, so the id-hash cache (the cookie store's) would not know it either
     const key = verified.key ?? hashSessionIdUncached(verified.id)
     const store = this.store
-    if (store.getNow === undefined) return this.#loadAsync(store, verified.id, key, secure)
-    return this.#opened(this.#getNow(store, key), verified.id, key, secure)
+    const { id, stale } = verified
+    if (store.getNow === undefined) return this.#loadAsync(store, id, key, secure, stale)
+    return this.#opened(this.#getNow(store, key), id, key, secure, stale)
   }
 
   /** The store's `getNow(key)`; a throw is a store error, as a rejected `get` is. */
@@ -273,6 +275,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
     id: string,
     key: string,
     secure: boolean,
+    stale: boolean,
   ): Promise<Session<Data>> {
     // not through #call: on the hot path, each async wrapper is one more promise and tick
     let record: SessionRecord | undefined
@@ -281,20 +284,26 @@ export class SessionManager<Data extends SessionData = SessionData> {
     } catch (err) {
       throw this.#storeError('get', err)
     }
-    return this.#opened(record, id, key, secure)
+    return this.#opened(record, id, key, secure, stale)
   }
 
-  /** The session a store read gave: unknown, expired (destroyed now), or loaded and checked. */
+  /**
+   * The session a store read gave: unknown, expired (destroyed now), or loaded and checked.
+   * `stale`: its cookie was signed with an older secret, so this request sends it signed again.
+   */
   #opened(
     record: SessionRecord | undefined,
     id: string,
     key: string,
     secure: boolean,
+    stale: boolean,
   ): Session<Data> | Promise<Session<Data>> {
     if (record === undefined) return this.#unknown(key, secure)
     const now = this.#clock()
     const { meta } = record
-    if (now >= meta.absoluteExpiresAt || now >= meta.idleExpiresAt) {
+    // written so that a meta without its expiry times (a hand-edited or damaged record) has
+    // expired: the comparisons with `undefined` are false
+    if (!(now < meta.absoluteExpiresAt && now < meta.idleExpiresAt)) {
       return this.#call('destroy', () => this.store.destroy(key)).then(() => {
         this.#events.emit('expired', {
           idHash: key,
@@ -307,6 +316,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
     for (const field of Object.keys(record.fields)) fields.set(field, record.fields[field]!)
     // the record is the caller's (see SessionStore.get): no copy of its meta
     const state = this.#state(secure, true, { id, key, meta, fields })
+    if (stale) state.cookieChanged = true
     const session = new Session<Data>(state)
     return this.#schema === undefined ? session : this.#checked(session, key, secure, 0)
   }
@@ -369,7 +379,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
       return this.#fresh(secure, true, opened.present)
     }
     const { id, fields, meta, issuedAt } = opened.session
-    if (now >= meta.absoluteExpiresAt || now >= meta.idleExpiresAt) {
+    if (!(now < meta.absoluteExpiresAt && now < meta.idleExpiresAt)) {
       this.#events.emit('expired', {
         idHash: hashSessionId(id),
         kind: now >= meta.absoluteExpiresAt ? 'absolute' : 'idle',
@@ -434,8 +444,19 @@ export class SessionManager<Data extends SessionData = SessionData> {
       return true
     }
     if (c.replaces !== undefined) return true
-    if (s.persisted) return now - s.meta.lastSeenAt >= this.touchAfter
+    if (s.persisted) return this.#touchDue(s.meta, now)
     return s.fields.size > 0 || s.meta.userId !== undefined || s.hadCookie || s.present !== 0
+  }
+
+  /**
+   * Whether an unchanged session's idle expiry is due to move: `touchAfter` after the last
+   * activity written, or half the session's own idle timeout when {@link Session.setLifetime}
+   * gave it one that is shorter than twice `touchAfter`, so that it never lapses while in use.
+   */
+  #touchDue(meta: SessionMeta, now: number): boolean {
+    const own = meta.idleTimeout
+    const after = own === undefined || own >= 2 * this.touchAfter ? this.touchAfter : own / 2
+    return now - meta.lastSeenAt >= after
   }
 
   /**
@@ -556,7 +577,7 @@ export class SessionManager<Data extends SessionData = SessionData> {
     if (c.changed !== undefined || c.cleared || c.metaChanged) {
       return { op: 'patch', patch: patchOf(s, c), meta: this.#activity(s.meta, now) }
     }
-    if (c.extend || now - s.meta.lastSeenAt >= this.touchAfter) {
+    if (c.extend || this.#touchDue(s.meta, now)) {
       return { op: 'touch', meta: this.#activity(s.meta, now) }
     }
     return undefined

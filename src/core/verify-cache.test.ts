@@ -26,11 +26,11 @@ describe('the verified-cookie cache', () => {
     const k = new Keyring([A])
     const id = newSessionId()
     const signed = new Keyring([A]).sign(id)
-    expect(k.verify(signed)).toEqual({ id }) // first sight: not kept, no key
-    expect(k.verify(signed)).toEqual({ id, key: sha(id) }) // kept from the second
-    expect(k.verify(signed)).toEqual({ id, key: sha(id) }) // a hit
+    expect(k.verify(signed)).toEqual({ id, stale: false }) // first sight: not kept, no key
+    expect(k.verify(signed)).toEqual({ id, key: sha(id), stale: false }) // kept from the second
+    expect(k.verify(signed)).toEqual({ id, key: sha(id), stale: false }) // a hit
     const own = newSessionId()
-    expect(k.verify(k.sign(own))).toEqual({ id: own, key: sha(own) }) // what it signed
+    expect(k.verify(k.sign(own))).toEqual({ id: own, key: sha(own), stale: false }) // what it signed
   })
 
   it('never makes a forged signature verify, for an id it has just verified', () => {
@@ -58,10 +58,11 @@ describe('the verified-cookie cache', () => {
     const k = new Keyring([B, A])
     const byOld = new Keyring([A]).sign(id)
     const byNew = k.sign(id) // cached as signed
-    expect(k.verify(byOld)).toEqual({ id }) // first sight of this value: checked in full
-    expect(k.verify(byOld)).toEqual({ id, key: sha(id) })
-    expect(k.verify(byNew)).toEqual({ id, key: sha(id) })
-    expect(k.verify(byOld)).toEqual({ id, key: sha(id) })
+    // first sight of this value: checked in full; the older key signed it
+    expect(k.verify(byOld)).toEqual({ id, stale: true })
+    expect(k.verify(byOld)).toEqual({ id, key: sha(id), stale: true })
+    expect(k.verify(byNew)).toEqual({ id, key: sha(id), stale: false })
+    expect(k.verify(byOld)).toEqual({ id, key: sha(id), stale: true })
   })
 
   it('is per keyring: a value cached by one keyring is checked in full by another', () => {
