@@ -109,6 +109,7 @@ describe('SessionManager lifecycle', () => {
     const inner = memoryStore({ sweepInterval: 0 })
     const destroyed: string[] = []
     const store: SessionStore = {
+      name: 'damaged',
       get: async (key) => {
         const r = await inner.get(key)
         // a damaged or hand-edited record: no expiry times

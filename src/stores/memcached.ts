@@ -16,9 +16,10 @@
  */
 import { createHash } from 'node:crypto'
 import { SessionConfigError, SessionStoreError, type StoreOperation } from '../core/errors.js'
-import type { SessionMeta, SessionRecord, SessionStore, StoredSession } from '../core/store.js'
+import type { SessionMeta, SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { checkStoreOptions } from './options.js'
+import { checkedRecord, corruptRecord } from './record.js'
 
 /** The part of a `memjs` `Client` the store calls: its binary-protocol request path. */
 export interface MemjsClientLike {
@@ -177,7 +178,16 @@ export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
   async function get<T>(operation: StoreOperation, key: string) {
     const response = await send(key, Op.Get)
     if (check(operation, response) === Status.NotFound) return undefined
-    return { value: JSON.parse(response.val.toString('utf8')) as T, cas: response.header.cas }
+    let value: T
+    try {
+      value = JSON.parse(response.val.toString('utf8')) as T
+    } catch {
+      // not the parser's message: it quotes the item
+      throw operation === 'get'
+        ? corruptRecord('memcached')
+        : fail(operation, 'a stored item is corrupt: it is not JSON')
+    }
+    return { value, cas: response.header.cas }
   }
 
   /** Seconds from now, or a unix time past 30 days; undefined when `at` has passed. */
@@ -299,10 +309,11 @@ export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
   return {
     name: 'memcached',
     async get(key) {
-      const item = await get<Item>('get', sessionKey('get', key))
+      const item = await get<Partial<Item> | null>('get', sessionKey('get', key))
+      // an item of another shape is refused, never loaded as a session without expiry
       return item === undefined
         ? undefined
-        : ({ fields: item.value.f, meta: item.value.m } satisfies SessionRecord)
+        : checkedRecord('memcached', item.value?.f, item.value?.m)
     },
     async set(key, record) {
       const k = sessionKey('set', key)

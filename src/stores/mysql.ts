@@ -69,7 +69,10 @@ export interface MysqlStore
 
 /**
  * The DDL the store expects (and runs with `createTable: true`). `JSON` is a real type on
- * MySQL 5.7+ and an alias of `LONGTEXT` with a validity check on MariaDB 10.2+.
+ * MySQL 5.7+ and an alias of `LONGTEXT` with a validity check on MariaDB 10.2+. Index names
+ * are per table in MySQL, so they are the plain column names, which fit beside any table name
+ * (tables made by earlier versions, with indexes named `<table>_user_id` and
+ * `<table>_expires_at`, work as they are).
  *
  * @example
  * ```ts
@@ -85,10 +88,19 @@ export function mysqlSchema(table: string = DEFAULT_TABLE): string {
   \`user_id\` VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
   \`expires_at\` BIGINT NOT NULL,
   PRIMARY KEY (\`key\`),
-  KEY \`${name}_user_id\` (\`user_id\`),
-  KEY \`${name}_expires_at\` (\`expires_at\`)
+  KEY \`user_id\` (\`user_id\`),
+  KEY \`expires_at\` (\`expires_at\`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
 }
+
+/**
+ * The rows of one user (two placeholders, both the user id): `user_id = ?` finds them through
+ * the index, but `utf8mb4_bin` is a PAD SPACE collation, so it also matches `'alice '` for
+ * `'alice'`; comparing the bytes as well makes it exact (the id converted to the column's
+ * character set first, whatever the connection's).
+ */
+const SAME_USER =
+  '`user_id` = ? AND CAST(`user_id` AS BINARY) = CAST(CONVERT(? USING utf8mb4) AS BINARY)'
 
 interface Header {
   affectedRows: number
@@ -169,7 +181,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
           [key],
         )
         const row = rows[0]
-        return row && recordOf(row)
+        return row && recordOf('mysql', row)
       }),
     set: (key, record) =>
       guard('mysql', 'set', async () => {
@@ -254,8 +266,8 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
     listByUser: (userId) =>
       guard('mysql', 'listByUser', async () => {
         const rows = await query<MetaRow[]>(
-          `SELECT \`key\`, \`meta\` FROM ${t} WHERE \`user_id\` = ? AND \`expires_at\` > ?`,
-          [userId, clock()],
+          `SELECT \`key\`, \`meta\` FROM ${t} WHERE ${SAME_USER} AND \`expires_at\` > ?`,
+          [userId, userId, clock()],
         )
         return rows.map(
           (row): StoredSession => ({ key: String(row.key), meta: fromJson(row.meta) }),
@@ -264,8 +276,8 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
     destroyByUser: (userId, exceptKey) =>
       guard('mysql', 'destroyByUser', async () => {
         const { affectedRows } = await query<Header>(
-          `DELETE FROM ${t} WHERE \`user_id\` = ? AND \`key\` <> ?`,
-          [userId, exceptKey ?? ''],
+          `DELETE FROM ${t} WHERE ${SAME_USER} AND \`key\` <> ?`,
+          [userId, userId, exceptKey ?? ''],
         )
         return affectedRows
       }),

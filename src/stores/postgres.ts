@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import { createHash } from 'node:crypto'
 import { SessionConfigError } from '../core/errors.js'
 import type { SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
@@ -69,8 +70,29 @@ export interface PostgresStore
 
 const quote = (part: string) => `"${part}"`
 
+/** PostgreSQL's limit on an identifier, in bytes (table names here are ASCII). */
+const MAX_IDENTIFIER = 63
+
 /**
- * The DDL the store expects (and runs with `createTable: true`): a table and two indexes.
+ * The name of the index `suffix` of table `base`: `<base>_<suffix>` where it fits in 63
+ * bytes. Where it does not, PostgreSQL cut it to 63 and used that, which earlier versions of
+ * this store relied on: that cut name is kept where it was still unique (a table name of up
+ * to 61 characters keeps `_u` / `_e` of the two suffixes), so such tables get no new index.
+ * Longer table names cut both names to the table name itself or to one shared name, so one
+ * index or both were skipped; they get `<base, shortened>_<8 hex of the SHA-256 of base>_<suffix>`.
+ */
+function indexName(base: string, suffix: string): string {
+  const name = `${base}_${suffix}`
+  if (name.length <= MAX_IDENTIFIER) return name
+  if (base.length <= MAX_IDENTIFIER - 2) return name.slice(0, MAX_IDENTIFIER)
+  const hash = createHash('sha256').update(base).digest('hex').slice(0, 8)
+  return `${base.slice(0, MAX_IDENTIFIER - suffix.length - 10)}_${hash}_${suffix}`
+}
+
+/**
+ * The DDL the store expects (and runs with `createTable: true`): a table and two indexes,
+ * named `<table>_user_id_idx` and `<table>_expires_at_idx`, shortened to fit PostgreSQL's 63
+ * bytes for long table names.
  *
  * @example
  * ```ts
@@ -88,8 +110,8 @@ export function postgresSchema(table: string = DEFAULT_TABLE): string {
   "user_id" text,
   "expires_at" bigint NOT NULL
 );
-CREATE INDEX IF NOT EXISTS "${base}_user_id_idx" ON ${name} ("user_id") WHERE "user_id" IS NOT NULL;
-CREATE INDEX IF NOT EXISTS "${base}_expires_at_idx" ON ${name} ("expires_at");`
+CREATE INDEX IF NOT EXISTS "${indexName(base, 'user_id_idx')}" ON ${name} ("user_id") WHERE "user_id" IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "${indexName(base, 'expires_at_idx')}" ON ${name} ("expires_at");`
 }
 
 /**
@@ -171,7 +193,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           key,
         ])
         const row = rows[0]
-        return row && recordOf(row)
+        return row && recordOf('postgres', row)
       }),
     set: (key, record) =>
       guard('postgres', 'set', async () => {

@@ -23,6 +23,7 @@ import type {
 import { expiresAt } from '../core/store.js'
 import { type Deadline, deadline, noDeadline } from './deadline.js'
 import { checkStoreOptions } from './options.js'
+import { checkedRecord, corruptRecord } from './record.js'
 
 /** The part of an `ioredis` client (`Redis` or `Cluster`) the store calls. */
 export interface IoRedisClientLike {
@@ -263,14 +264,21 @@ const text = (value: unknown): string | undefined =>
 
 /**
  * The record in HGETALL's reply: a flat array of names and values (RESP2), or a Map or object
- * (RESP3); `undefined` when the hash is gone or has no meta.
+ * (RESP3); `undefined` when the hash is gone or has no meta; a `SessionStoreError` saying the
+ * stored session is corrupt when its meta is not JSON or lacks its times.
  */
 function recordOf(reply: unknown): SessionRecord | undefined {
-  let meta: SessionMeta | undefined
+  let meta: unknown
   const fields: Record<string, string> = {}
   const take = (name: string, value: string) => {
-    if (name === 'm') meta = JSON.parse(value) as SessionMeta
-    else if (name.startsWith('d:')) fields[name.slice(2)] = value
+    if (name === 'm') {
+      try {
+        meta = JSON.parse(value)
+      } catch {
+        // not the parser's message: it quotes the meta
+        throw corruptRecord('redis')
+      }
+    } else if (name.startsWith('d:')) fields[name.slice(2)] = value
   }
   if (Array.isArray(reply)) {
     for (let i = 0; i + 1 < reply.length; i += 2) take(text(reply[i])!, text(reply[i + 1])!)
@@ -280,7 +288,7 @@ function recordOf(reply: unknown): SessionRecord | undefined {
     const object = reply as Record<string, unknown>
     for (const name in object) take(name, text(object[name])!)
   }
-  return meta === undefined ? undefined : { fields, meta }
+  return meta === undefined ? undefined : checkedRecord('redis', fields, meta)
 }
 
 const escapeGlob = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&')

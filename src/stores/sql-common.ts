@@ -12,6 +12,7 @@ import {
 } from '../core/errors.js'
 import type { SessionMeta, SessionRecord, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
+import { checkedRecord, corruptRecord } from './record.js'
 
 /** The kinds of the text, flag and function options every SQL store takes. */
 export const SQL_OPTION_KINDS = {
@@ -92,10 +93,42 @@ function messageOf(err: unknown): string {
   return message.replace(KEY_LIKE, '<key>')
 }
 
-/** Wraps a driver error in a `SessionStoreError` naming the store and operation, never a key. */
+/**
+ * Fields of a driver error that can hold the statement or the values it carried: mysql2's `sql`
+ * (the statement with every value inlined), node-postgres's `detail` ("Failing row contains
+ * (...)"), `where` ("JSON data, line 1: ...") and `internalQuery`.
+ */
+const STATEMENT_FIELDS: readonly string[] = ['sql', 'detail', 'where', 'internalQuery']
+
+/**
+ * The driver error to keep as `cause`: `err` itself, or, when it holds the statement or its
+ * values (session data, keys), a copy of its class without them, keeping the rest (`code`,
+ * `errno`, `sqlState`, `sqlMessage`, `severity`, `constraint`, ...) with anything shaped like
+ * a session key blanked out.
+ */
+function causeOf(err: unknown): unknown {
+  if (!(err instanceof Error)) return err
+  const fields = err as unknown as Record<string, unknown>
+  if (STATEMENT_FIELDS.every((name) => fields[name] === undefined)) return err
+  const blank = (value: unknown) =>
+    typeof value === 'string' ? value.replace(KEY_LIKE, '<key>') : value
+  // of the error's class, `message` and `stack` own and not enumerable, as an Error has them
+  const copy = Object.create(Object.getPrototypeOf(err), {
+    message: { value: blank(err.message), writable: true, configurable: true },
+    stack: { value: blank(err.stack), writable: true, configurable: true },
+  }) as Record<string, unknown>
+  for (const name of Object.keys(err))
+    if (!STATEMENT_FIELDS.includes(name)) copy[name] = blank(fields[name])
+  return copy
+}
+
+/**
+ * Wraps a driver error in a `SessionStoreError` naming the store and operation, never a key;
+ * its `cause` is the driver's error without the statement and values (see {@link causeOf}).
+ */
 export function storeError(store: string, operation: StoreOperation, err: unknown) {
   if (err instanceof SessionStoreError) return err
-  return new SessionStoreError(store, operation, messageOf(err), { cause: err })
+  return new SessionStoreError(store, operation, messageOf(err), { cause: causeOf(err) })
 }
 
 /** Runs `fn`, turning what it throws (or rejects with) into a `SessionStoreError`. */
@@ -130,12 +163,22 @@ export interface MetaRow {
   meta: unknown
 }
 
-/** The record in a selected row. */
-export function recordOf(row: DataRow): SessionRecord {
-  return {
-    fields: fromJson<Record<string, string>>(row.data),
-    meta: fromJson<SessionMeta>(row.meta),
+/**
+ * The record in a row `store` selected; a `SessionStoreError` for `get` saying the stored
+ * session is corrupt when the row holds no record (not JSON, `data` not an object, `meta`
+ * without its times), so it never loads as a session that does not expire.
+ */
+export function recordOf(store: string, row: DataRow): SessionRecord {
+  let fields: unknown
+  let meta: unknown
+  try {
+    fields = fromJson(row.data)
+    meta = fromJson(row.meta)
+  } catch {
+    // not the parser's message: it quotes the stored text
+    throw corruptRecord(store)
   }
+  return checkedRecord(store, fields, meta)
 }
 
 /** A record's `data`, `meta`, `user_id` and `expires_at` values, as `set` and `add` write them. */

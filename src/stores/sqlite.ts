@@ -156,7 +156,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   // commit without waiting for a promise
   const read = (key: string): SessionRecord | undefined => {
     const row = prepared().get.get(key) as DataRow | undefined
-    return row && recordOf(row)
+    return row && recordOf('sqlite', row)
   }
   const patch = (key: string, changes: SessionPatch, meta: SessionMeta): boolean => {
     const merge: Record<string, string | null> = { ...changes.set }

@@ -28,6 +28,8 @@ export interface SqlStoreSuiteOptions {
   newTable: () => string
   /** Insert `n` rows with meta `{"createdAt":1}` expiring at `expires` (ms). */
   insertRows: (table: string, n: number, expires: number) => unknown
+  /** Overwrite the `data` or `meta` column of the row of `key` with the JSON text `json`. */
+  writeColumn: (table: string, key: string, column: 'data' | 'meta', json: string) => unknown
   /** The driver's words for a missing table. */
   missingTable: RegExp
   /** Table names the store must refuse. */
@@ -164,6 +166,42 @@ export function describeSqlStore(options: SqlStoreSuiteOptions): void {
       await store.close()
       expect(warning).toMatchObject({ code: 'ERR_SESSION_STORE' })
       expect(warning.message).toContain(`[store:${name}] prune failed`)
+    })
+
+    it('a row that holds no session (meta without its times, data not an object) fails get as corrupt, never loads without expiry', async () => {
+      const table = newTable()
+      const store = create(table, { createTable: true, pruneInterval: 0 })
+      const now = Date.now()
+      const corrupt: [column: 'data' | 'meta', json: string][] = [
+        ['meta', '{"createdAt": 1}'],
+        ['meta', JSON.stringify({ ...meta({}, now), idleExpiresAt: String(now + 60_000) })],
+        ['meta', JSON.stringify({ ...meta({}, now), userId: 42 })],
+        ['meta', 'null'],
+        ['meta', '[]'],
+        ['data', 'null'],
+        ['data', '"secret-data"'],
+        ['data', '["secret-data"]'],
+      ]
+      for (const [column, json] of corrupt) {
+        const key = newKey()
+        await store.set(key, { fields: { role: '"secret-data"' }, meta: meta({}, now) })
+        await options.writeColumn(table, key, column, json)
+        const error = await store.get(key).then(
+          (record) => record,
+          (e: unknown) => e,
+        )
+        expect(error, `${column} = ${json}`).toBeInstanceOf(SessionStoreError)
+        expect(error).toMatchObject({ code: 'ERR_SESSION_STORE', store: name, operation: 'get' })
+        expect((error as Error).message).toMatch(/the stored session is corrupt/)
+        expect((error as Error).message).not.toContain(key)
+        expect((error as Error).message).not.toContain('secret-data')
+      }
+      // the check leaves a record's optional meta and empty data alone
+      const key = newKey()
+      const m = meta({ userId: 'u', idleTimeout: 1000, persistent: true, moved: true }, now)
+      await store.set(key, { fields: {}, meta: m })
+      expect(await store.get(key)).toEqual({ fields: {}, meta: m })
+      await store.close()
     })
 
     it('the docs carry the DDL the store runs', async () => {

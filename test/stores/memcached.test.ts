@@ -155,6 +155,36 @@ describe.skipIf(!memcached.available)('memcached store', () => {
       expect((await client.get(userKey(prefix, 'u-destroy'))).value).toBeNull()
     })
 
+    it('an item that holds no session fails get as corrupt, never loads without expiry', async () => {
+      const now = Date.now()
+      const items = [
+        { m: { createdAt: 1 }, f: { role: '"secret-data"' } },
+        { m: { ...meta({}, now), absoluteExpiresAt: String(now + 60_000) }, f: {} },
+        { m: meta({}, now), f: null },
+        { m: meta({}, now), f: '"secret-data"' },
+        { f: { role: '"secret-data"' } },
+        null,
+        ['secret-data'],
+      ]
+      for (const item of [...items.map((i) => JSON.stringify(i)), 'secret-data {']) {
+        const key = newKey()
+        await client.set(`${prefix}s:${key}`, item, { expires: 60 })
+        const error = await store.get(key).then(
+          (record) => record,
+          (e: unknown) => e,
+        )
+        expect(error, item).toMatchObject({
+          code: 'ERR_SESSION_STORE',
+          store: 'memcached',
+          operation: 'get',
+          message: expect.stringMatching(/the stored session is corrupt/),
+        })
+        expect((error as Error).message).not.toContain(key)
+        expect((error as Error).message).not.toContain('secret-data')
+        await client.delete(`${prefix}s:${key}`)
+      }
+    })
+
     it('refuses keys that are not store keys, so nothing can reach the protocol', async () => {
       for (const bad of [
         'x',

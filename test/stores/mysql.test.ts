@@ -83,6 +83,43 @@ describe.runIf(available)('mysql store', () => {
     const [rows] = await pool!.query<mysql.RowDataPacket[]>(`SHOW INDEX FROM \`${table}\``)
     expect([...new Set(rows.map((r) => r.Key_name as string))].sort()).toEqual([
       'PRIMARY',
+      'expires_at',
+      'user_id',
+    ])
+  })
+
+  it('creates its table for the longest name the option takes (63 characters)', async () => {
+    const table = tableFor('')
+    const name = `${table}${'x'.repeat(63 - table.length)}`
+    tables.push(name)
+    const store = mysqlStore({ pool: pool!, table: name, createTable: true, pruneInterval: 0 })
+    const key = newKey()
+    await store.set(key, { fields: { a: '1' }, meta: meta({ userId: 'u' }) })
+    expect((await store.get(key))?.fields).toEqual({ a: '1' })
+    expect((await store.listByUser('u')).map((s) => s.key)).toEqual([key])
+    const [rows] = await pool!.query<mysql.RowDataPacket[]>(`SHOW INDEX FROM \`${name}\``)
+    expect(rows.map((r) => `${r.Key_name}(${r.Column_name})`).sort()).toEqual([
+      'PRIMARY(key)',
+      'expires_at(expires_at)',
+      'user_id(user_id)',
+    ])
+  })
+
+  it('works on a table made by earlier versions, whose indexes are named after the table', async () => {
+    const table = tableFor('legacy')
+    const legacy = mysqlSchema(table)
+      .replace('KEY `user_id`', `KEY \`${table}_user_id\``)
+      .replace('KEY `expires_at`', `KEY \`${table}_expires_at\``)
+    expect(legacy).toContain(`${table}_expires_at`)
+    await pool!.query(legacy)
+    const store = mysqlStore({ pool: pool!, table, createTable: true, pruneInterval: 0 })
+    const key = newKey()
+    await store.set(key, { fields: { a: '1' }, meta: meta({ userId: 'u' }) })
+    expect((await store.get(key))?.fields).toEqual({ a: '1' })
+    expect((await store.listByUser('u')).map((s) => s.key)).toEqual([key])
+    const [rows] = await pool!.query<mysql.RowDataPacket[]>(`SHOW INDEX FROM \`${table}\``)
+    expect([...new Set(rows.map((r) => r.Key_name as string))].sort()).toEqual([
+      'PRIMARY',
       `${table}_expires_at`,
       `${table}_user_id`,
     ])
@@ -128,6 +165,53 @@ describe.runIf(available)('mysql store', () => {
     expect((await store.listByUser('user')).map((s) => s.key)).toEqual([lower])
     await store.close()
   })
+
+  it('user ids differing only in trailing spaces are two users (utf8mb4_bin pads with spaces)', async () => {
+    const store = mysqlStore({ pool: pool!, table: tableFor('pad'), createTable: true })
+    const ids = ['alice', 'alice ', 'alice  ', 'ü', 'ü ']
+    const keys = new Map(ids.map((id) => [id, newKey()]))
+    for (const [id, key] of keys) await store.set(key, { fields: {}, meta: meta({ userId: id }) })
+    for (const [id, key] of keys)
+      expect(
+        (await store.listByUser(id)).map((s) => s.key),
+        JSON.stringify(id),
+      ).toEqual([key])
+    const alice = keys.get('alice')!
+    expect(await store.destroyByUser('alice', alice)).toBe(0)
+    expect(await store.destroyByUser('alice')).toBe(1)
+    expect(await store.get(alice)).toBeUndefined()
+    for (const id of ids.slice(1)) expect(await store.get(keys.get(id)!), id).toBeDefined()
+    await store.close()
+  })
+
+  it('a failed statement keeps the driver error as cause without the statement, whose values are session data', async () => {
+    const store = mysqlStore({ pool: pool!, table: `${prefix}_missing`, pruneInterval: 0 })
+    const key = newKey()
+    const failures = [
+      () => store.patch(key, { clear: false, set: { t: '"refresh-SECRET"' }, delete: [] }, meta()),
+      () => store.set(key, { fields: { t: '"refresh-SECRET"' }, meta: meta({ userId: 'u' }) }),
+      () => store.add(key, { fields: { t: '"refresh-SECRET"' }, meta: meta() }),
+    ]
+    for (const failure of failures) {
+      const error = (await failure().catch((e: unknown) => e)) as Error
+      expect(error).toBeInstanceOf(SessionStoreError)
+      expect(error.cause).toBeInstanceOf(Error)
+      expect(error.cause).toMatchObject({
+        code: 'ER_NO_SUCH_TABLE',
+        errno: 1146,
+        sqlState: '42S02',
+        sqlMessage: expect.stringMatching(/doesn't exist/),
+        message: expect.stringMatching(/doesn't exist/),
+      })
+      expect(error.cause).not.toHaveProperty('sql')
+      const everything = [
+        JSON.stringify(error, Object.getOwnPropertyNames(error)),
+        JSON.stringify(error.cause, Object.getOwnPropertyNames(error.cause)),
+      ].join()
+      expect(everything).not.toContain('refresh-SECRET')
+      expect(everything).not.toContain(key)
+    }
+  })
 })
 
 let tableCount = 0
@@ -137,6 +221,8 @@ if (available) {
     create: (table, options) => mysqlStore({ pool: pool!, table, ...options }),
     newTable: () => tableFor(`t${tableCount++}`),
     insertRows,
+    writeColumn: (table, key, column, json) =>
+      pool!.query(`UPDATE \`${table}\` SET \`${column}\` = ? WHERE \`key\` = ?`, [json, key]),
     missingTable: /doesn't exist/,
     badTableNames: ['sessions; DROP TABLE users', 'a`b', '1abc', 'db.sessions', ''],
     clientOpen: async () => {

@@ -92,6 +92,76 @@ describe.runIf(available)('postgres store', () => {
   it('takes a schema-qualified table name', () => {
     expect(postgresSchema('app.sessions')).toContain('"app"."sessions"')
   })
+
+  /** The indexes of `table`: name and the column it is on. */
+  const indexesOf = async (table: string) => {
+    const { rows } = await pool!.query(
+      `SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname`,
+      [table],
+    )
+    return rows as { indexname: string; indexdef: string }[]
+  }
+
+  it('creates both indexes for every table name length the option takes, up to 63', async () => {
+    const base = tableFor('')
+    for (const length of [48, 49, 52, 61, 62, 63]) {
+      const table = `${base}${'x'.repeat(length - base.length)}`
+      tables.push(table)
+      const ddl = postgresSchema(table)
+      for (const [, index] of ddl.matchAll(/CREATE INDEX IF NOT EXISTS "([^"]+)"/g))
+        expect(Buffer.byteLength(index!), index).toBeLessThanOrEqual(63)
+      const store = postgresStore({ pool: pool!, table, createTable: true, pruneInterval: 0 })
+      await store.count()
+      const defs = (await indexesOf(table)).map((i) => i.indexdef.replace(/^.* USING btree /, ''))
+      expect(defs.sort(), `${length} characters`).toEqual([
+        '(expires_at)',
+        '(key)',
+        '(user_id) WHERE (user_id IS NOT NULL)',
+      ])
+      await store.close()
+    }
+    // names that fit are as they always were
+    expect(postgresSchema('app.sessions')).toContain('"sessions_user_id_idx"')
+    expect(postgresSchema('app.sessions')).toContain('"sessions_expires_at_idx"')
+  })
+
+  it('a table made by an earlier version (index names cut by PostgreSQL) gets no new index', async () => {
+    const base = tableFor('')
+    const table = `${base}${'y'.repeat(58 - base.length)}`
+    tables.push(table)
+    // the DDL of earlier versions, whose index names PostgreSQL cut to 63 bytes
+    await pool!.query(`CREATE TABLE "${table}" ("key" text PRIMARY KEY, "data" jsonb NOT NULL,
+      "meta" jsonb NOT NULL, "user_id" text, "expires_at" bigint NOT NULL);
+      CREATE INDEX "${table}_user_id_idx" ON "${table}" ("user_id") WHERE "user_id" IS NOT NULL;
+      CREATE INDEX "${table}_expires_at_idx" ON "${table}" ("expires_at");`)
+    const before = await indexesOf(table)
+    expect(before).toHaveLength(3)
+    const store = postgresStore({ pool: pool!, table, createTable: true, pruneInterval: 0 })
+    await store.set(newKey(), { fields: {}, meta: meta() })
+    expect(await indexesOf(table)).toEqual(before)
+    await store.close()
+  })
+
+  it('a failed write keeps the driver error as cause without the values PostgreSQL quotes in detail and where', async () => {
+    const store = postgresStore({ pool: pool!, table: tableFor('quoted'), createTable: true })
+    const key = newKey()
+    // jsonb refuses \u0000 in a field name, and quotes the JSON around it in `where`
+    const fields = { token: '"refresh-SECRET"', 'bad\u0000name': '"x"' }
+    const error = (await store.set(key, { fields, meta: meta() }).catch((e: unknown) => e)) as Error
+    expect(error).toBeInstanceOf(SessionStoreError)
+    expect(error).toMatchObject({ store: 'postgres', operation: 'set' })
+    expect(error.cause).toBeInstanceOf(Error)
+    expect(error.cause).toMatchObject({ code: '22P05', severity: 'ERROR' })
+    for (const name of ['detail', 'where', 'internalQuery'])
+      expect(error.cause).not.toHaveProperty(name)
+    const everything = [
+      JSON.stringify(error, Object.getOwnPropertyNames(error)),
+      JSON.stringify(error.cause, Object.getOwnPropertyNames(error.cause)),
+    ].join()
+    expect(everything).not.toContain('refresh-SECRET')
+    expect(everything).not.toContain(key)
+    await store.close()
+  })
 })
 
 let tableCount = 0
@@ -100,6 +170,8 @@ if (available) {
     name: 'postgres',
     create: (table, options) => postgresStore({ pool: pool!, table, ...options }),
     newTable: () => tableFor(`t${tableCount++}`),
+    writeColumn: (table, key, column, json) =>
+      pool!.query(`UPDATE "${table}" SET "${column}" = $1::jsonb WHERE "key" = $2`, [json, key]),
     insertRows: (table, n, expires) =>
       pool!.query(
         `INSERT INTO "${table}" ("key", "data", "meta", "user_id", "expires_at")

@@ -186,6 +186,39 @@ describe.skipIf(!redis.available)('redis store', () => {
       expect(await admin.exists(`${prefix}s:${key}`)).toBe(0)
     })
 
+    it('a session whose meta is not JSON or lacks its times fails get as corrupt, never loads without expiry', async () => {
+      const now = Date.now()
+      const metas = [
+        JSON.stringify({ createdAt: 1 }),
+        JSON.stringify({ ...meta({}, now), idleExpiresAt: String(now + 60_000) }),
+        JSON.stringify({ ...meta({}, now), userId: 42 }),
+        'null',
+        'secret-data {',
+      ]
+      for (const m of metas) {
+        const key = newKey()
+        await admin.hset(`${prefix}s:${key}`, 'm', m, 'd:role', '"secret-data"')
+        await admin.pexpire(`${prefix}s:${key}`, 60_000)
+        const error = await store.get(key).then(
+          (record) => record,
+          (e: unknown) => e,
+        )
+        expect(error, m).toMatchObject({
+          code: 'ERR_SESSION_STORE',
+          store: 'redis',
+          operation: 'get',
+          message: expect.stringMatching(/the stored session is corrupt/),
+        })
+        expect((error as Error).message).not.toContain(key)
+        expect((error as Error).message).not.toContain('secret-data')
+      }
+      // a hash with no meta at all is no session, as before
+      const key = newKey()
+      await admin.hset(`${prefix}s:${key}`, 'd:role', '"x"')
+      await admin.pexpire(`${prefix}s:${key}`, 60_000)
+      expect(await store.get(key)).toBeUndefined()
+    })
+
     it('listByUser drops expired members from the index and skips members bound elsewhere', async () => {
       const user = `u-${newKey().slice(0, 8)}`
       const live = newKey()

@@ -109,6 +109,23 @@ describe('sqlite store', () => {
     expect(plan.map((p) => p.detail).join(' ')).toMatch(/INDEX/)
   })
 
+  it('a row whose data or meta is not JSON fails get as corrupt, without quoting it', async () => {
+    const name = tableFor()
+    const store = sqliteStore({ db, table: name, createTable: true, pruneInterval: 0 })
+    for (const column of ['data', 'meta']) {
+      const key = newKey()
+      await store.set(key, { fields: { a: '1' }, meta: meta() })
+      db.prepare(`UPDATE "${name}" SET "${column}" = 'secret-data {' WHERE "key" = ?`).run(key)
+      for (const read of [() => store.get(key), async () => store.getNow(key)]) {
+        const error = await read().catch((e: unknown) => e)
+        expect(error, column).toBeInstanceOf(SessionStoreError)
+        expect(error).toMatchObject({ store: 'sqlite', operation: 'get' })
+        expect((error as Error).message).toMatch(/the stored session is corrupt/)
+        expect((error as Error).message).not.toContain('secret-data')
+      }
+    }
+  })
+
   it('keeps sessions across reopening the file', async () => {
     const name = tableFor()
     const key = newKey()
@@ -130,6 +147,8 @@ describeSqlStore({
   create: (name, options) => sqliteStore({ db, table: name, ...options }),
   newTable: tableFor,
   insertRows,
+  writeColumn: (name, key, column, json) =>
+    db.prepare(`UPDATE "${name}" SET "${column}" = ? WHERE "key" = ?`).run(json, key),
   missingTable: /no such table/,
   badTableNames: ['sessions; DROP TABLE users', 'a"b', '1abc', 'main.sessions', ''],
   clientOpen: () => db.open,
