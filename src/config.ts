@@ -102,6 +102,18 @@ export interface LoadConfigOptions {
   env?: Readonly<Record<string, string | undefined>>
   /** The directory a relative `file` is found from. @default process.cwd() */
   cwd?: string
+  /**
+   * Read only these keys (`'cookie'` for every `cookie.*` key): the others are neither
+   * interpolated nor checked, so a tool that needs only the store (`['store']`, as the
+   * `tessera` command reads it) runs without the app's secrets in its environment. A key the
+   * config does not have, in the file or as a mistyped `TESSERA_*` variable, is still an error.
+   * @default every key
+   * @example
+   * ```ts
+   * const { store } = await loadConfig({ only: ['store'] })
+   * ```
+   */
+  only?: readonly string[]
 }
 
 /** One key of the config, and the environment variable that sets it. */
@@ -215,10 +227,27 @@ interface Loaded {
 
 type Env = NonNullable<LoadConfigOptions['env']>
 
+/** Whether a key (`idleTimeout`, `cookie.name`) is to be read. */
+type Wanted = (key: string) => boolean
+
+/** The keys `only` names, as a test; every key without it. */
+function wantedKeys(only: readonly string[] | undefined): Wanted {
+  if (only === undefined) return () => true
+  const names = new Set(only.map(storedKey))
+  for (const name of names)
+    if (name !== 'cookie' && !FIELDS.some((f) => storedKey(f.key) === name))
+      fail(
+        'loadConfig:',
+        `only names ${JSON.stringify(name)}, which is not a key; the keys are ${TOP_KEYS.join(', ')} and cookie.*`,
+      )
+  return (key) => names.has(storedKey(key)) || (key.startsWith('cookie.') && names.has('cookie'))
+}
+
 /** Reads and checks the file and the environment; see {@link loadConfig}. */
 async function read(options: LoadConfigOptions): Promise<Loaded> {
   const env = options.env ?? process.env
   const cwd = options.cwd ?? process.cwd()
+  const wanted = wantedKeys(options.only)
   const given = options.file ?? (env[CONFIG_ENV] || undefined)
   const file = given === false ? undefined : (given ?? DEFAULT_FILE)
   const values = new Map<string, unknown>()
@@ -226,10 +255,10 @@ async function read(options: LoadConfigOptions): Promise<Loaded> {
 
   if (file !== undefined) {
     const doc = await readYaml(resolve(cwd, file), file, given !== undefined, options)
-    if (doc !== absent) fromFile(doc, file, env, values, origins)
+    if (doc !== absent) fromFile(doc, file, env, wanted, values, origins)
   }
-  fromEnv(env, values, origins)
-  return { config: assemble(values, origins), origins, file }
+  fromEnv(env, wanted, values, origins)
+  return { config: assemble(values, origins, wanted), origins, file }
 }
 
 /** The default file is not there. */
@@ -262,14 +291,18 @@ async function readYaml(
   const problem = doc.errors[0] ?? doc.warnings[0]
   if (problem !== undefined) {
     const { line, col } = lines.linePos(problem.pos[0])
+    const where = `[config] ${file}: line ${line}, column ${col}:`
+    // the parser's own message tells to call another of its functions
+    if (problem.code === 'MULTIPLE_DOCS')
+      throw new SessionConfigError(
+        `${where} a second document starts here; the file must hold one document: remove the "---" or "..." before it`,
+      )
     // `store: memory:` is a mapping in a mapping to YAML: the value's last `:` must be quoted
     const hint =
       problem.code === 'BLOCK_AS_IMPLICIT_KEY'
         ? `; a value ending in ":" must be quoted, as in store: "memory:" or store: "redis://host:6379?prefix=app:"`
         : ''
-    throw new SessionConfigError(
-      `[config] ${file}: line ${line}, column ${col}: ${problem.message} (not valid YAML${hint})`,
-    )
+    throw new SessionConfigError(`${where} ${problem.message} (not valid YAML${hint})`)
   }
   try {
     return doc.toJS({ maxAliasCount: 100 })
@@ -293,6 +326,7 @@ function fromFile(
   doc: unknown,
   file: string,
   env: Env,
+  wanted: Wanted,
   values: Map<string, unknown>,
   origins: Map<string, Origin>,
 ): void {
@@ -309,9 +343,10 @@ function fromFile(
     fail(`${file}: cookie`, `must be a mapping (cookie: { name: sid, ... }); got ${shown(cookie)}`)
   for (const key of Object.keys(cookie))
     if (!COOKIE_KEYS.includes(key)) unknownKey(file, key, 'cookie')
-  if (doc.secret != null && doc.secrets != null)
+  if (wanted('secrets') && doc.secret != null && doc.secrets != null)
     fail(`${file}:`, 'gives both secret and secrets; keep one (secrets: [newest, older])')
   for (const f of FIELDS) {
+    if (!wanted(f.key)) continue
     const name = f.key.startsWith('cookie.') ? f.key.slice(7) : undefined
     let value = name === undefined ? doc[f.key] : cookie[name]
     // `key:` with nothing after it (its value commented out, say) is unset
@@ -334,7 +369,12 @@ function fromFile(
   }
 }
 
-function fromEnv(env: Env, values: Map<string, unknown>, origins: Map<string, Origin>): void {
+function fromEnv(
+  env: Env,
+  wanted: Wanted,
+  values: Map<string, unknown>,
+  origins: Map<string, Origin>,
+): void {
   const known = [CONFIG_ENV, ...FIELDS.map((f) => f.env)]
   const prefix = 'TESSERA_'
   // a TESSERA_ variable close to one Tessera reads is a typo; any other is left alone
@@ -350,14 +390,14 @@ function fromEnv(env: Env, values: Map<string, unknown>, origins: Map<string, Or
         `is not one Tessera reads; did you mean ${prefix}${guess}?`,
       )
   }
-  if (env.TESSERA_SECRET && env.TESSERA_SECRETS)
+  if (wanted('secrets') && env.TESSERA_SECRET && env.TESSERA_SECRETS)
     fail(
       'environment variables TESSERA_SECRET and TESSERA_SECRETS',
       'are both set; keep one (TESSERA_SECRETS=newest,older)',
     )
   for (const f of FIELDS) {
     const value = env[f.env]
-    if (value === undefined || value === '') continue
+    if (value === undefined || value === '' || !wanted(f.key)) continue
     const label = `environment variable ${f.env}`
     values.set(storedKey(f.key), f.parse({ value, text: true, label }))
     origins.set(storedKey(f.key), { label, source: f.env })
@@ -374,6 +414,7 @@ function sourcesOf(origins: ReadonlyMap<string, Origin>, keys: (key: string) => 
 function assemble(
   values: ReadonlyMap<string, unknown>,
   origins: ReadonlyMap<string, Origin>,
+  wanted: Wanted,
 ): SessionsConfig {
   const config: Record<string, unknown> = {}
   const cookie: Record<string, unknown> = {}
@@ -392,7 +433,7 @@ function assemble(
   }
   const idle = (config.idleTimeout as number | undefined) ?? DEFAULT_TIMES.idleTimeout
   const touch = (config.touchAfter as number | undefined) ?? DEFAULT_TIMES.touchAfter
-  if (touch >= idle) {
+  if (touch >= idle && wanted('touchAfter') && wanted('idleTimeout')) {
     const byDefault = (key: string) => (origins.has(key) ? '' : ', the default')
     fail(
       `${sourcesOf(origins, (k) => k === 'touchAfter' || k === 'idleTimeout')}:`,
@@ -424,7 +465,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Sessi
 
 /** Options of {@link createSessionsFromConfig}. */
 export interface CreateSessionsFromConfigOptions<Data extends SessionData = SessionData>
-  extends LoadConfigOptions {
+  extends Omit<LoadConfigOptions, 'only'> {
   /**
    * Options that only code can give (`schema`, `clock`, a `codec` with the app's classes), or
    * that must win over the file and the environment. A `secret` or `secrets` here replaces the

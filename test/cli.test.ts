@@ -1,6 +1,7 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -64,6 +65,13 @@ async function tessera(argv: string[], env: Record<string, string> = {}, now?: (
   const code = await main(argv, io)
   const lines = (chunks: string[]) => chunks.join('').split('\n').filter(Boolean)
   return { code, out: lines(out), err: err.join('') }
+}
+
+/** An empty store at `url`, as the app makes it on its first request. */
+async function created(url: string) {
+  const { store, close } = await storeFromUrl(url)
+  await (store as SessionStore).count?.()
+  await close()
 }
 
 /** Drops what a test left in a store, through the store itself. */
@@ -343,6 +351,12 @@ describe.skipIf(!memcached.available)('tessera commands on the memcached store',
       expect(refused.code).toBe(1)
       expect(refused.err).toMatch(/the memcached store cannot .*: Memcached cannot list its keys/)
     }
+    // each capability with its own reason
+    expect(await tessera(['prune'], env)).toEqual({
+      code: 1,
+      out: [],
+      err: 'tessera: the memcached store cannot prune: Memcached expires sessions by itself\n',
+    })
   })
 })
 
@@ -392,9 +406,9 @@ describe('tessera command line', () => {
     expect(help.stdout).toContain('migrate --to URL')
     const secret = await exec(['keygen'])
     expect(secret.stdout.trim()).toMatch(/^[A-Za-z0-9_-]{43}$/)
-    const counted = await exec(['count'], {
-      TESSERA_STORE: `sqlite:${join(dir, 'bin.db')}?createTable=true`,
-    })
+    const url = `sqlite:${join(dir, 'bin.db')}?createTable=true`
+    await created(url)
+    const counted = await exec(['count'], { TESSERA_STORE: url })
     expect(counted).toEqual({ code: 0, stdout: '0\n', stderr: '' })
     const usage = await exec(['count'])
     expect(usage.code).toBe(2)
@@ -412,6 +426,13 @@ describe('tessera command line', () => {
       [['migrate'], 'migrate needs --to URL'],
       [['list', '--limit', '0'], '--limit must be a whole number of 1 or more'],
       [['keygen', '--bytes', '16'], '--bytes must be a whole number from 32 to 1024'],
+      [['keygen', '64'], 'keygen takes no argument "64"'],
+      [['count', '--store', 'mysql://bad:url:x'], '"mysql://bad:url:x": is not a valid URL'],
+      [['count', '--store', 'postgres://[bad'], '"postgres://[bad": is not a valid URL'],
+      [
+        ['count', '--store', 'redis://:rd1s/9xq@127.0.0.1:6379/0'],
+        '"redis://:***@127.0.0.1:6379/0": is not a valid URL; percent-encode the password',
+      ],
       [['count', '--store', 'nope://x'], 'unknown scheme'],
       [['count', '--store', 'sqlite:./x.db?tabel=t'], 'unknown parameter "tabel"'],
       [
@@ -427,9 +448,10 @@ describe('tessera command line', () => {
   })
 
   it("finds the store in the app's config file, or in TESSERA_STORE over it", async () => {
-    const { writeFile } = await import('node:fs/promises')
     const file = join(dir, 'tessera.yaml')
-    await writeFile(file, `store: "sqlite:${join(dir, 'config.db')}?createTable=true"\n`)
+    const url = `sqlite:${join(dir, 'config.db')}?createTable=true`
+    await created(url)
+    await writeFile(file, `store: "${url}"\n`)
     const fromFile = await tessera(['count', '--config', file])
     expect(fromFile).toEqual({ code: 0, out: ['0'], err: '' })
     expect((await tessera(['count'], { TESSERA_CONFIG: file })).out).toEqual(['0'])
@@ -446,6 +468,50 @@ describe('tessera command line', () => {
     expect(both.err).toContain('give --store or --config, not both')
   })
 
+  it("reads only the store from the app's config, not the secrets it needs no more than they", async () => {
+    // the app's file, in an admin's shell without SESSION_SECRETS, with a short TESSERA_SECRET
+    const file = join(dir, 'app.yaml')
+    const url = `sqlite:${join(dir, 'app.db')}?createTable=true`
+    await created(url)
+    await writeFile(
+      file,
+      `secrets: \${SESSION_SECRETS}\nstore: "${url}"\nidleTimeout: 1m\ntouchAfter: 5m\n`,
+    )
+    expect(await tessera(['count', '--config', file], { TESSERA_SECRET: 'short' })).toEqual({
+      code: 0,
+      out: ['0'],
+      err: '',
+    })
+    // a key the config does not have is still a mistake
+    await writeFile(file, `secrets: \${SESSION_SECRETS}\nstore: "${url}"\nidleTimout: 1m\n`)
+    const typo = await tessera(['count', '--config', file])
+    expect(typo.code).toBe(2)
+    expect(typo.err).toContain('idleTimout is not a known key; did you mean idleTimeout?')
+  })
+
+  it('opens the store a command names without creating it: a mistyped path is an error', async () => {
+    const typo = join(dir, 'no', 'such', 'sesions')
+    for (const argv of [['count'], ['list'], ['prune'], ['revoke', '--user', 'u1']]) {
+      const file = await tessera([...argv, '--store', `file:${typo}`])
+      expect(file.code, argv[0]).toBe(2)
+      expect(file.err).toBe(
+        `tessera: [tessera] store URL "file:${typo}": there is no directory ${typo}; check the path\n`,
+      )
+    }
+    expect(existsSync(join(dir, 'no'))).toBe(false)
+    const db = join(dir, 'typo.db')
+    const sqlite = await tessera(['count', '--store', `sqlite:${db}?createTable=true`])
+    expect(sqlite).toEqual({
+      code: 2,
+      out: [],
+      err: `tessera: [tessera] store URL "sqlite:${db}?createTable=true": there is no database file ${db}; check the path\n`,
+    })
+    expect(existsSync(db)).toBe(false)
+    // the source of migrate too; its target is made
+    const from = await tessera(['migrate', '--store', `file:${typo}`, '--to', `file:${dir}/to`])
+    expect(from.err).toContain(`there is no directory ${typo}`)
+  })
+
   it('says what it cannot do on a client-side or in-process store', async () => {
     for (const [store, message] of [
       ['cookie:', 'the cookie store keeps each session in its browser'],
@@ -455,6 +521,7 @@ describe('tessera command line', () => {
       expect(result.code).toBe(1)
       expect(result.err).toContain(message)
     }
+    await mkdir(join(dir, 'x'), { recursive: true })
     const bad = await tessera(['show', 'not-a-key', '--store', `file:${join(dir, 'x')}`])
     expect(bad.code).toBe(1)
     expect(bad.err).toContain('"not-a-key" is neither a session\'s key')
@@ -474,6 +541,100 @@ describe('tessera command line', () => {
       expect(result.err).not.toContain('hunter2')
     },
   )
+
+  /** `n` live sessions written straight into `store`, one in two of ada. */
+  const filled = async (store: SessionStore, n: number) => {
+    const now = Date.now()
+    const meta = {
+      createdAt: now,
+      lastSeenAt: now,
+      idleExpiresAt: now + 3_600_000,
+      absoluteExpiresAt: now + 3_600_000,
+    }
+    for (let i = 0; i < n; i++)
+      await store.set(hashSessionId(randomBytes(32).toString('base64url')), {
+        fields: { n: String(i) },
+        meta: { ...meta, ...(i % 2 === 0 ? { userId: 'ada' } : {}) },
+      })
+  }
+
+  /** A SQLite store of `n` sessions, written in one transaction (one each would take seconds). */
+  const sqliteOf = async (file: string, n: number) => {
+    const { default: Database } = await import('better-sqlite3')
+    const { sqliteStore } = await import('../src/stores/sqlite.js')
+    const db = new Database(file)
+    const store = sqliteStore({ db, createTable: true })
+    await store.count()
+    db.exec('BEGIN')
+    await filled(store, n)
+    db.exec('COMMIT')
+    db.close()
+    return `sqlite:${file}`
+  }
+
+  /** Runs the program; with `head`, closes its stdout once that many lines have come. */
+  const spawned = (argv: string[], head?: number) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [...bin, ...argv], {
+        env: { ...process.env, TESSERA_STORE: '' },
+      })
+      let out = ''
+      let err = ''
+      child.stdout.on('data', (chunk) => {
+        out += chunk
+        if (head !== undefined && out.split('\n').length > head) child.stdout.destroy()
+      })
+      child.stderr.on('data', (chunk) => {
+        err += chunk
+      })
+      child.on('exit', (code) => resolve({ code, out, err }))
+    })
+
+  it('migrate into a store that fails every write: one line, exit 1, no stack trace', async () => {
+    const from = `file:${join(dir, 'migrate-fails')}`
+    const opened = await storeFromUrl(from)
+    await filled(opened.store as SessionStore, 100)
+    await opened.close()
+    // a SQL store without ?createTable=true has no table
+    const to = `sqlite:${join(dir, 'migrate-fails.db')}`
+    const result = await spawned(['migrate', '--store', from, '--to', to])
+    expect(result).toEqual({
+      code: 1,
+      out: '',
+      err: 'tessera: [tessera] [store:sqlite] set failed: no such table: tessera_sessions\n',
+    })
+  })
+
+  it('tessera list | head: a reader that goes away ends the command quietly', async () => {
+    const url = await sqliteOf(join(dir, 'head.db'), 3000)
+    for (const argv of [['list'], ['list', '--user', 'ada', '--json']]) {
+      const result = await spawned([...argv, '--store', url], 2)
+      expect(result.err, argv.join(' ')).toBe('')
+      expect(result.code, argv.join(' ')).toBe(0)
+    }
+  })
+
+  it('writes a long list no faster than its reader takes it, and stops when it goes', async () => {
+    const url = await sqliteOf(join(dir, 'slow.db'), 2000)
+    // a reader that takes nothing: the list waits once the stream's buffer is full
+    const stdout = new PassThrough({ highWaterMark: 4096 })
+    const stderr = new PassThrough()
+    const code = main(['list', '--json', '--store', url], { stdout, stderr, env: {} })
+    const buffered = () => stdout.readableLength + stdout.writableLength
+    await new Promise((r) => setTimeout(r, 300))
+    // what the stream's buffers hold, not the 2000 lines (some 300 kB)
+    expect(buffered()).toBeGreaterThan(4096)
+    expect(buffered()).toBeLessThan(16_384)
+    // read: it writes more, up to as much again
+    const first = String(stdout.read())
+    await new Promise((r) => setTimeout(r, 50))
+    expect(buffered()).toBeGreaterThan(4096)
+    expect(buffered()).toBeLessThan(16_384)
+    expect(String(stdout.read())).not.toBe(first)
+    // the reader goes away: the command ends, done
+    stdout.destroy()
+    expect(await code).toBe(0)
+  })
 
   it('draws a progress bar on a terminal while it migrates', async () => {
     const from = `file:${join(dir, 'progress')}`

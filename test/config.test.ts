@@ -246,6 +246,39 @@ cookie:
     )
   })
 
+  it('reads only the keys `only` names, still refusing keys the config does not have', async () => {
+    // the app's file, in the shell of an admin who has none of its secrets
+    const yaml = `secrets: \${SESSION_SECRETS}\nstore: "redis://:\${REDIS_PASSWORD:-}@db:6379"\nidleTimeout: 1m\ntouchAfter: 5m\n`
+    const env = { TESSERA_SECRET: SHORT, TESSERA_COOKIE_SAME_SITE: 'loose' }
+    expect(await load(yaml, env, { only: ['store'] })).toEqual({ store: 'redis://:@db:6379' })
+    expect(await load(yaml, { TESSERA_STORE: 'memory:' }, { only: ['store'] })).toEqual({
+      store: 'memory:',
+    })
+    // 'cookie' is every cookie key; 'secret' and 'secrets' are one setting
+    expect(
+      await load(
+        'secret: ${S}\ncookie: { name: a, path: /b }\n',
+        { S: SECRET },
+        {
+          only: ['cookie', 'secret'],
+        },
+      ),
+    ).toEqual({ secrets: [SECRET], cookie: { name: 'a', path: '/b' } })
+    expect(await message(`${yaml}stor: x\n`, env, { only: ['store'] })).toContain(
+      'tessera.yaml: stor is not a known key; did you mean store?',
+    )
+    expect(await message(undefined, { TESSERA_STOR: 'memory:' }, { only: ['store'] })).toContain(
+      'did you mean TESSERA_STORE?',
+    )
+    // the store itself is checked
+    expect(await message('store: 6379\n', {}, { only: ['store'] })).toContain(
+      'store must be a store URL',
+    )
+    expect(await message(undefined, {}, { only: ['stores'] })).toBe(
+      '[tessera] [config] loadConfig: only names "stores", which is not a key; the keys are secret, secrets, store, cookie, idleTimeout, absoluteTimeout, touchAfter, codec, onInvalidData, trustProxy and cookie.*',
+    )
+  })
+
   it('never reads process.env when an environment is given, and never changes it', async () => {
     const before = { ...process.env }
     const config = await load('store: ${TESSERA_TEST_NOT_SET:-memory:}\n', {})
@@ -367,6 +400,21 @@ describe('loadConfig: every mistake names the file or variable and the key', () 
     )
   })
 
+  it('durations: zero with any unit, and only lower-case units', async () => {
+    // 0 written with a unit is 0, as 0 is
+    for (const zero of ['0', '0s', '0m', '0ms', '0.0h', '0 d'])
+      expect(await load(`touchAfter: ${zero}\n`), zero).toEqual({ touchAfter: 0 })
+    expect(await load(undefined, { TESSERA_TOUCH_AFTER: '0s' })).toEqual({ touchAfter: 0 })
+    expect(await message('idleTimeout: 0m\n')).toContain('idleTimeout must be a positive number')
+    // '30M' is not 30 minutes (nor 30 months): the units are lower case
+    expect(await message('idleTimeout: 30M\n')).toBe(
+      `[tessera] [config] tessera.yaml: idleTimeout must be a positive number of milliseconds or a duration such as '30m', '12h', '90s' (units ms, s, m, h, d, w, y, in lower case); got "30M"`,
+    )
+    expect(await message(undefined, { TESSERA_ABSOLUTE_TIMEOUT: '12H' })).toContain(
+      '(units ms, s, m, h, d, w, y, in lower case); got "12H"',
+    )
+  })
+
   it('touchAfter must be shorter than idleTimeout, defaults included', async () => {
     expect(await message('idleTimeout: 1m\ntouchAfter: 2m\n')).toBe(
       '[tessera] [config] tessera.yaml: touchAfter (120000 ms) must be shorter than idleTimeout (60000 ms), or active sessions would expire; lower touchAfter or raise idleTimeout',
@@ -482,6 +530,14 @@ describe('loadConfig: every mistake names the file or variable and the key', () 
       '[tessera] [config] tessera.yaml: line 1, column 14: Unresolved tag: !duration (not valid YAML)',
     )
     expect(await message('store: *nowhere\n')).toContain('tessera.yaml: Unresolved alias')
+  })
+
+  it('a file of several YAML documents', async () => {
+    expect(await message("store: 'memory:'\n---\nidleTimeout: 5m\n")).toBe(
+      '[tessera] [config] tessera.yaml: line 2, column 1: a second document starts here; the file must hold one document: remove the "---" or "..." before it',
+    )
+    // one document between markers is one document
+    expect(await load("---\nstore: 'memory:'\n...\n")).toEqual({ store: 'memory:' })
   })
 
   it('a YAML syntax error does not quote the line (it may hold a secret)', async () => {
@@ -682,6 +738,40 @@ describe('createSessionsFromConfig', () => {
     expect((env as Error).message).toMatch(
       /^\[tessera\] \[config\] environment variable TESSERA_STORE: store URL "memory:\?maxSession=5": unknown parameter "maxSession"/,
     )
+  })
+
+  it('refuses a server URL that does not parse, or whose password is not percent-encoded', async () => {
+    const refusal = async (url: string) => {
+      const err = await createSessionsFromConfig({
+        cwd: await project(),
+        env: { TESSERA_SECRET: SECRET, TESSERA_STORE: url },
+      }).then(
+        async (made) => {
+          await made.close()
+          return undefined
+        },
+        (e: unknown) => e,
+      )
+      expect(err, url).toBeInstanceOf(SessionConfigError)
+      return (err as Error).message
+    }
+    // a generated password often holds / or +; as ${REDIS_PASSWORD} puts it in the URL
+    for (const [url, password] of [
+      ['postgres://app:Zm9v/YmFy+cQ==@127.0.0.1:5432/test', 'Zm9v/YmFy+cQ=='],
+      ['redis://:rd1s/9xq@127.0.0.1:6379/0', 'rd1s/9xq'],
+      ['mysql://app:s3c?r3t@127.0.0.1:3306/test', 's3c?r3t'],
+      ['mysql://app:s3c#r3t@127.0.0.1:3306/test', 's3c#r3t'],
+      ['postgres://app:s3c@r3t@127.0.0.1:5432/test', 's3c@r3t'],
+    ]) {
+      const text = await refusal(url!)
+      expect(text).toMatch(
+        /^\[tessera\] \[config\] environment variable TESSERA_STORE: store URL ".*:\/\/(app)?:\*\*\*@127\.0\.0\.1:\d+\/\w+": .*percent-encode the password \(\/ as %2F, \? as %3F, # as %23, @ as %40, % as %25\)$/,
+      )
+      for (const part of password!.split(/[/?#@]/)) expect(text).not.toContain(part)
+    }
+    // a malformed URL is a configuration mistake, not a TypeError or a store failing later
+    for (const url of ['mysql://bad:url:x', 'postgres://[bad', 'rediss://host:port'])
+      expect(await refusal(url)).toContain(`store URL "${url}": is not a valid URL`)
   })
 })
 

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
 import { root, startExample } from './helpers/example.js'
 import { Client } from './helpers/http.js'
@@ -49,7 +50,45 @@ describe('README quick start', () => {
   })
 })
 
+describe('README options', () => {
+  it('type-check as written, under the strictest options users compile with', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    const block = /## Options\n\n```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+    expect(block).toBeDefined()
+    // the names the block takes as given, then the block itself
+    const file = join(root, 'test', 'readme-options.ts')
+    const source = `import { createSessions } from 'tessera'
+import { memoryStore } from 'tessera/stores/memory'
+type Data = { count: number }
+declare const secret: string
+const store = memoryStore()
+${block}`
+    const { config } = ts.readConfigFile(join(root, 'tsconfig.json'), ts.sys.readFile)
+    const { options } = ts.parseJsonConfigFileContent(config, ts.sys, root)
+    const host = ts.createCompilerHost(options)
+    const getSourceFile = host.getSourceFile
+    host.getSourceFile = (name, version, ...rest) =>
+      name === file
+        ? ts.createSourceFile(name, source, version)
+        : getSourceFile.call(host, name, version, ...rest)
+    const fileExists = host.fileExists
+    host.fileExists = (name) => name === file || fileExists.call(host, name)
+    const program = ts.createProgram([file], options, host)
+    const errors = ts
+      .getPreEmitDiagnostics(program, program.getSourceFile(file))
+      .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
+    expect(errors).toEqual([])
+  }, 60_000)
+})
+
 describe('demo app', () => {
+  it('starts with a random secret when SESSION_SECRET is empty, as when it is unset', async () => {
+    const url = await run('examples/demo/server.ts', { SESSION_SECRET: '' })
+    expect(String((await new Client(url).get('/')).body)).toContain(
+      '<strong id="visits">1</strong>',
+    )
+  })
+
   it('counts, signs in with a new session id, lists sessions and signs out', async () => {
     const url = await run('examples/demo/server.ts')
     const browser = new Client(url)

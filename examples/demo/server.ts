@@ -17,7 +17,8 @@ import { memoryStore } from 'tessera/stores/memory'
 
 type Data = { visits: number; user: string }
 
-const secret = process.env.SESSION_SECRET ?? randomBytes(32).toString('base64url')
+// an empty SESSION_SECRET counts as unset, as everywhere in Tessera
+const secret = process.env.SESSION_SECRET || randomBytes(32).toString('base64url')
 if (!process.env.SESSION_SECRET)
   console.log('SESSION_SECRET not set: using a random secret for this run')
 

@@ -16,8 +16,11 @@ import {
 
 /** Where a command writes, and what it reports progress to. */
 export interface Output {
-  /** One line of the command's answer (stdout). */
-  line(text: string): void
+  /**
+   * One line of the command's answer (stdout). A promise when the reader is behind: a command
+   * that writes many lines waits for it before reading more from the store.
+   */
+  line(text: string): void | Promise<void>
   /** Long work: called with the total (when the store can count) and then once per item. */
   progress?(total: number | undefined): { tick(): void; stop(): void }
 }
@@ -30,9 +33,13 @@ export class CommandError extends Error {
 type Capability = 'count' | 'scan' | 'prune' | 'listByUser' | 'destroyByUser'
 
 /** Why a store lacks a capability, in words a user can act on. */
-const WHY_NOT: Record<string, string> = {
-  memcached: 'Memcached cannot list its keys',
-  redis: 'Redis expires sessions by itself',
+const WHY_NOT: Record<string, Partial<Record<Capability, string>>> = {
+  memcached: {
+    count: 'Memcached cannot list its keys',
+    scan: 'Memcached cannot list its keys',
+    prune: 'Memcached expires sessions by itself',
+  },
+  redis: { prune: 'Redis expires sessions by itself' },
 }
 
 /** A driver's error as the store error the app would see: store, operation, no session id. */
@@ -101,7 +108,7 @@ function needs<K extends Capability>(
 ): NonNullable<SessionStore[K]> {
   const method = store[capability]
   if (method === undefined) {
-    const why = WHY_NOT[store.name]
+    const why = WHY_NOT[store.name]?.[capability]
     throw new CommandError(
       `the ${store.name} store cannot ${what}${why === undefined ? ` (it has no ${capability}())` : `: ${why}`}`,
     )
@@ -177,9 +184,9 @@ export async function list(
   // a session that moved to a new id leaves a marker for a minute, which is no session
   const live = (s: StoredSession) => expiresAt(s.meta) > options.now && s.meta.moved !== true
   let listed = 0
-  const print = (s: StoredSession) => {
-    if (listed === 0 && !options.json) out.line(HEADER)
-    out.line(options.json ? json(s) : row(s))
+  const print = async (s: StoredSession) => {
+    if (listed === 0 && !options.json) await out.line(HEADER)
+    await out.line(options.json ? json(s) : row(s))
     listed++
   }
   if (options.user !== undefined) {
@@ -187,12 +194,12 @@ export async function list(
     sessions.sort((a, b) => b.meta.lastSeenAt - a.meta.lastSeenAt)
     for (const s of sessions.filter(live)) {
       if (listed >= limit) break
-      print(s)
+      await print(s)
     }
   } else {
     for await (const s of needs(store, 'scan', 'list every session')()) {
       if (listed >= limit) break
-      if (live(s)) print(s)
+      if (live(s)) await print(s)
     }
   }
   return listed
@@ -264,7 +271,8 @@ export interface Migrated {
 /**
  * `tessera migrate --to URL`: copies every unexpired session, data and times unchanged, so
  * users stay signed in when the app moves to the new store. A session already in the target
- * is replaced. Reads and writes `concurrency` sessions at a time.
+ * is replaced. Reads and writes `concurrency` sessions at a time; after a copy fails no other
+ * starts, and once those under way have ended the first failure is thrown.
  */
 export async function migrate(
   from: SessionStore,
@@ -285,20 +293,27 @@ export async function migrate(
     }
     bar?.tick()
   }
+  // each copy's failure is caught as it happens (one left for a later race would be an
+  // unhandled rejection): the first is kept, and ends the scan
+  let failure: { error: unknown } | undefined
   const running = new Set<Promise<void>>()
   try {
     for await (const s of scan()) {
-      const p = copy(s).finally(() => running.delete(p))
+      if (failure !== undefined) break
+      const p: Promise<void> = copy(s)
+        .catch((error: unknown) => {
+          failure ??= { error }
+        })
+        .finally(() => running.delete(p))
       running.add(p)
       if (running.size >= (options.concurrency ?? 16)) await Promise.race(running)
+      if (failure !== undefined) break
     }
-    await Promise.all(running)
-  } catch (err) {
-    await Promise.allSettled(running)
-    throw err
   } finally {
+    await Promise.all(running)
     bar?.stop()
   }
+  if (failure !== undefined) throw failure.error
   out.line(
     `copied ${result.copied} session${result.copied === 1 ? '' : 's'} from ${from.name} to ${to.name}` +
       (result.skipped === 0 ? '' : ` (${result.skipped} expired, skipped)`),

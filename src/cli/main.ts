@@ -73,6 +73,39 @@ const STORE_COMMANDS = new Set(['count', 'list', 'show', 'revoke', 'prune', 'mig
 
 class UsageError extends Error {}
 
+/** The reader of stdout has gone (`tessera list | head`): the command stops, quietly. */
+class OutputClosed extends Error {}
+
+/**
+ * Writes lines to `stream`: a promise when its buffer is full (resolved once it drains), and
+ * OutputClosed once the reader has gone (EPIPE), so a command stops reading its store.
+ */
+function lineWriter(stream: NodeJS.WritableStream): Output['line'] {
+  let failure: NodeJS.ErrnoException | undefined
+  // kept once the command is over: a write the pipe refuses reports it a tick later
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    failure ??= err
+  })
+  const closed = () =>
+    failure === undefined || failure.code === 'EPIPE' ? new OutputClosed() : failure
+  return (text) => {
+    if (failure !== undefined || !stream.writable) throw closed()
+    if (stream.write(`${text}\n`)) return undefined
+    return new Promise<void>((resolve, reject) => {
+      const settle = () => {
+        stream.off('drain', settle)
+        stream.off('close', settle)
+        stream.off('error', settle)
+        if (failure === undefined && stream.writable) resolve()
+        else reject(closed())
+      }
+      stream.on('drain', settle)
+      stream.on('close', settle)
+      stream.on('error', settle)
+    })
+  }
+}
+
 function positiveInteger(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
@@ -88,6 +121,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   try {
     return await run(argv, io)
   } catch (error) {
+    if (error instanceof OutputClosed) return 0
     if (error instanceof UsageError) {
       err(`tessera: ${error.message}\n\nRun tessera --help for the commands.`)
       return 2
@@ -117,7 +151,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   const { positionals, values } = parsed
   const [command, ...rest] = positionals
   const out: Output = {
-    line: (text) => io.stdout.write(`${text}\n`),
+    line: lineWriter(io.stdout),
     progress: (total) => progressBar(io.stderr, total),
   }
   if (values.help || command === undefined) {
@@ -125,6 +159,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     return values.help ? 0 : 2
   }
   if (command === 'keygen') {
+    if (rest.length !== 0) throw new UsageError(`keygen takes no argument "${rest[0]}"`)
     const bytes = Number(values.bytes ?? MIN_SECRET_BYTES)
     if (!Number.isInteger(bytes) || bytes < MIN_SECRET_BYTES || bytes > 1024)
       throw new UsageError(`--bytes must be a whole number from ${MIN_SECRET_BYTES} to 1024`)
@@ -150,12 +185,14 @@ async function run(argv: string[], io: Io): Promise<number> {
   const limit = positiveInteger('--limit', values.limit)
   if (values.config !== undefined && values.store !== undefined)
     throw new UsageError('give --store or --config, not both')
-  // --store, else the app's own configuration: TESSERA_STORE over its tessera.yaml
+  // --store, else the app's own configuration: TESSERA_STORE over its tessera.yaml, of which
+  // only the store is read (the app's secrets need not be in the admin's environment)
   const url =
     values.store ??
     (
       await loadConfig({
         env: io.env,
+        only: ['store'],
         ...(values.config === undefined ? {} : { file: values.config }),
       })
     ).store
@@ -168,13 +205,14 @@ async function run(argv: string[], io: Io): Promise<number> {
   const json = values.json === true
 
   const opened: OpenedStore[] = []
-  const open = async (u: string, what: string): Promise<SessionStore> => {
-    const o = await storeFromUrl(u)
+  // only migrate's target may be created: a mistyped path is an error, not a new empty store
+  const open = async (u: string, what: string, create = false): Promise<SessionStore> => {
+    const o = await storeFromUrl(u, { create })
     opened.push(o)
     return serverStore(o.store, what)
   }
   try {
-    const store = await open(url, command === 'migrate' ? 'migrate' : command)
+    const store = await open(url, command)
     switch (command) {
       case 'count':
         await count(store, out, json)
@@ -193,7 +231,7 @@ async function run(argv: string[], io: Io): Promise<number> {
         await prune(store, out)
         break
       default: {
-        const target = await open(values.to!, 'migrate into')
+        const target = await open(values.to!, 'migrate into', true)
         if (opened[0]!.url === opened[1]!.url)
           throw new UsageError('--to names the store the sessions are in already')
         await migrate(store, target, out, { now })

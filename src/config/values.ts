@@ -4,8 +4,8 @@
  * `SessionConfigError` that names where the value came from and what to change.
  * @module
  */
-import { parse as parseDuration } from '@lukeed/ms'
 import { type CookieOptions, resolveCookie } from '../core/cookies.js'
+import { parseDuration, unitsHint } from '../core/duration.js'
 import { SessionConfigError, SessionError } from '../core/errors.js'
 import { MIN_SECRET_BYTES } from '../core/keyring.js'
 import { maskUrl } from '../stores/from-url.js'
@@ -93,7 +93,7 @@ export const duration =
     if (ms === undefined || !Number.isFinite(ms) || ms <= 0)
       fail(
         label,
-        `must be a ${zero ? 'number of milliseconds (0 or more)' : 'positive number of milliseconds'} or a duration such as '30m', '12h', '90s'; got ${shown(value)}`,
+        `must be a ${zero ? 'number of milliseconds (0 or more)' : 'positive number of milliseconds'} or a duration such as '30m', '12h', '90s'${unitsHint(value)}; got ${shown(value)}`,
       )
     return ms
   }

@@ -17,7 +17,9 @@
  *
  * Parameters the store knows are taken out of the URL (`?prefix=app:`, `?table=sessions`,
  * `?createTable=true`); any other is left for the driver (`?sslmode=require`). For Redis,
- * `?driver=ioredis` or `?driver=redis` picks the driver when the app has both.
+ * `?driver=ioredis` or `?driver=redis` picks the driver when the app has both. A password
+ * must be percent-encoded (`/` as `%2F`, `@` as `%40`, ...): a server URL that does not parse
+ * is refused at once.
  *
  * @example
  * ```ts
@@ -28,6 +30,8 @@
  * ```
  * @module
  */
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { SessionConfigError, SessionStoreError } from '../core/errors.js'
 import type { ClientSideStore, SessionStore } from '../core/store.js'
 
@@ -38,6 +42,26 @@ export interface OpenedStore {
   readonly url: string
   /** Closes the store, then the client the URL opened. Idempotent. */
   close(): Promise<void>
+}
+
+/**
+ * Options of {@link storeFromUrl}.
+ *
+ * @example
+ * ```ts
+ * // an admin tool: a mistyped path is an error, not a new empty store
+ * const { store } = await storeFromUrl('sqlite:./sessions.db', { create: false })
+ * ```
+ */
+export interface StoreFromUrlOptions {
+  /**
+   * Whether opening may create the store: a `file:` directory, a `sqlite:` database file, the
+   * table `?createTable=true` asks for. With `false` only a store that exists opens (a
+   * missing directory or database file is a `SessionConfigError` naming the path) and
+   * `?createTable` is ignored: for tools that read or clean up the app's store.
+   * @default true
+   */
+  create?: boolean
 }
 
 /** Every scheme {@link storeFromUrl} takes. */
@@ -88,9 +112,18 @@ const STORE_OF: Record<(typeof STORE_SCHEMES)[number], string> = {
   memcached: 'memcached',
 }
 
-/** `url` with its password, if any, replaced by `***` (also in a URL missing its scheme). */
+/**
+ * `url` with its password, if any, replaced by `***` (also in a URL missing its scheme): from
+ * the `:` after the user to the last `@`, so a password holding a raw `/`, `?`, `#` or `@`
+ * (which {@link storeFromUrl} refuses) is hidden whole.
+ *
+ * @example
+ * ```ts
+ * maskUrl('postgres://app:s3cret@db/app') // 'postgres://app:***@db/app'
+ * ```
+ */
 export function maskUrl(url: string): string {
-  return url.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/[^:/?#@]*:)[^@/?#]*@/i, '$1***@')
+  return url.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/[^:/?#@]*:)[\s\S]*@/i, '$1***@')
 }
 
 function fail(url: string, problem: string, cause?: unknown): never {
@@ -151,6 +184,45 @@ function pathOf(url: string, rest: string, scheme: string): string {
   }
 }
 
+/** Encoded, a password can hold any character. */
+const ENCODE_PASSWORD =
+  'percent-encode the password (/ as %2F, ? as %3F, # as %23, @ as %40, % as %25)'
+
+/**
+ * Refuses a server's URL that the driver would misread: one `new URL()` cannot parse (the
+ * driver would throw a bare TypeError, or fail every call), and a password holding a raw `/`,
+ * `?`, `#` or `@` (read as the end of the host, or a host of its own).
+ */
+function checkServerUrl(url: string, rest: string): void {
+  // `user:` then an `@` somewhere after it: a password, maybe with raw characters in it
+  // (in `url`: a `?` in the password has made the rest of it a query parameter in `rest`)
+  const password = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:[\s\S]*@/i.test(url)
+  let path: string
+  try {
+    path = new URL(rest).pathname
+  } catch (err) {
+    fail(
+      url,
+      password
+        ? `is not a valid URL; ${ENCODE_PASSWORD}`
+        : 'is not a valid URL (scheme://user:password@host:port/database)',
+      err,
+    )
+  }
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url)?.[1] ?? ''
+  if (authority.indexOf('@') !== authority.lastIndexOf('@') || path.includes('@'))
+    fail(url, `the password holds a raw character; ${ENCODE_PASSWORD}`)
+}
+
+/** Refuses a `file:` directory or `sqlite:` file that is not there. */
+async function mustExist(url: string, path: string, what: 'directory' | 'database file') {
+  const found = await stat(path).then(
+    (s) => (what === 'directory' ? s.isDirectory() : s.isFile()),
+    () => false,
+  )
+  if (!found) fail(url, `there is no ${what} ${resolve(path)}; check the path`)
+}
+
 /**
  * The store `build` makes over a client just opened, which `close` closes. When the store
  * refuses its options (a `SessionConfigError` from its constructor), the client is closed
@@ -182,23 +254,29 @@ async function load<T>(url: string, name: string, importer: () => Promise<T>): P
 
 /**
  * Opens the store `url` names, with a client of its own where the store needs one. Throws a
- * `SessionConfigError` for an unknown scheme, an unknown or malformed parameter, or a driver
- * that is not installed; a server that does not answer fails at the store's first call, as
- * with a client the app built.
+ * `SessionConfigError` for an unknown scheme, an unknown or malformed parameter, a server URL
+ * that does not parse or whose password is not percent-encoded, a driver that is not
+ * installed, or (with `create: false`) a store that does not exist; a server that does not
+ * answer fails at the store's first call, as with a client the app built.
  *
  * @example
  * ```ts
  * const { store, close } = await storeFromUrl('postgres://app@db/app?createTable=true')
  * ```
  */
-export async function storeFromUrl(url: string): Promise<OpenedStore> {
+export async function storeFromUrl(
+  url: string,
+  { create = true }: StoreFromUrlOptions = {},
+): Promise<OpenedStore> {
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url)
   const scheme = match?.[1]?.toLowerCase() as (typeof STORE_SCHEMES)[number] | undefined
   if (scheme === undefined || !(STORE_SCHEMES as readonly string[]).includes(scheme))
     fail(url, `unknown scheme; use one of ${STORE_SCHEMES.map((s) => `${s}:`).join(', ')}`)
   const kind = STORE_OF[scheme]
   const { rest, options } = takeParams(url, kind)
-  const opened = await open(url, scheme, kind, rest, options)
+  if (!create) delete options.createTable
+  if (kind === 'redis' || kind === 'postgres' || kind === 'mysql') checkServerUrl(url, rest)
+  const opened = await open(url, scheme, kind, rest, options, create)
   let closing: Promise<void> | undefined
   return {
     store: opened.store,
@@ -225,6 +303,7 @@ async function open(
   kind: string,
   rest: string,
   options: Record<string, unknown>,
+  create: boolean,
 ): Promise<Opened> {
   switch (kind) {
     case 'memory': {
@@ -238,6 +317,7 @@ async function open(
     case 'file': {
       const directory = pathOf(url, rest, scheme)
       if (directory === '') fail(url, 'give the directory: file:./var/sessions')
+      if (!create) await mustExist(url, directory, 'directory')
       const { fileStore } = await import('./file.js')
       return { store: fileStore({ ...options, directory }) }
     }
@@ -245,6 +325,7 @@ async function open(
       const file = pathOf(url, rest, scheme)
       if (file === '')
         fail(url, 'give the database file: sqlite:./sessions.db (or sqlite::memory:)')
+      if (!create && file !== ':memory:') await mustExist(url, file, 'database file')
       const { default: Database } = await load(
         url,
         'better-sqlite3',
@@ -253,7 +334,7 @@ async function open(
       const { sqliteStore } = await import('./sqlite.js')
       let db: InstanceType<typeof Database>
       try {
-        db = new Database(file)
+        db = new Database(file, { fileMustExist: !create })
       } catch (err) {
         return fail(url, `cannot open the database file: ${(err as Error).message}`, err)
       }
