@@ -19,7 +19,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { SessionStateError } from '../core/errors.js'
+import { SessionError, SessionStateError } from '../core/errors.js'
 import { applySetCookies } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Saver, type Session, type SessionData, STATE } from '../core/session.js'
@@ -85,20 +85,51 @@ export interface FastifySessionOptions<Data extends SessionData = SessionData> {
 
 const FAILED = Symbol('tessera.failed')
 
+/** The message of the errors {@link opaque} makes: Fastify sends a 5xx error's message. */
+const NEUTRAL = 'Internal Server Error'
+
+type Opaque = Error & { statusCode: number; code?: string }
+
 /**
  * What Fastify's error handler sees when loading or committing fails: a 500 whose message
- * says nothing of the store (Fastify sends a 5xx error's message to the client); the real
- * error is its `cause` for the logs, and its `code` (e.g. `ERR_SESSION_STORE`) is kept.
+ * says nothing of the store (Fastify's default handler sends a 5xx error's message to the
+ * client); the real error is its `cause`, for the logs. A Tessera error keeps its class
+ * (`instanceof SessionStoreError`) and its fields (`name`, `code`, `store`, `operation`):
+ * made by `Error`'s constructor with the class as `new.target`, since the class's own builds
+ * its message from the store's. Any other error is wrapped in an `Error`, its `code` kept.
  */
-function opaque(error: unknown): Error & { statusCode: number; code?: string } {
-  const wrapped = new Error('Internal Server Error', { cause: error }) as Error & {
-    statusCode: number
-    code?: string
+function opaque(error: unknown): Opaque {
+  let wrapped: Opaque
+  if (error instanceof SessionError) {
+    wrapped = Reflect.construct(Error, [NEUTRAL, { cause: error }], error.constructor)
+    // its own enumerable fields: name, code and the subclass's (not message, stack or cause)
+    Object.assign(wrapped, error)
+  } else {
+    wrapped = new Error(NEUTRAL, { cause: error }) as Opaque
+    const code = (error as { code?: unknown } | null)?.code
+    if (typeof code === 'string') wrapped.code = code
   }
   wrapped.statusCode = 500
-  const code = (error as { code?: unknown } | null)?.code
-  if (typeof code === 'string') wrapped.code = code
   return wrapped
+}
+
+const ignore = () => {}
+
+/**
+ * Releases a payload that will not be sent (its commit failed: Fastify answers the error
+ * instead), so that its producer (a file, a database cursor) is told: a Node stream is
+ * destroyed, a web `ReadableStream` (or a `Response`'s body) cancelled.
+ */
+function discard(payload: unknown): void {
+  if (payload === null || typeof payload !== 'object') return
+  const stream = payload as { pipe?: unknown; destroy?: unknown }
+  if (typeof stream.pipe === 'function' && typeof stream.destroy === 'function') {
+    ;(payload as { destroy(): void }).destroy()
+  } else if (payload instanceof ReadableStream) {
+    payload.cancel().catch(ignore)
+  } else if (payload instanceof Response) {
+    payload.body?.cancel().catch(ignore)
+  }
 }
 type Bag = Record<string | symbol, unknown>
 
@@ -172,7 +203,10 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
           applySetCookies(replyHeaders(reply), cookies)
           done(null, payload)
         },
-        (error: unknown) => done(opaque(error)),
+        (error: unknown) => {
+          discard(payload)
+          done(opaque(error))
+        },
       )
     } else {
       // most writes of a stored session send no cookie: no header helper for them

@@ -93,6 +93,19 @@ export async function commitSession<Data extends SessionData>(
   }
 }
 
+const ignore = () => {}
+
+/**
+ * Cancels the body of a response that will not be sent (its commit failed: the error's
+ * response goes instead), so that its producer (a file, a database cursor, a stream callback)
+ * is told rather than left open. A body already being read is its reader's: that rejection
+ * is ignored.
+ */
+const discardBody = (response: unknown): void => {
+  const body = (response as { body?: unknown } | null | undefined)?.body
+  if (body instanceof ReadableStream) body.cancel().catch(ignore)
+}
+
 const defaultOnError = (error: unknown): Response => {
   if ((error as { code?: string })?.code !== 'ERR_SESSION_STORE') console.error(error)
   return new Response('Internal Server Error', {
@@ -110,11 +123,14 @@ export function withSession<Data extends SessionData>(
   checkAdapter('tessera/fetch', sessions, options)
   const onError = options.onError ?? defaultOnError
   return async (request) => {
+    let response: Response | undefined
     try {
       const session = await getSession(sessions, request)
-      const response = await handler(request, session)
+      response = await handler(request, session)
       return await commitSession(sessions, session, response)
     } catch (error) {
+      // the commit failed: the handler's response (a stream, say) is never sent
+      discardBody(response)
       return onError(error, request)
     }
   }

@@ -58,6 +58,8 @@ export interface HonoSessionOptions<Name extends string = 'session'> {
   trustProxy?: boolean
 }
 
+const ignore = () => {}
+
 const contextHeaders = (c: Context) => {
   // made now: Hono copies the headers of `c.res` onto a Response the handler makes itself (a
   // stream, say), but not those `c.header()` keeps aside until it makes one (`c.json()`)
@@ -95,15 +97,26 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
     c.set(name, session as SessionEnv<Data, Name>['Variables'][Name])
     await next()
     if (c.error !== undefined || !sessions.needsCommit(session)) return
-    const cookies = await sessions.commit(session)
+    let cookies: string[]
+    try {
+      cookies = await sessions.commit(session)
+    } catch (error) {
+      // app.onError answers instead: the handler's body (a `stream()`, say) is never read, so
+      // it is cancelled, which tells its producer (a body being read already is its reader's)
+      c.res.body?.cancel().catch(ignore)
+      throw error
+    }
     try {
       // in place: after the handler, each `c.header()` would copy the whole response (on
-      // @hono/node-server, leaving its fast path), three times for one commit
+      // @hono/node-server, leaving its fast path), once for each header it sets
       applySetCookies(c.res.headers, cookies)
     } catch (error) {
-      // immutable headers (`Response.redirect()`, a `fetch()` result): nothing was changed yet
+      // immutable headers (`Response.redirect()`, a `fetch()` result): nothing was changed yet.
+      // Hono's `c.header()` copies a finished response, at each call, into one whose headers
+      // can change: one call makes the copy, and the cookies go on it in place
       if (!(error instanceof TypeError)) throw error
-      applySetCookies(contextHeaders(c), cookies)
+      c.header('cache-control', 'no-store')
+      applySetCookies(c.res.headers, cookies)
     }
   }
 }

@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-import { type IncomingMessage, ServerResponse } from 'node:http'
+import { type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { SessionStateError } from '../core/errors.js'
 import { applySetCookies, isSecureRequest } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
@@ -30,7 +30,10 @@ export type NodeSessionHandler<Data extends SessionData> = (
 export interface NodeAdapterOptions {
   /**
    * Called when loading or committing the session, or the handler, fails. The default answers
-   * 500 with a plain body (never a stack) and logs errors that are not the store's.
+   * 500 with a plain body (never a stack) and logs errors that are not the store's. Not called
+   * when the handler fails after it ended its response (the answer stands, sent or waiting for
+   * the commit); when it fails midway through a response it began, the connection is cut
+   * (`res.destroyed`, or `res.headersSent` once the headers are out) before this is called.
    */
   onError?: (error: unknown, req: IncomingMessage, res: ServerResponse) => void
 }
@@ -66,7 +69,8 @@ export const nodeHeaders = (res: ServerResponse) => ({
 
 /**
  * The default error answer of the Node-based adapters: `500` with a plain body (never a
- * stack), or a destroyed socket when the headers are already out. Errors that are not the
+ * stack), or a destroyed socket when the headers are already out (or the response was cut
+ * already: a handler that failed midway through a held response). Errors that are not the
  * store's are logged (store errors go to the `storeError` event).
  * @example
  * ```ts
@@ -75,7 +79,7 @@ export const nodeHeaders = (res: ServerResponse) => ({
  */
 export function respondWithError(error: unknown, _req: IncomingMessage, res: ServerResponse): void {
   if ((error as { code?: string })?.code !== 'ERR_SESSION_STORE') console.error(error)
-  if (res.headersSent) {
+  if (res.headersSent || res.destroyed) {
     res.destroy()
     return
   }
@@ -90,6 +94,19 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof (value as { then?: unknown } | null)?.then === 'function'
 
 type Held = 'writeHead' | 'write' | 'end' | 'flushHeaders'
+
+/** Indexes in {@link HELD} of the calls a hold treats apart. */
+const WRITE = 1
+const END = 2
+
+/**
+ * How far the calls a hold keeps for its commit go: none, a response begun (`writeHead`,
+ * `write`, `flushHeaders`), or one ended.
+ */
+const NOTHING = 0
+const STARTED = 1
+const ENDED = 2
+type Given = typeof NOTHING | typeof STARTED | typeof ENDED
 
 /** Options of {@link commitBeforeHeaders}. */
 export interface HoldOptions {
@@ -142,6 +159,46 @@ type Carrier = ServerResponse & Record<Held, Method> & { [NEXT]?: Method[] }
 const holds = new WeakMap<object, SharedHold>()
 
 /**
+ * The holds with own methods on responses whose prototype dispatches (Express's, with a
+ * wrapper installed before the session middleware): the last one made, which is over the
+ * others. Only its `headersSent` reads them (see {@link heldHeadersSent}).
+ */
+const ownHolds = new WeakMap<object, OwnHold>()
+
+/**
+ * `res.headersSent` as the holds on `res` have it while one keeps the handler's calls for its
+ * commit (see {@link Hold.headersSent}), or undefined when none does. Own holds are over the
+ * prototype's: a response with own methods gets no prototype hold after them.
+ */
+function heldHeadersSent(res: object): boolean | undefined {
+  for (let hold = ownHolds.get(res); hold !== undefined; hold = hold.below) {
+    const sent = hold.headersSent()
+    if (sent !== undefined) return sent
+  }
+  for (let hold = holds.get(res); hold !== undefined; hold = hold.below) {
+    const sent = hold.headersSent()
+    if (sent !== undefined) return sent
+  }
+  return undefined
+}
+
+/** On the `end` an own hold puts on a response: the hold (see {@link holdOf}). */
+const HOLD = Symbol('tessera.hold')
+
+/**
+ * The hold that now gets `res`'s calls first: the own hold whose `end` is `res.end`, else the
+ * first prototype hold that still holds; undefined when the calls go straight to Node (or to
+ * a wrapper that is not a hold).
+ */
+function holdOf(res: ServerResponse): Hold | undefined {
+  const own = (res.end as { [HOLD]?: Hold })[HOLD]
+  if (own !== undefined) return own
+  let hold = holds.get(res)
+  while (hold?.passes) hold = hold.below
+  return hold
+}
+
+/**
  * Passes a call of `res`'s method `HELD[i]` to the first hold on it that still holds, or on to
  * the method the prototype's dispatcher replaced. Two sessions in one request: the second
  * hold is over the first (`below`), and each is skipped once it lets go.
@@ -189,7 +246,76 @@ function dispatches(res: ServerResponse): boolean {
     })
   })
   Object.defineProperty(top, NEXT, { value: next })
+  // and `headersSent`, which error handlers read to choose between an answer and a cut
+  // connection (Express's finalhandler): what a hold says while it keeps the handler's calls,
+  // else what was there (Node's getter, looked up at each read as the methods are)
+  const own = Object.getOwnPropertyDescriptor(top, 'headersSent')
+  Object.defineProperty(top, 'headersSent', {
+    configurable: true,
+    enumerable: own?.enumerable ?? true,
+    get(this: Carrier) {
+      const held = heldHeadersSent(this)
+      if (held !== undefined) return held
+      return own === undefined
+        ? (Reflect.get(above, 'headersSent', this) as boolean)
+        : own.get !== undefined
+          ? (own.get.call(this) as boolean)
+          : (own.value as boolean)
+    },
+  })
   return true
+}
+
+/** A response's status and headers, as {@link Hold.headersSent} keeps them. */
+interface Kept {
+  status: number
+  message: string
+  headers: OutgoingHttpHeaders
+}
+
+const keep = (res: ServerResponse): Kept => ({
+  status: res.statusCode,
+  message: res.statusMessage,
+  headers: res.getHeaders(),
+})
+
+/**
+ * Calls `then` once `req` is read to its end (or closed), reading the rest of it: an error
+ * handler that found the answer held waits for that before its own answer (Express's
+ * finalhandler, which then sets its headers, and throws `ERR_HTTP_HEADERS_SENT` in an event
+ * listener, ending the process, if the held answer went out first). Node reads what is left
+ * of a request once its response is sent anyway.
+ */
+function afterRequest(req: IncomingMessage, then: () => void): void {
+  if (req.readableEnded || req.destroyed) {
+    then()
+    return
+  }
+  const once = () => {
+    req.off('end', once)
+    req.off('close', once)
+    then()
+  }
+  req.on('end', once)
+  req.on('close', once)
+  req.resume()
+}
+
+/**
+ * Puts back the status and headers {@link keep} took from `res`, undoing any change since. A
+ * header set again goes out in lower case (`getHeaders()` keeps no other), as HTTP/2 sends
+ * every name; the others keep theirs.
+ */
+function restore(res: ServerResponse, kept: Kept): void {
+  res.statusCode = kept.status
+  res.statusMessage = kept.message
+  for (const name of res.getHeaderNames()) {
+    if (!Object.hasOwn(kept.headers, name)) res.removeHeader(name)
+  }
+  for (const name in kept.headers) {
+    const value = kept.headers[name]
+    if (value !== undefined && res.getHeader(name) !== value) res.setHeader(name, value)
+  }
 }
 
 /**
@@ -197,10 +323,21 @@ function dispatches(res: ServerResponse): boolean {
  * they reach it: the first decides (nothing due: let go; a commit: hold until it is done),
  * the held ones are replayed in order once the cookies are on, and dropped if it fails.
  * {@link OwnHold} and {@link SharedHold} say how calls are passed on and how the hold lets go.
+ *
+ * While the commit runs, the handler's `end` is its answer: a write or end after it (an error
+ * page, once the handler failed after answering) is refused, as Node refuses one after `end`,
+ * but silently (Node's 'error' event would have no listener, and end the process). Node would
+ * also refuse the status and headers such an error page sets (`ERR_HTTP_HEADERS_SENT`): on
+ * the responses whose `headersSent` the holds answer (Express's), those are undone before
+ * the answer goes out (see {@link Hold.headersSent}).
  */
 abstract class Hold {
   #state: 'waiting' | 'committing' | 'done' | 'failed' = 'waiting'
   #queue: [number, unknown[]][] | undefined
+  /** How far the held calls go: one field set as each is queued, not a scan of the queue. */
+  #given: Given = NOTHING
+  /** The ended answer's status and headers, kept once something may answer over it. */
+  #kept: Kept | undefined
 
   constructor(
     readonly res: ServerResponse,
@@ -217,7 +354,7 @@ abstract class Hold {
     const res = this.res
     // a reference taken before the commit finished (`res.end(await render())`) still works
     if (this.#state === 'done') return this.forward(i, args)
-    if (this.#state === 'failed') return HELD[i] === 'write' ? false : res
+    if (this.#state === 'failed') return i === WRITE ? false : res
     if (this.#state === 'waiting') {
       if (!this.target.due()) {
         this.#done()
@@ -237,15 +374,11 @@ abstract class Hold {
       this.#queue = []
       committed.then(
         (cookies) => {
-          this.#done()
-          const sending = !res.headersSent && cookies.length > 0
-          if (sending) applySetCookies(nodeHeaders(res), cookies)
-          // the calls came through the hold, past any wrapper above it: on to what is below
-          for (const [at, params] of this.#queue!)
-            this.forward(at, sending && at === 0 ? withCookies(params, cookies) : params)
-          this.#queue = undefined
+          if (this.#kept === undefined) this.#send(cookies)
+          else afterRequest(res.req, () => this.#send(cookies))
         },
         (error: unknown) => {
+          if (this.#state !== 'committing') return
           this.#state = 'failed'
           // always off: onFailure's answer (which may come later) must go out, while calls
           // through references the handler took before stay dropped
@@ -255,8 +388,66 @@ abstract class Hold {
         },
       )
     }
+    // after the handler's answer: refused (see the class's comment)
+    if (this.#given === ENDED) return i === WRITE ? false : res
+    this.#given = i === END ? ENDED : STARTED
     this.#queue!.push([i, args])
-    return HELD[i] === 'write' ? true : res
+    return i === WRITE ? true : res
+  }
+
+  /**
+   * Whether the handler's answer stands, asked when the handler failed after its first write:
+   * an `end` held for the commit goes out once the commit is done (true), as one already sent
+   * has. A response it began through the hold (a held `writeHead`, `write` or `flushHeaders`)
+   * and will not end is cut instead: the held calls are dropped and the connection destroyed,
+   * so that no error page follows a 200's head (false, as for a response sent but not ended).
+   * A hold that passed the calls on asks the one they went to, if they went to one.
+   */
+  answered(): boolean {
+    if (this.#state !== 'committing') {
+      // passed on: to Node, or to the hold of another session (two in one request), which
+      // may hold them for its own commit
+      const next = holdOf(this.res)
+      return next !== undefined && next !== this ? next.answered() : this.res.writableEnded
+    }
+    if (this.#given === ENDED) return true
+    this.#state = 'failed'
+    this.#queue = undefined
+    this.letGo(true)
+    this.res.destroy()
+    return false
+  }
+
+  /**
+   * `res.headersSent` while the hold keeps the handler's calls for its commit, or undefined
+   * when it keeps none (Node's answer then holds); read on the responses whose prototype
+   * dispatches (Express's). True once the handler began a response, as Node says after a
+   * `writeHead` or `write`: an error handler then cuts the connection rather than answer
+   * after it (Express's finalhandler destroys the socket). False once the handler ended it:
+   * true would make finalhandler destroy the socket with the answer still held. An error
+   * handler that answers then has its `end` refused, and the status and headers it set
+   * undone before the answer goes out: they are kept here, the first time one asks.
+   */
+  headersSent(): boolean | undefined {
+    if (this.#state !== 'committing') return undefined
+    if (this.#given === STARTED) return true
+    this.#kept ??= keep(this.res)
+    return false
+  }
+
+  /** Sends the held calls once the commit gave `cookies`. */
+  #send(cookies: readonly string[]): void {
+    // cut meanwhile (see answered): nothing to send
+    if (this.#state !== 'committing') return
+    const res = this.res
+    this.#done()
+    if (this.#kept !== undefined) restore(res, this.#kept)
+    const sending = !res.headersSent && cookies.length > 0
+    if (sending) applySetCookies(nodeHeaders(res), cookies)
+    // the calls came through the hold, past any wrapper above it: on to what is below
+    for (const [at, params] of this.#queue!)
+      this.forward(at, sending && at === 0 ? withCookies(params, cookies) : params)
+    this.#queue = undefined
   }
 
   /** Lets the response go out uncommitted; false when the commit had already started. */
@@ -322,6 +513,8 @@ function withCookies(args: unknown[], cookies: readonly string[]): unknown[] {
  * whatever was there before (the prototype's, a wrapper's, another session's hold).
  */
 class OwnHold extends Hold {
+  /** The own hold under this one, on a response whose prototype dispatches (see {@link ownHolds}). */
+  below: OwnHold | undefined
   readonly #original: Method[]
   readonly #held: Method[]
   /** Own properties to put back when the hold comes off. */
@@ -344,10 +537,14 @@ class OwnHold extends Hold {
     // megamorphic, and this runs on every request (with the Object.hasOwn calls it replaces,
     // a third of the instructions Tessera added to a bare node:http request)
     this.#original = [methods.writeHead, methods.write, methods.end, methods.flushHeaders]
+    const end: Method & { [HOLD]?: Hold } = (...args) => this.call(2, args)
+    // for a hold made over this one to find it (see holdOf): a property on a closure made
+    // anyway, where a WeakMap entry would cost every request more
+    end[HOLD] = this
     const held: Method[] = [
       (...args) => this.call(0, args),
       (...args) => this.call(1, args),
-      (...args) => this.call(2, args),
+      end,
       (...args) => this.call(3, args),
     ]
     this.#held = held
@@ -416,7 +613,9 @@ class SharedHold extends Hold {
  * reads), the write goes straight through and nothing is committed; so does it, after the
  * cookies, when `commit` answers at once (`SessionManager.commitNow`). `abandon()` lets the
  * response go out uncommitted (the handler failed before writing anything); it returns false
- * when the commit had already started.
+ * when the commit had already started. Then `answered()` says whether the handler's answer
+ * stands (its `end` went out or is held), cutting a response begun and held but not ended.
+ * While a commit runs, a write or end after the held `end` is refused.
  *
  * The hold is in place from the start, not from the session's first change: a handler may
  * take `res.end` before the change that makes a commit due (`res.end(render(session))`).
@@ -427,8 +626,30 @@ export function commitBeforeHeaders(
   onFailure: (error: unknown) => void,
   due: () => boolean = () => true,
   options: HoldOptions = {},
-): { abandon(): boolean } {
+): ResponseHold {
   return holdFor(res, { commit, due, fail: onFailure }, options)
+}
+
+/**
+ * What {@link commitBeforeHeaders} returns, for the code that runs the handler and answers
+ * its failure.
+ * @example
+ * ```ts
+ * const hold = commitBeforeHeaders(res, commit, onFailure)
+ * try { await handler(req, res) } catch (error) {
+ *   if (hold.abandon() || !hold.answered()) onFailure(error)
+ * }
+ * ```
+ */
+export interface ResponseHold {
+  /** Lets the response go out uncommitted (nothing was written); false when the commit had already started. */
+  abandon(): boolean
+  /**
+   * Whether the handler's answer stands though it failed: its `end` went out, or waits for
+   * the commit. A response begun and held but not ended is cut (`res.destroy()`) and gives
+   * false, as one sent and not ended does: an error answer must not follow either.
+   */
+  answered(): boolean
 }
 
 /**
@@ -478,12 +699,19 @@ export function holdFor(
   res: ServerResponse,
   target: HoldTarget,
   options: HoldOptions = {},
-): { abandon(): boolean } {
-  // through the prototype only once its dispatchers are in place: then a method equal to the
-  // prototype's is the dispatcher, own property or not, and reaches the hold
-  if (options.prototype === true && dispatches(res) && inheritsHeld(res)) {
-    const hold = new SharedHold(res as Carrier, holds.get(res), target)
-    holds.set(res, hold)
+): ResponseHold {
+  if (options.prototype === true && dispatches(res)) {
+    // through the prototype only once its dispatchers are in place: then a method equal to
+    // the prototype's is the dispatcher, own property or not, and reaches the hold
+    if (inheritsHeld(res)) {
+      const hold = new SharedHold(res as Carrier, holds.get(res), target)
+      holds.set(res, hold)
+      return hold
+    }
+    // own methods, and known to the prototype's headersSent
+    const hold = new OwnHold(res, target, ownMethods(res), options.restore ?? true)
+    hold.below = ownHolds.get(res)
+    ownHolds.set(res, hold)
     return hold
   }
   return new OwnHold(res, target, ownMethods(res), options.restore ?? true)
@@ -557,14 +785,15 @@ export function withSession<Data extends SessionData>(
 ): (req: IncomingMessage, res: ServerResponse) => undefined | Promise<void> {
   checkAdapter('tessera/node', sessions, options)
   const onError = options.onError ?? respondWithError
-  // a failed request commits nothing it had not already started to send
+  // a failed request commits nothing it had not already started to send; an answer it gave
+  // stands, sent or held for the commit; one begun and not ended is cut before onError
   const failed = (
-    hold: { abandon(): boolean },
+    hold: ResponseHold,
     req: IncomingMessage,
     res: ServerResponse,
     error: unknown,
   ) => {
-    if (hold.abandon() || !res.writableEnded) onError(error, req, res)
+    if (hold.abandon() || !hold.answered()) onError(error, req, res)
   }
   const run = (
     req: IncomingMessage,
