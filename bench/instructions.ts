@@ -699,6 +699,8 @@ async function judgeTargets() {
       'the last --targets run opened its spread windows after another warm-up: run --targets in full, without --again',
     )
   const dir = buildHere(log)
+  // the source as it was compiled, not as it is when the run ends an hour later
+  const tessera = describeSource()
   const wanted = last === undefined ? targetVariants() : variants
   const width = Math.max(1, Math.min(2, cpus().length))
   log(
@@ -731,9 +733,6 @@ async function judgeTargets() {
     agent.destroy()
     rmSync(work, { recursive: true, force: true })
   }
-  const tessera = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: ROOT })
-    .stdout.toString()
-    .trim()
   const measured = Object.fromEntries(wanted.map((v) => [v, fewest(runs.get(v)!)]))
   const data: Judged =
     last !== undefined
@@ -772,6 +771,13 @@ async function judgeTargets() {
   writeFileSync(join(HERE, 'INSTRUCTIONS.md'), text)
   console.log(text)
   log('wrote bench/INSTRUCTIONS.md and bench/instructions.json')
+}
+
+/** The commit of `src/`, with `-dirty` when `src/` differs from it (the bench's own files do not count). */
+function describeSource(): string {
+  const head = spawnSync('git', ['describe', '--always'], { cwd: ROOT }).stdout.toString().trim()
+  const dirty = spawnSync('git', ['diff', '--quiet', 'HEAD', '--', 'src'], { cwd: ROOT }).status
+  return dirty === 0 ? head : `${head}-dirty`
 }
 
 /** Every variant the targets judged by instructions name: each side, its bare variant, the calibrations. */
