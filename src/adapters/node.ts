@@ -32,7 +32,7 @@ export interface NodeAdapterOptions {
    * Called when loading or committing the session, or the handler, fails. The default answers
    * 500 with a plain body (never a stack) and logs errors that are not the store's. Not called
    * when the handler fails after it ended its response (the answer stands, sent or waiting for
-   * the commit); when it fails midway through a response it began, the connection is cut
+   * the commit, and the error is logged with `console.error`); when it fails midway through a response it began, the connection is cut
    * (`res.destroyed`, or `res.headersSent` once the headers are out) before this is called.
    */
   onError?: (error: unknown, req: IncomingMessage, res: ServerResponse) => void
@@ -794,6 +794,8 @@ export function withSession<Data extends SessionData>(
     error: unknown,
   ) => {
     if (hold.abandon() || !hold.answered()) onError(error, req, res)
+    // the answer stands: the failure is only logged, as Express's final handler does
+    else console.error(error)
   }
   const run = (
     req: IncomingMessage,

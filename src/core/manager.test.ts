@@ -32,6 +32,11 @@ describe('SessionManager configuration', () => {
     expect(() => make({ secrets: [] })).toThrow(SessionConfigError)
   })
 
+  it('takes touchAfter 0 with or without a unit: extend on every request', () => {
+    for (const touchAfter of [0, '0s', '0m', '0ms']) expect(make({ touchAfter }).touchAfter).toBe(0)
+    expect(() => make({ touchAfter: '-1s' })).toThrow(/touchAfter/)
+  })
+
   it('takes durations as strings and refuses nonsense', () => {
     const m = make({ idleTimeout: '15m', absoluteTimeout: '8h', touchAfter: '30s' })
     expect([m.idleTimeout, m.absoluteTimeout, m.touchAfter]).toEqual([900_000, 28_800_000, 30_000])

@@ -3,7 +3,7 @@ import { jsonCodec, richCodec } from './codec.js'
 import type { CookieOptions, ResolvedCookie } from './cookies.js'
 import { resolveCookie } from './cookies.js'
 import type { Duration } from './duration.js'
-import { toMs } from './duration.js'
+import { parseDuration, toMs } from './duration.js'
 import {
   SessionConfigError,
   SessionStateError,
@@ -164,10 +164,12 @@ export class SessionManager<Data extends SessionData = SessionData> {
       options.absoluteTimeout ?? DEFAULT_TIMES.absoluteTimeout,
       'absoluteTimeout',
     )
+    const touchAfter = options.touchAfter ?? DEFAULT_TIMES.touchAfter
+    // 0 (extend on every request) also written with a unit, '0s'
     this.touchAfter =
-      options.touchAfter === 0
+      touchAfter === 0 || (typeof touchAfter === 'string' && parseDuration(touchAfter) === 0)
         ? 0
-        : toMs(options.touchAfter ?? DEFAULT_TIMES.touchAfter, 'touchAfter')
+        : toMs(touchAfter, 'touchAfter')
     if (this.touchAfter >= this.idleTimeout) {
       throw new SessionConfigError(
         `touchAfter (${this.touchAfter} ms) must be shorter than idleTimeout (${this.idleTimeout} ms), or active sessions would expire`,

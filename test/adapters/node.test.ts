@@ -46,7 +46,8 @@ describe('node specifics: a handler that fails once it has written, while the co
     return { url: server.url, seen }
   }
 
-  it('fails after res.end(): its answer goes out as it gave it, and onError is not called', async () => {
+  it('fails after res.end(): its answer goes out as it gave it, onError is not called, the error is logged', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
     const { url, seen } = await start(async (_req, res, session) => {
       session.set('n', 1)
       res.setHeader('content-type', 'text/plain')
@@ -59,6 +60,9 @@ describe('node specifics: a handler that fails once it has written, while the co
     expect(res.headers['content-type']).toBe('text/plain')
     expect(res.headers['set-cookie']).toHaveLength(1)
     expect(seen).toEqual({ onError: [], responseErrors: [] })
+    expect(logged).toHaveBeenCalledWith(
+      expect.objectContaining({ message: 'the audit log failed after the answer' }),
+    )
   })
 
   it('a write or end after the held end is dropped, where Node would raise an error event', async () => {
