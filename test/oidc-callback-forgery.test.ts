@@ -75,6 +75,54 @@ describe('oidc callback: state', () => {
   })
 })
 
+describe('oidc callback: logins started at once', () => {
+  it('keeps both logins of two tabs that started them at the same time: each callback finds its own', async () => {
+    const browser = new Browser()
+    await browser.request(`${app.url}/cart?v=book`)
+    const cookie = `sid=${browser.jar(app.url).get('sid')}`
+    // two requests of one session, both loaded before either was saved (tabs restored at once)
+    const one = await app.sessions.load(cookie)
+    const two = await app.sessions.load(cookie)
+    const first = await app.auth.login(one, { returnTo: '/one' })
+    const second = await app.auth.login(two, { returnTo: '/two' })
+    await app.sessions.commit(one)
+    await app.sessions.commit(two)
+    const firstCallback = await browser.followUntil(first, app.callbackUrl)
+    const secondCallback = await browser.followUntil(second, app.callbackUrl)
+    expect(await visit(browser, firstCallback)).toMatchObject({ status: 302, location: '/one' })
+    expect(await me(browser)).toMatchObject({ userId: ACCOUNT.sub, cart: 'book' })
+    // logged in: the other tab's login is over, as with logins started one after the other
+    expect(await visit(browser, secondCallback)).toMatchObject(refused('no-login-in-progress'))
+
+    // and the other way round: the later tab completes first
+    const again = new Browser()
+    await again.request(`${app.url}/cart?v=pen`)
+    const cookie2 = `sid=${again.jar(app.url).get('sid')}`
+    const three = await app.sessions.load(cookie2)
+    const four = await app.sessions.load(cookie2)
+    const third = await app.auth.login(three, { returnTo: '/three' })
+    const fourth = await app.auth.login(four, { returnTo: '/four' })
+    await app.sessions.commit(three)
+    await app.sessions.commit(four)
+    const thirdCallback = await again.followUntil(third, app.callbackUrl)
+    expect(await visit(again, await again.followUntil(fourth, app.callbackUrl))).toMatchObject({
+      status: 302,
+      location: '/four',
+    })
+    expect(await visit(again, thirdCallback)).toMatchObject(refused('no-login-in-progress'))
+  })
+})
+
+describe('oidc callback: logins in progress', () => {
+  it('keeps four logins in progress: a fifth drops the oldest', async () => {
+    const browser = new Browser()
+    const callbacks: URL[] = []
+    for (let i = 1; i <= 5; i++) callbacks.push(await callbackOf(browser, `/tab${i}`))
+    expect(await visit(browser, callbacks[0]!)).toMatchObject(refused('state-mismatch'))
+    expect(await visit(browser, callbacks[1]!)).toMatchObject({ status: 302, location: '/tab2' })
+  })
+})
+
 describe('oidc callback: replay', () => {
   it('refuses a callback replayed after the login, with the new cookie or the old one', async () => {
     const browser = new Browser()
@@ -115,6 +163,16 @@ describe('oidc callback: what openid-client checks is wired', () => {
     await browser.request(`${app.url}/tamper?field=nonce&value=not-the-nonce`)
     expect(await visit(browser, callback)).toMatchObject(refused('invalid-response'))
     expect(await me(browser)).toMatchObject({ userId: null })
+  })
+
+  it('refuses an ID token whose signature does not verify (a token response altered on the way)', async () => {
+    const browser = new Browser()
+    const callback = await callbackOf(browser)
+    // the token endpoint's answer reaches the app with another subject in the ID token
+    app.idp.alterNextIdToken((claims) => ({ ...claims, sub: 'someone-else' }))
+    expect(await visit(browser, callback)).toMatchObject(refused('invalid-response'))
+    expect(await me(browser)).toMatchObject({ userId: null, user: null })
+    expect(await app.sessions.listByUser('someone-else')).toEqual([])
   })
 
   it('sends the PKCE verifier: a wrong one is refused by the provider', async () => {

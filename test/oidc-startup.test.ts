@@ -69,6 +69,9 @@ describe('oidc startup', () => {
   it('says what is wrong with the other options', async () => {
     for (const [options, message] of [
       [{ clientId: '' }, /clientId is required/],
+      [{ issuer: undefined }, /issuer is required: the provider's issuer URL/],
+      [{ issuer: '' }, /issuer is required/],
+      [{ redirectUri: undefined }, /redirectUri is required: the callback route's absolute URL/],
       [{ issuer: 'idp.example' }, /issuer "idp.example" is not an absolute URL/],
       [{ redirectUri: 'https://app.invalid/callback?x=1' }, /must have no query or fragment/],
       [{ redirectUri: 'ftp://app.invalid/callback' }, /must be an https: URL/],

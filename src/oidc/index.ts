@@ -33,7 +33,6 @@
  * ```
  * @module
  */
-import { timingSafeEqual } from 'node:crypto'
 import * as client from 'openid-client'
 import type { Duration } from '../core/duration.js'
 import { toMs } from '../core/duration.js'
@@ -44,8 +43,11 @@ import type { Session, SessionData } from '../core/session.js'
 import type { SessionStore } from '../core/store.js'
 import { OidcError, providerErrorOf } from './errors.js'
 import {
+  addPendingLogin,
+  deletePendingLogin,
   type OidcClaims,
   type PendingLogin,
+  pendingLogin,
   pendingLogins,
   setPendingLogins,
   setTokens,
@@ -291,13 +293,14 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
 
   let configuration: client.Configuration
   try {
-    configuration = await client.discovery(
-      issuer,
-      clientId,
-      options.clientSecret,
-      authentication,
-      insecure ? { execute: [client.allowInsecureRequests] } : undefined,
-    )
+    configuration = await client.discovery(issuer, clientId, options.clientSecret, authentication, {
+      // the ID token's signature is checked against the provider's keys (jwks_uri), not
+      // taken on trust from the connection: the only check an http: provider would get, and
+      // what lets a token response altered on the way (another `sub`) be refused
+      execute: insecure
+        ? [client.allowInsecureRequests, client.enableNonRepudiationChecks]
+        : [client.enableNonRepudiationChecks],
+    })
   } catch (err) {
     throw new OidcError('discovery-failed', `could not discover the provider at ${issuer.href}`, {
       cause: err,
@@ -442,11 +445,8 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
         }
         pending.maxAge = maxAge
       }
-      const now = clock()
-      setPendingLogins(session, [
-        ...pendingLogins(session).filter((p) => p.expiresAt > now),
-        pending,
-      ])
+      // in a field of its own: a login another tab starts at the same time keeps its own
+      addPendingLogin(session, pending, clock())
       return client.buildAuthorizationUrl(configuration, {
         ...params,
         redirect_uri: redirectUri.href,
@@ -465,15 +465,14 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
       } catch {
         throw new OidcError('state-mismatch', 'the callback URL cannot be read')
       }
-      const pending = pendingLogins(session)
-      if (pending.length === 0) {
+      if (pendingLogins(session).length === 0) {
         throw new OidcError(
           'no-login-in-progress',
           'this session has no login in progress: a replayed callback, or the session cookie did not come back',
         )
       }
       const state = given.searchParams.get('state')
-      const login = state === null ? undefined : pending.find((p) => sameText(p.state, state))
+      const login = state === null ? undefined : pendingLogin(session, state)
       if (login === undefined) {
         throw new OidcError(
           'state-mismatch',
@@ -481,10 +480,7 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
         )
       }
       // one use, whatever happens next
-      setPendingLogins(
-        session,
-        pending.filter((p) => p !== login),
-      )
+      deletePendingLogin(session, login)
       const now = clock()
       if (login.expiresAt <= now) {
         throw new OidcError('login-expired', 'the login took longer than loginTimeout')
@@ -626,8 +622,20 @@ function checkOptions(options: unknown): void {
   }
 }
 
+/** What each URL option is, for the message when it is missing. */
+const REQUIRED_URLS: Readonly<Record<string, string>> = {
+  issuer: "the provider's issuer URL, such as https://accounts.example.com",
+  redirectUri:
+    "the callback route's absolute URL, registered at the provider, such as https://app.example.com/auth/callback",
+}
+
 /** An option that must be an absolute http(s) URL; `http:` only when `insecureOk`. */
 function urlOption(value: string | URL, name: string, insecureOk: boolean): URL {
+  if (value === undefined || value === null || value === '') {
+    throw new SessionConfigError(
+      `oidc: ${name} is required: ${REQUIRED_URLS[name] ?? 'an absolute https: URL'}`,
+    )
+  }
   let url: URL
   try {
     url = new URL(value)
@@ -722,11 +730,4 @@ function failure(err: unknown, detail: string): OidcError {
 /** Whether `err` is `fetch` failing to reach the provider (refused, reset, DNS). */
 function unreachable(err: unknown): boolean {
   return err instanceof TypeError && err.message === 'fetch failed'
-}
-
-/** Constant-time comparison of two strings. */
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
 }

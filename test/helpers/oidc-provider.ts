@@ -73,6 +73,11 @@ export interface TestProvider {
   grants: string[]
   /** The next interaction ends with `access_denied` (the user refused). */
   denyNext(): void
+  /**
+   * The next token response's ID token reaches the client with its claims edited by `edit`
+   * and its signature left as it was (an answer altered on the way, or a forged provider).
+   */
+  alterNextIdToken(edit: (claims: Record<string, unknown>) => Record<string, unknown>): void
   close(): Promise<void>
 }
 
@@ -151,6 +156,7 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
     grants.push(ctx.oidc.params.grant_type)
   }) as never)
   let deny = false
+  let alter: ((claims: Record<string, unknown>) => Record<string, unknown>) | undefined
   const seenTokens: string[] = []
   const callback = provider.callback()
 
@@ -168,7 +174,35 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
       })
       return
     }
+    if (path === '/token' && alter !== undefined) {
+      alterIdToken(res, alter)
+      alter = undefined
+    }
     callback(req, res)
+  }
+
+  /** Rewrites the payload of the ID token in the JSON body `res` is about to end with. */
+  function alterIdToken(
+    res: ServerResponse,
+    edit: (claims: Record<string, unknown>) => Record<string, unknown>,
+  ) {
+    const end = res.end.bind(res) as (body?: unknown) => ServerResponse
+    res.end = ((body?: unknown) => {
+      if (body === undefined || body === null || typeof body === 'function') return end(body)
+      const answer = JSON.parse(String(body)) as { id_token?: string }
+      if (answer.id_token !== undefined) {
+        const [header, payload, signature] = answer.id_token.split('.')
+        const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<
+          string,
+          unknown
+        >
+        const edited = Buffer.from(JSON.stringify(edit(claims))).toString('base64url')
+        answer.id_token = `${header}.${edited}.${signature}`
+      }
+      const text = JSON.stringify(answer)
+      res.setHeader('content-length', Buffer.byteLength(text))
+      return end(text)
+    }) as typeof res.end
   }
 
   async function finishInteraction(req: IncomingMessage, res: ServerResponse) {
@@ -220,6 +254,9 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
     grants,
     denyNext: () => {
       deny = true
+    },
+    alterNextIdToken: (edit) => {
+      alter = edit
     },
     close: () => running.close(),
   }
