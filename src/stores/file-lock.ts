@@ -1,8 +1,9 @@
 /**
  * The file store's lock: one lock file per session under a directory, taken with an exclusive
  * create (`wx`), holding `{ pid, host, at, id }`. A lock older than `staleLockAfter`, or held by
- * a process of this machine that is gone, is taken over, moved aside first so that a lock
- * taken meanwhile is given back rather than broken. Within a process, operations on one
+ * a process of this machine that is gone, is taken over: breakers of one lock take turns
+ * through a guard file and judge the lock again under it, then move it aside and check it, so
+ * a lock taken meanwhile is given back rather than broken. Within a process, operations on one
  * session also queue in memory, so the lock file only orders processes.
  * @module
  */
@@ -45,6 +46,8 @@ export interface FileLocks {
   withLock<T>(key: string, operation: StoreOperation, fn: () => Promise<T>): Promise<T>
   /** Removes the lock file at `path` if it is stale; true when no lock is left there. */
   breakIfStale(path: string): Promise<boolean>
+  /** Removes a breaker's guard file (`<key>.lock.break`) at `path` if its breaker died. */
+  removeIfStale(path: string): Promise<boolean>
 }
 
 export function fileLocks(options: FileLocksOptions): FileLocks {
@@ -72,11 +75,14 @@ export function fileLocks(options: FileLocksOptions): FileLocks {
   }
 
   /**
-   * Remove the lock at `path` if it is stale; true when the lock is gone. The lock is moved
-   * aside first and checked to be the one judged stale, so a lock taken meanwhile is given
-   * back rather than broken.
+   * Remove the file at `path` (a lock or a breaker's guard) if it is stale; true when it is
+   * gone. It is moved aside first and checked to be the file judged stale, so one taken
+   * meanwhile is given back rather than removed. Alone this is not enough: while a live file is
+   * aside, its path is free and a third process can take it too (the put-back then fails, and
+   * two processes hold one lock). So a lock is only ever moved under its guard (see
+   * {@link breakIfStale}), where the lock judged stale cannot change before it is moved.
    */
-  const breakIfStale = async (path: string): Promise<boolean> => {
+  const removeIfStale = async (path: string): Promise<boolean> => {
     let before: Stats
     let text: string
     try {
@@ -105,6 +111,52 @@ export function fileLocks(options: FileLocksOptions): FileLocks {
     return false
   }
 
+  /**
+   * Remove the lock at `path` if it is stale; true when no lock is left there. Breakers of one
+   * lock take turns through a guard file (`<key>.lock.break`, created with `wx`) and judge the
+   * lock again once they hold it. Without the guard, two waiters could both judge one dead lock
+   * stale: the first breaks it and takes the lock, the second then moves that live lock aside,
+   * and a third takes the free path before it is put back: two writers in one session at once,
+   * and a lost patch (or, if the holder finished meanwhile, its lock put back as an orphan that
+   * blocks the session for `staleLockAfter`). Under the guard, a lock judged stale (its holder
+   * gone) cannot change before it is moved: no other breaker runs, and nobody can create a
+   * lock where one exists. A guard left by a breaker that died is itself stale and removed.
+   */
+  const breakIfStale = async (path: string): Promise<boolean> => {
+    try {
+      const text = await readFile(path, 'utf8')
+      const { mtimeMs } = await stat(path)
+      if (!lockIsStale(text, mtimeMs)) return false
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return true
+      throw err
+    }
+    const guard = `${path}.break`
+    const content = JSON.stringify({ pid: process.pid, host: HOST, at: Date.now(), id: hex(8) })
+    try {
+      await writeFile(guard, content, { flag: 'wx', mode: 0o600 })
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err
+      // another process is breaking this lock; or one died doing so and left its guard
+      await removeIfStale(guard)
+      return false
+    }
+    try {
+      return await removeIfStale(path)
+    } finally {
+      await releaseFile(guard, content)
+    }
+  }
+
+  /** Remove the file at `path` if it still holds `content` (ours, not a successor's). */
+  const releaseFile = async (path: string, content: string) => {
+    try {
+      if ((await readFile(path, 'utf8')) === content) await unlink(path)
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err
+    }
+  }
+
   const acquire = async (key: string, operation: StoreOperation): Promise<string> => {
     const path = lockPath(key)
     const deadline = Date.now() + lockTimeout
@@ -129,15 +181,8 @@ export function fileLocks(options: FileLocksOptions): FileLocks {
     }
   }
 
-  const release = async (key: string, content: string) => {
-    const path = lockPath(key)
-    try {
-      // only our own lock: if it was taken over as stale, it is someone else's now
-      if ((await readFile(path, 'utf8')) === content) await unlink(path)
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err
-    }
-  }
+  // only our own lock: if it was taken over as stale, it is someone else's now
+  const release = (key: string, content: string) => releaseFile(lockPath(key), content)
 
   // in this process, one operation per session at a time; the lock file orders processes
   const queues = new Map<string, Promise<unknown>>()
@@ -161,5 +206,5 @@ export function fileLocks(options: FileLocksOptions): FileLocks {
     return run
   }
 
-  return { withLock, breakIfStale }
+  return { withLock, breakIfStale, removeIfStale }
 }

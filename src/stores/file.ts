@@ -121,6 +121,7 @@ const NAME = 'file'
 const RECORD_FILE = /^([0-9a-f]{64})\.json$/
 const TEMP_FILE = /^[0-9a-f]{64}\.json\.\d+\.[0-9a-f]+\.tmp$/
 const LOCK_FILE = /^[0-9a-f]{64}\.lock$/
+const GUARD_FILE = /^[0-9a-f]{64}\.lock\.break$/
 const HASH_DIR = /^[0-9a-f]{64}$/
 const FORMAT = 1
 
@@ -348,7 +349,7 @@ export function fileStore(options: FileStoreOptions): FileStore {
     return removed
   }
 
-  const { withLock, breakIfStale } = fileLocks({
+  const { withLock, breakIfStale, removeIfStale } = fileLocks({
     directory: locksDir,
     store: NAME,
     lockTimeout,
@@ -416,6 +417,7 @@ export function fileStore(options: FileStoreOptions): FileStore {
     for (const name of await listDir(locksDir)) {
       const file = join(locksDir, name)
       if (LOCK_FILE.test(name)) await breakIfStale(file).catch(() => {})
+      else if (GUARD_FILE.test(name)) await removeIfStale(file).catch(() => {})
       else if (name.endsWith('.stale')) {
         const info = await stat(file).catch(() => undefined)
         if (info && Date.now() - info.mtimeMs > staleLockAfter) await unlink(file).catch(() => {})

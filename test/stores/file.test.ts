@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import fsp, { readdir, readFile, writeFile } from 'node:fs/promises'
+import { syncBuiltinESMExports } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -28,6 +29,7 @@ describeStoreConformance('file', {
 
 /** The pid of a process that has exited. */
 const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('file store', () => {
   it('refuses a missing directory or a nonsense option at startup', () => {
@@ -147,6 +149,90 @@ describe('file store', () => {
       await writeFile(lockFile(directory, key), '')
       await expect(store.destroy(key)).rejects.toThrow(/lockTimeout/)
       expect(await store.get(key)).toBeDefined()
+    })
+
+    it('breaking a stale lock never lets two writers in at once (three writers, one stale lock)', async () => {
+      // Two writers find one dead lock and both judge it stale; the first breaks it and takes
+      // the lock. The second must not move that live lock aside: while it is away, a third
+      // writer would take the session too, and the first writer's patch, made from what it read
+      // before, would overwrite the third's. The interleaving is forced by pausing `rename`.
+      const directory = freshDir()
+      const options = { directory, sweepInterval: 0, lockTimeout: 5_000 }
+      const [first, second, third] = [fileStore(options), fileStore(options), fileStore(options)]
+      const key = newKey()
+      await first.set(key, { fields: {}, meta: meta() })
+      await writeFile(lockFile(directory, key), lockText(123, Date.now() - 60_000, 'elsewhere'))
+
+      const signal = () => {
+        let fire = () => {}
+        const fired = new Promise<void>((r) => {
+          fire = r
+        })
+        // each wait gives up after a while: a correct store never reaches some of them
+        return { fire, fired: () => Promise.race([fired, sleep(300)]) }
+      }
+      const bothJudged = signal()
+      const holderWriting = signal()
+      const lockAside = signal()
+      const thirdDone = signal()
+      let asides = 0
+      let records = 0
+      const realRename = fsp.rename
+      fsp.rename = async (from, to) => {
+        const target = String(to)
+        if (target.endsWith('.stale')) {
+          asides++
+          if (asides === 1) await bothJudged.fired()
+          else {
+            bothJudged.fire()
+            await holderWriting.fired()
+            await realRename(from, to)
+            lockAside.fire()
+            await thirdDone.fired()
+            return
+          }
+        } else if (target.endsWith('.json') && ++records === 1) {
+          holderWriting.fire()
+          await thirdDone.fired()
+        }
+        return realRename(from, to)
+      }
+      syncBuiltinESMExports()
+      try {
+        const patches = [first, second].map((store, i) =>
+          store.patch(key, { clear: false, set: { [`w${i}`]: '1' }, delete: [] }, meta()),
+        )
+        await lockAside.fired()
+        await third.patch(key, { clear: false, set: { w2: '1' }, delete: [] }, meta())
+        thirdDone.fire()
+        expect(await Promise.all(patches)).toEqual([true, true])
+      } finally {
+        fsp.rename = realRename
+        syncBuiltinESMExports()
+      }
+      expect(Object.keys((await first.get(key))!.fields).sort()).toEqual(['w0', 'w1', 'w2'])
+      expect(await readdir(join(directory, 'locks'))).toEqual([])
+    })
+
+    it('a breaker that died holding its guard blocks no one: the guard is stale too', async () => {
+      const directory = freshDir()
+      const store = fileStore({ directory, sweepInterval: 0, lockTimeout: 2_000 })
+      const key = newKey()
+      await store.set(key, { fields: {}, meta: meta() })
+      const { hostname } = await import('node:os')
+      const dead = lockText(deadPid(), Date.now(), hostname())
+      await writeFile(lockFile(directory, key), dead)
+      await writeFile(`${lockFile(directory, key)}.break`, dead)
+      const started = Date.now()
+      expect(await store.patch(key, { clear: false, set: { a: '1' }, delete: [] }, meta())).toBe(
+        true,
+      )
+      expect(Date.now() - started).toBeLessThan(1_000)
+      expect(await readdir(join(directory, 'locks'))).toEqual([])
+      // and prune() sweeps a guard left alone
+      await writeFile(`${lockFile(directory, key)}.break`, dead)
+      await store.prune()
+      expect(await readdir(join(directory, 'locks'))).toEqual([])
     })
   })
 })
