@@ -123,6 +123,14 @@ export function sessionMiddleware<Data extends SessionData>(
   const load = (header: string | undefined, req: IncomingMessage) =>
     sessions.load(header, { secure: isSecure(req, trustProxy) }) as Promise<Session>
   return (req, res, next) => {
+    // mounted again on this request's way (the app and a router both `use` it): the session is
+    // here already, as express-session's own `if (req.session) return next()`. A second load
+    // would put a copy in its place, without what the handlers before it changed, and commit
+    // both: a new visitor would get two sessions, two cookies, and keep only one's changes
+    if (tessera.has(req)) {
+      next()
+      return
+    }
     load(req.headers.cookie, req).then(
       (first) => {
         const bag = req as unknown as Record<string, unknown>

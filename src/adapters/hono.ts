@@ -18,6 +18,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from 'hono'
+import { SessionStateError } from '../core/errors.js'
 import { applySetCookies } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Session, type SessionData, STATE } from '../core/session.js'
@@ -91,12 +92,29 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
     const session = await sessions.load(c.req.header('cookie'), {
       secure: isSecure(c.req.raw, trustProxy),
     })
+    let left = false
     session[STATE].saver = {
-      save: async () => applySetCookies(contextHeaders(c), await sessions.commit(session)),
+      save: async () => {
+        const cookies = await sessions.commit(session)
+        // the Response went back to the server when this middleware returned: a header set on
+        // it now is lost (or Hono's copy of a body being streamed throws a TypeError)
+        if (left && cookies.length > 0) {
+          throw new SessionStateError(
+            'session.save() was called after the response left the middleware (inside a stream() callback?): call it before returning the response',
+          )
+        }
+        applySetCookies(contextHeaders(c), cookies)
+      },
     }
     c.set(name, session as SessionEnv<Data, Name>['Variables'][Name])
-    await next()
-    if (c.error !== undefined || !sessions.needsCommit(session)) return
+    try {
+      await next()
+      if (c.error === undefined && sessions.needsCommit(session)) await commit(c, session)
+    } finally {
+      left = true
+    }
+  }
+  async function commit(c: Context, session: Session<Data>): Promise<void> {
     let cookies: string[]
     try {
       cookies = await sessions.commit(session)

@@ -69,8 +69,9 @@ const ctxHeaders = (ctx: Context) => ({
 
 /**
  * The Koa middleware. A failure to load or commit is thrown, so Koa answers `500` (no stack
- * in the body) unless your error middleware does otherwise; a middleware or handler that
- * throws commits nothing.
+ * in the body) unless your error middleware does otherwise (once the headers are out, after
+ * `ctx.flushHeaders()`, the connection is cut instead). A middleware or handler that throws
+ * commits nothing, unless a middleware between it and this one catches the error and answers.
  *
  * @example
  * ```ts
@@ -99,6 +100,16 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
     session[STATE].saver = { save }
     ;(ctx as unknown as Record<string, unknown>)[property] = session
     await next()
-    if (sessions.needsCommit(session)) await save()
+    if (!sessions.needsCommit(session)) return
+    try {
+      await save()
+    } catch (error) {
+      // the headers are out (`ctx.flushHeaders()`): Koa can no longer answer the error, nor
+      // send the body once it is thrown, and would leave the response open forever. Cut it, so
+      // the client sees a failure rather than a hang; a response the app writes itself
+      // (`ctx.respond = false`) is the app's
+      if (ctx.headerSent && ctx.respond !== false && !ctx.res.writableEnded) ctx.res.destroy()
+      throw error
+    }
   }
 }

@@ -10,7 +10,7 @@ import {
 import type { Session } from '../../src/core/session.js'
 import { createSessions } from '../../src/index.js'
 import { memoryStore } from '../../src/stores/memory.js'
-import { Client, SECRET } from '../helpers/http.js'
+import { Client, listen, SECRET } from '../helpers/http.js'
 import { countingStore } from '../helpers/stores.js'
 import { adapterSuite } from './suite.js'
 
@@ -191,6 +191,32 @@ describe('express-session shape', () => {
     const id = (await client.get('/')).body as string
     expect(id).toMatch(/^[0-9a-f]{64}$/)
     expect(client.cookie()).not.toContain(id)
+  })
+
+  it('mounted twice on one request (app and router): one session, as express-session', async () => {
+    const sessions = createSessions({ secret: SECRET, store: memoryStore({ sweepInterval: 0 }) })
+    const session = sessionMiddleware(sessions)
+    const app = express()
+    app.use(session)
+    app.use((req, _res, next) => {
+      compat(req).seen = true
+      next()
+    })
+    const api = express.Router()
+    api.use(session) // a router that brings its own, as express-session apps often do
+    api.get('/visit', (req, res) => {
+      compat(req).visits = 1
+      res.json({ seen: compat(req).seen ?? null, visits: compat(req).visits })
+    })
+    app.use('/api', api)
+    app.get('/show', (req, res) => res.json({ seen: compat(req).seen, visits: compat(req).visits }))
+    const running = await listen(createServer(app))
+    close = () => void running.close()
+    const client = new Client(running.url)
+    const res = await client.get('/api/visit')
+    expect(res.body).toEqual({ seen: true, visits: 1 })
+    expect(res.setCookies).toHaveLength(1)
+    expect((await client.get('/show')).body).toEqual({ seen: true, visits: 1 })
   })
 
   it('types: the compat session and the Tessera session behind it', () => {

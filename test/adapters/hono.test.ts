@@ -111,4 +111,37 @@ describe('hono specifics', () => {
     }
     expect(producer.aborted).toBe(true)
   })
+
+  it('session.save() inside a stream() callback, after the response left, rejects plainly', async () => {
+    const sessions = createSessions<{ n: number }>({ secret: SECRET })
+    const streaming = new Hono<SessionEnv<{ n: number }>>()
+    streaming.use(sessionMiddleware(sessions))
+    let saved: Promise<unknown> | undefined
+    streaming.get('/events', (c) =>
+      stream(c, async (s) => {
+        await s.write('first\n')
+        await s.sleep(10)
+        c.get('session').set('n', 1) // a new session: its cookie can no longer go out
+        saved = c
+          .get('session')
+          .save()
+          .then(
+            () => 'saved',
+            (error: { code?: string }) => error.code,
+          )
+        await saved
+        await s.write('last\n')
+      }),
+    )
+    const running = await listen(createServer(getRequestListener(streaming.fetch)))
+    try {
+      const res = await fetch(`${running.url}/events`)
+      expect(res.headers.getSetCookie()).toEqual([])
+      expect(await res.text()).toBe('first\nlast\n')
+    } finally {
+      await running.close()
+    }
+    // neither "saved" (no cookie went out) nor Hono's TypeError about a locked body
+    expect(await saved).toBe('ERR_SESSION_STATE')
+  })
 })
