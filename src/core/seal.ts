@@ -149,18 +149,52 @@ export interface SodiumAead {
   ): number
 }
 
-/** Whether `sodium` has the two calls of {@link SodiumAead}. */
+/**
+ * Whether `sodium` has the two calls of {@link SodiumAead} and they behave as sodium-native's:
+ * a known message sealed through them is what node:crypto's ChaCha20-Poly1305 makes of it, and
+ * a forged one throws. Checked once, where the store or sealer is made: a module with these
+ * names and other arguments (libsodium-wrappers takes `(message, ad, nsec, nonce, key)` and
+ * returns the ciphertext) would otherwise fail every commit, or write cookies that never open.
+ */
 export function isSodiumAead(sodium: unknown): sodium is SodiumAead {
   const s = sodium as Partial<SodiumAead> | null | undefined
-  return (
-    typeof s?.crypto_aead_chacha20poly1305_ietf_encrypt === 'function' &&
-    typeof s.crypto_aead_chacha20poly1305_ietf_decrypt === 'function'
-  )
+  if (
+    typeof s?.crypto_aead_chacha20poly1305_ietf_encrypt !== 'function' ||
+    typeof s.crypto_aead_chacha20poly1305_ietf_decrypt !== 'function'
+  ) {
+    return false
+  }
+  const key = Buffer.alloc(32, 7)
+  const nonce = Buffer.alloc(IV_BYTES, 9)
+  const aad = Buffer.from('tessera')
+  const message = Buffer.from('sodium-native?')
+  const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES })
+  cipher.setAAD(aad, { plaintextLength: message.length })
+  const expected = Buffer.concat([cipher.update(message), cipher.final(), cipher.getAuthTag()])
+  const sealed = Buffer.alloc(expected.length)
+  const opened = Buffer.alloc(message.length)
+  try {
+    s.crypto_aead_chacha20poly1305_ietf_encrypt(sealed, message, aad, null, nonce, key)
+    if (!sealed.equals(expected)) return false
+    s.crypto_aead_chacha20poly1305_ietf_decrypt(opened, null, sealed, aad, nonce, key)
+    if (!opened.equals(message)) return false
+  } catch {
+    return false
+  }
+  // the open path takes a throw, as sodium-native's, for a tag that does not check
+  const last = sealed.length - 1
+  sealed[last] = sealed[last]! ^ 1
+  try {
+    s.crypto_aead_chacha20poly1305_ietf_decrypt(opened, null, sealed, aad, nonce, key)
+  } catch {
+    return true
+  }
+  return false
 }
 
 /** What to say when `sodium` is not the `sodium-native` module. */
 export const NOT_SODIUM =
-  "sodium must be the sodium-native module (import sodium from 'sodium-native'): it has no crypto_aead_chacha20poly1305_ietf_encrypt and _decrypt"
+  "sodium must be the sodium-native module (import sodium from 'sodium-native'): its crypto_aead_chacha20poly1305_ietf_encrypt and _decrypt are missing, or do not take sodium-native's arguments, or do not throw on a forged value"
 
 /** Options of a {@link Sealer}. */
 export interface SealerOptions {

@@ -42,7 +42,7 @@ import type {
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { fileLocks } from './file-lock.js'
-import { checkStoreOptions } from './options.js'
+import { checkStoreOptions, MAX_TIMER_MS } from './options.js'
 
 /**
  * Options of {@link fileStore}. Only `directory` is required.
@@ -196,9 +196,10 @@ export function fileStore(options: FileStoreOptions): FileStore {
   }
   const number = (name: string, value: number | undefined, fallback: number, min: number) => {
     const n = value ?? fallback
-    if (typeof n !== 'number' || !Number.isFinite(n) || n < min) {
+    // at most what a Node timer keeps: a longer interval would sweep every millisecond
+    if (typeof n !== 'number' || !(n >= min && n <= MAX_TIMER_MS)) {
       throw new SessionConfigError(
-        `[store:file] \`${name}\` must be a number of ms of at least ${min}`,
+        `[store:file] \`${name}\` must be a number of ms from ${min} to ${MAX_TIMER_MS} (about 24 days)`,
       )
     }
     return n

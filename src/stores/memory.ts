@@ -20,7 +20,7 @@ import type {
   StoredSession,
 } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
-import { checkStoreOptions } from './options.js'
+import { checkStoreOptions, MAX_TIMER_MS } from './options.js'
 
 export interface MemoryStoreOptions {
   /**
@@ -32,7 +32,8 @@ export interface MemoryStoreOptions {
   /**
    * How often expired sessions are swept, in ms (one timer per store, `unref`ed, so it never
    * keeps the process alive). `0` turns the sweep off; expired records are still dropped when
-   * read, evicted or `prune()`d.
+   * read, evicted or `prune()`d. At most 2^31 - 1 (about 24 days), the longest a Node timer
+   * keeps.
    * @default 60_000
    */
   sweepInterval?: number
@@ -213,6 +214,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   }
 
   const interval = options.sweepInterval ?? 60_000
+  // Node runs a timer of more than 2^31 - 1 ms after 1 ms instead, with only a warning: a
+  // sweep of every session each millisecond, and a NaN, negative or text one (`'1m'`) would
+  // turn the sweep off without a word
+  if (typeof interval !== 'number' || !(interval >= 0 && interval <= MAX_TIMER_MS)) {
+    throw new SessionConfigError(
+      `[store:memory] sweepInterval must be a number of ms from 0 (no sweep) to ${MAX_TIMER_MS} (about 24 days); got ${String(interval)}`,
+    )
+  }
   const timer = interval > 0 ? setInterval(prune, interval) : undefined
   timer?.unref()
 

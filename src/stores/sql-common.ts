@@ -12,6 +12,7 @@ import {
 } from '../core/errors.js'
 import type { SessionMeta, SessionRecord, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
+import { MAX_TIMER_MS } from './options.js'
 import { checkedRecord, corruptRecord } from './record.js'
 
 /** The kinds of the text, flag and function options every SQL store takes. */
@@ -227,9 +228,10 @@ export function startPruning(
   prune: () => Promise<number>,
 ): () => void {
   const interval = options.pruneInterval ?? 600_000
-  if (!Number.isFinite(interval) || interval < 0) {
+  // at most what a Node timer keeps: a longer interval would prune every millisecond
+  if (typeof interval !== 'number' || !(interval >= 0 && interval <= MAX_TIMER_MS)) {
     throw new SessionConfigError(
-      `[store:${store}] pruneInterval must be a number of ms, or 0 to turn it off`,
+      `[store:${store}] pruneInterval must be a number of ms up to ${MAX_TIMER_MS} (about 24 days), or 0 to turn it off`,
     )
   }
   if (interval === 0) return () => {}

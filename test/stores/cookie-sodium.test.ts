@@ -144,6 +144,47 @@ describe('cookie store with libsodium (ChaCha20-Poly1305, format 2)', () => {
     expect(
       () => new SessionManager({ secret: SECRET, store: cookieStore({ sodium }) }),
     ).not.toThrow()
+  })
+
+  it('refuses, where the store is made, a module with the right names and other behaviour', async () => {
+    // libsodium-wrappers: the same names, `(message, ad, nsec, nonce, key)`, the ciphertext
+    // returned; passed for sodium-native, every commit failed (or, with a module that writes
+    // nothing, every cookie was sealed from stale bytes and never opened again)
+    const wrappers = {
+      crypto_aead_chacha20poly1305_ietf_encrypt: (
+        message: Uint8Array,
+        _ad: unknown,
+        _n: unknown,
+        nonce: unknown,
+      ) => {
+        if (nonce === null) throw new TypeError('unsupported input type for public_nonce')
+        return new Uint8Array(message.length + 16)
+      },
+      crypto_aead_chacha20poly1305_ietf_decrypt: () => new Uint8Array(0),
+    }
+    // sodium-native's calls, except that a forged value is "opened" (a -1, no throw)
+    const lenient: SodiumAead = {
+      crypto_aead_chacha20poly1305_ietf_encrypt: (...args) =>
+        sodium.crypto_aead_chacha20poly1305_ietf_encrypt(...args),
+      crypto_aead_chacha20poly1305_ietf_decrypt: (...args) => {
+        try {
+          return sodium.crypto_aead_chacha20poly1305_ietf_decrypt(...args)
+        } catch {
+          return -1
+        }
+      },
+    }
+    for (const bad of [wrappers, lenient]) {
+      expect(() => cookieStore({ sodium: bad as unknown as SodiumAead })).toThrow(
+        /\[store:cookie\] sodium must be the sodium-native module/,
+      )
+      expect(
+        () =>
+          new Sealer([{ key: Buffer.alloc(32), id: 1, chacha: Buffer.alloc(32) }], 'sid', {
+            sodium: bad as unknown as SodiumAead,
+          }),
+      ).toThrow(SessionConfigError)
+    }
     expect(() => new Sealer([{ key: Buffer.alloc(32), id: 1 }], 'sid', { sodium })).toThrow(
       /ChaCha20-Poly1305 key/,
     )

@@ -36,6 +36,10 @@ describe('file store', () => {
     expect(() => fileStore({} as never)).toThrow(SessionConfigError)
     expect(() => fileStore({ directory: '' })).toThrow(/directory/)
     expect(() => fileStore({ directory: freshDir(), lockTimeout: -1 })).toThrow(/lockTimeout/)
+    // more than a Node timer keeps: it would sweep every millisecond
+    expect(() => fileStore({ directory: freshDir(), sweepInterval: 30 * 86_400_000 })).toThrow(
+      /sweepInterval.*24 days/,
+    )
   })
 
   it('keeps one file per session, named by its key, and nothing else once writes are done', async () => {

@@ -96,4 +96,30 @@ describe('memory store', () => {
     expect(() => memoryStore({ maxSessions: 0 })).toThrow(/maxSessions/)
     expect(() => memoryStore({ maxSessions: 0 })).toThrow(SessionConfigError)
   })
+
+  it('refuses a sweepInterval Node cannot time, rather than sweeping every millisecond', async () => {
+    // over 2^31 - 1 ms, Node fires the timer after 1 ms: a scan of every session each ms
+    let sweeps = 0
+    const clock = () => {
+      sweeps++
+      return Date.now()
+    }
+    let store: ReturnType<typeof memoryStore> | undefined
+    try {
+      store = memoryStore({ sweepInterval: 30 * 86_400_000, clock })
+    } catch (err) {
+      expect(err).toBeInstanceOf(SessionConfigError)
+      expect(String(err)).toMatch(/sweepInterval.*2147483647/)
+    }
+    await new Promise((r) => setTimeout(r, 30))
+    await store?.close()
+    expect(sweeps).toBe(0)
+    expect(store).toBeUndefined()
+    // and one that would turn the sweep off without a word
+    for (const bad of [-1, Number.NaN, '1m' as unknown as number]) {
+      expect(() => memoryStore({ sweepInterval: bad })).toThrow(SessionConfigError)
+    }
+    // the largest a timer keeps is accepted
+    await memoryStore({ sweepInterval: 2_147_483_647 }).close()
+  })
 })
