@@ -38,6 +38,13 @@ describe('resolveCookie', () => {
     expect(() => resolveCookie({ path: 'x' })).toThrow(/path/)
     expect(() => resolveCookie({ path: '/a;b' })).toThrow(/path/)
     expect(() => resolveCookie({ domain: 'ex ample.com' })).toThrow(/domain/)
+    // a label over 63 characters: refused here, not by the serializer at the first cookie
+    expect(() => resolveCookie({ domain: `${'a'.repeat(64)}.example.com` })).toThrow(
+      SessionConfigError,
+    )
+    expect(
+      resolveCookie({ domain: `${'a'.repeat(63)}.example.com` }).serialize('v', true),
+    ).toContain(`Domain=${'a'.repeat(63)}.example.com`)
     expect(() => resolveCookie({ sameSite: 'none', secure: false })).toThrow(/SameSite=None/)
     expect(() => resolveCookie({ partitioned: true, secure: false })).toThrow(/partitioned/)
   })

@@ -80,7 +80,8 @@ export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
   const domain = options.domain
   if (
     domain !== undefined &&
-    !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(domain)
+    // labels of 1 to 63 characters (RFC 1035), as the cookie serializer requires at each write
+    !/^\.?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(domain)
   ) {
     throw new SessionConfigError(`cookie.domain ${JSON.stringify(domain)} is not a domain name`)
   }
