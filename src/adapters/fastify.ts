@@ -20,7 +20,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { SessionError, SessionStateError } from '../core/errors.js'
-import { applySetCookies } from '../core/http.js'
+import { applySetCookies, discardBody } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Saver, type Session, type SessionData, STATE } from '../core/session.js'
 import { isSecure, nodeHeaders } from './node.js'
@@ -113,24 +113,6 @@ function opaque(error: unknown): Opaque {
   return wrapped
 }
 
-const ignore = () => {}
-
-/**
- * Releases a payload that will not be sent (its commit failed: Fastify answers the error
- * instead), so that its producer (a file, a database cursor) is told: a Node stream is
- * destroyed, a web `ReadableStream` (or a `Response`'s body) cancelled.
- */
-function discard(payload: unknown): void {
-  if (payload === null || typeof payload !== 'object') return
-  const stream = payload as { pipe?: unknown; destroy?: unknown }
-  if (typeof stream.pipe === 'function' && typeof stream.destroy === 'function') {
-    ;(payload as { destroy(): void }).destroy()
-  } else if (payload instanceof ReadableStream) {
-    payload.cancel().catch(ignore)
-  } else if (payload instanceof Response) {
-    payload.body?.cancel().catch(ignore)
-  }
-}
 type Bag = Record<string | symbol, unknown>
 
 const replyHeaders = (reply: FastifyReply) => ({
@@ -204,7 +186,7 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
           done(null, payload)
         },
         (error: unknown) => {
-          discard(payload)
+          discardBody(payload)
           done(opaque(error))
         },
       )

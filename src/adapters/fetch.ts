@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { applySetCookies, isSecureRequest } from '../core/http.js'
+import { applySetCookies, discardBody, isSecureRequest } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Session, type SessionData, STATE } from '../core/session.js'
 import { checkAdapter } from './options.js'
@@ -91,19 +91,6 @@ export async function commitSession<Data extends SessionData>(
     applyCookies(copy.headers, cookies)
     return copy
   }
-}
-
-const ignore = () => {}
-
-/**
- * Cancels the body of a response that will not be sent (its commit failed: the error's
- * response goes instead), so that its producer (a file, a database cursor, a stream callback)
- * is told rather than left open. A body already being read is its reader's: that rejection
- * is ignored.
- */
-const discardBody = (response: unknown): void => {
-  const body = (response as { body?: unknown } | null | undefined)?.body
-  if (body instanceof ReadableStream) body.cancel().catch(ignore)
 }
 
 const defaultOnError = (error: unknown): Response => {

@@ -19,7 +19,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { SessionStateError } from '../core/errors.js'
-import { applySetCookies } from '../core/http.js'
+import { applySetCookies, discardBody } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Session, type SessionData, STATE } from '../core/session.js'
 import { isSecure } from './fetch.js'
@@ -58,8 +58,6 @@ export interface HonoSessionOptions<Name extends string = 'session'> {
    */
   trustProxy?: boolean
 }
-
-const ignore = () => {}
 
 const contextHeaders = (c: Context) => {
   // made now: Hono copies the headers of `c.res` onto a Response the handler makes itself (a
@@ -121,7 +119,7 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
     } catch (error) {
       // app.onError answers instead: the handler's body (a `stream()`, say) is never read, so
       // it is cancelled, which tells its producer (a body being read already is its reader's)
-      c.res.body?.cancel().catch(ignore)
+      discardBody(c.res)
       throw error
     }
     try {

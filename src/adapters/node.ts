@@ -191,8 +191,11 @@ const HOLD = Symbol('tessera.hold')
  * a wrapper that is not a hold).
  */
 function holdOf(res: ServerResponse): Hold | undefined {
-  const own = (res.end as { [HOLD]?: Hold })[HOLD]
-  if (own !== undefined) return own
+  return (res.end as { [HOLD]?: Hold })[HOLD] ?? holding(res)
+}
+
+/** The first hold on `res`'s prototype that still holds (see {@link dispatch}), if any. */
+function holding(res: object): SharedHold | undefined {
   let hold = holds.get(res)
   while (hold?.passes) hold = hold.below
   return hold
@@ -204,8 +207,7 @@ function holdOf(res: ServerResponse): Hold | undefined {
  * hold is over the first (`below`), and each is skipped once it lets go.
  */
 function dispatch(res: Carrier, i: number, args: unknown[]): unknown {
-  let hold = holds.get(res)
-  while (hold?.passes) hold = hold.below
+  const hold = holding(res)
   return hold === undefined ? res[NEXT]![i]!.apply(res, args) : hold.call(i, args)
 }
 

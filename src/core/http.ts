@@ -31,3 +31,23 @@ export function applySetCookies(target: HeaderTarget, cookies: readonly string[]
   for (const cookie of cookies) target.append('set-cookie', cookie)
   target.set('cache-control', 'no-store')
 }
+
+const ignore = () => {}
+
+/**
+ * Releases a response body that will not be sent (its commit failed: an error answer goes
+ * instead), so that whatever produces it (a file, a database cursor, a stream callback) is
+ * told rather than left open: a Node stream is destroyed, a web `ReadableStream`, or the one
+ * of a `Response` (anything with a `body`), cancelled. A body being read already is its
+ * reader's: that cancel's rejection is ignored.
+ */
+export function discardBody(payload: unknown): void {
+  if (payload === null || typeof payload !== 'object') return
+  const stream = payload as { pipe?: unknown; destroy?: unknown; body?: unknown }
+  if (typeof stream.pipe === 'function' && typeof stream.destroy === 'function') {
+    ;(payload as { destroy(): void }).destroy()
+    return
+  }
+  const body = payload instanceof ReadableStream ? payload : stream.body
+  if (body instanceof ReadableStream) body.cancel().catch(ignore)
+}

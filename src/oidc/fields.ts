@@ -144,15 +144,13 @@ export function addPendingLogin<D extends SessionData>(
   login: PendingLogin,
   now: number,
 ): void {
-  const kept: `$${string}`[] = []
+  const kept: { field: `$${string}`; expiresAt: number }[] = []
   for (const field of loginFields(session)) {
     const other = loginFrom(reservedField(session, field))
     if (other === undefined || other.expiresAt <= now) deleteReservedField(session, field)
-    else kept.push(field)
+    else kept.push({ field, expiresAt: other.expiresAt })
   }
-  const byAge = kept
-    .map((field) => ({ field, expiresAt: loginFrom(reservedField(session, field))!.expiresAt }))
-    .sort((a, b) => a.expiresAt - b.expiresAt)
+  const byAge = kept.sort((a, b) => a.expiresAt - b.expiresAt)
   for (const { field } of byAge.slice(0, Math.max(0, byAge.length - MAX_PENDING_LOGINS + 1))) {
     deleteReservedField(session, field)
   }

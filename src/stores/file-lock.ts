@@ -15,9 +15,16 @@ import { join } from 'node:path'
 import { SessionStoreError, type StoreOperation } from '../core/errors.js'
 
 const HOST = hostname()
+
 const errnoCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException)?.code
 const hex = (bytes: number) => randomBytes(bytes).toString('hex')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * What a lock or a breaker's guard file holds: who took it (process and host, judged by
+ * `lockIsStale`), when, and a random id that makes it this taking's own.
+ */
+const ownerText = () => JSON.stringify({ pid: process.pid, host: HOST, at: Date.now(), id: hex(8) })
 
 function processAlive(pid: number): boolean {
   if (pid === process.pid) return true
@@ -132,7 +139,7 @@ export function fileLocks(options: FileLocksOptions): FileLocks {
       throw err
     }
     const guard = `${path}.break`
-    const content = JSON.stringify({ pid: process.pid, host: HOST, at: Date.now(), id: hex(8) })
+    const content = ownerText()
     try {
       await writeFile(guard, content, { flag: 'wx', mode: 0o600 })
     } catch (err) {
@@ -161,7 +168,7 @@ export function fileLocks(options: FileLocksOptions): FileLocks {
     const path = lockPath(key)
     const deadline = Date.now() + lockTimeout
     for (let attempt = 0; ; attempt++) {
-      const content = JSON.stringify({ pid: process.pid, host: HOST, at: Date.now(), id: hex(8) })
+      const content = ownerText()
       try {
         await writeFile(path, content, { flag: 'wx', mode: 0o600 })
         return content
