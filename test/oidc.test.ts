@@ -126,6 +126,40 @@ describe('oidc login', () => {
       await withInfo.close()
     }
   })
+
+  it('takes from UserInfo only the claims the ID token lacks, never those about the login', async () => {
+    const withInfo = await startOidcApp({ oidc: { userInfo: true } })
+    try {
+      const browser = new Browser()
+      // a UserInfo answer that contradicts the signed ID token (its sub stays: that one is checked)
+      withInfo.idp.alterNextUserInfo((claims) => ({
+        ...claims,
+        aud: 'someone-else',
+        nonce: 'forged',
+        exp: 1,
+        iat: 1,
+        acr: 'forged',
+        amr: ['hwk'],
+        auth_time: 1,
+        locale: 'en-GB',
+      }))
+      await withInfo.login(browser)
+      const body = await (await browser.request(`${withInfo.url}/me`)).json()
+      const signed = JSON.parse(
+        Buffer.from(body.idToken.split('.')[1], 'base64url').toString(),
+      ) as Record<string, unknown>
+      expect(signed).toMatchObject({ aud: 'tessera-app', nonce: expect.any(String) })
+      expect(body.user).toMatchObject(signed)
+      expect(body.user).toMatchObject({ email: ACCOUNT.email, locale: 'en-GB' })
+      // claims about the login come from the ID token or not at all: this one has no acr
+      expect(signed.acr).toBeUndefined()
+      expect(body.user).not.toHaveProperty('acr')
+      expect(body.user).not.toHaveProperty('amr')
+      expect(body.user).not.toHaveProperty('auth_time')
+    } finally {
+      await withInfo.close()
+    }
+  })
 })
 
 describe('oidc fetch()', () => {

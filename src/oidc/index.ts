@@ -138,7 +138,9 @@ export interface OidcOptions<Data extends SessionData = SessionData> {
   /**
    * At the callback, also fetch the provider's UserInfo endpoint and add its claims to what
    * `user()` gives (its `sub` must be the ID token's). Many providers put only `sub` and a few
-   * more in the ID token of a code flow, and `email`, `name` and the like in UserInfo.
+   * more in the ID token of a code flow, and `email`, `name` and the like in UserInfo. A claim
+   * the ID token has is kept as it is: UserInfo only adds the claims the ID token lacks, and
+   * never the ID token's own about the login (`acr`, `amr`, `auth_time`, `aud`, `nonce`...).
    * @default false
    */
   userInfo?: boolean
@@ -509,12 +511,7 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
         } catch (err) {
           throw failure(err, 'the provider did not give the UserInfo claims')
         }
-        tokens.claims = {
-          ...tokens.claims,
-          ...info,
-          sub: tokens.claims.sub,
-          iss: tokens.claims.iss,
-        }
+        tokens.claims = { ...profileClaims(info), ...tokens.claims }
       }
       const userId = userIdOf(tokens.claims)
       if (session.userId !== undefined && session.userId !== userId) session.clear()
@@ -714,6 +711,40 @@ function tokenSetOf(
   const scope = response.scope ?? previous?.scope
   if (scope !== undefined) tokens.scope = scope
   return tokens
+}
+
+/**
+ * The claims only an ID token speaks for: who issued it, to whom, when, and how the user
+ * authenticated (OpenID Connect Core 2). UserInfo is not signed by default and says who the
+ * user is, not how they logged in, so these are never taken from it, even where the ID token
+ * lacks them: an app reading `user().acr` for step-up must see the ID token's or nothing.
+ */
+const ID_TOKEN_CLAIMS = new Set([
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'jti',
+  'auth_time',
+  'nonce',
+  'acr',
+  'amr',
+  'azp',
+  'at_hash',
+  'c_hash',
+  's_hash',
+  'sid',
+])
+
+/** UserInfo's claims without those only an ID token speaks for. */
+function profileClaims(info: client.UserInfoResponse): Record<string, unknown> {
+  const kept: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(info)) {
+    if (!ID_TOKEN_CLAIMS.has(name)) kept[name] = value
+  }
+  return kept
 }
 
 /**

@@ -62,6 +62,9 @@ interface ProviderLike {
   RefreshToken: TokenModel
 }
 
+/** An edit of a JSON answer's body. */
+type JsonEdit = (body: Record<string, unknown>) => Record<string, unknown>
+
 export interface TestProvider {
   issuer: string
   /** A protected resource: 200 `{ sub, scope }` for a valid bearer token, else 401 invalid_token. */
@@ -77,7 +80,9 @@ export interface TestProvider {
    * The next token response's ID token reaches the client with its claims edited by `edit`
    * and its signature left as it was (an answer altered on the way, or a forged provider).
    */
-  alterNextIdToken(edit: (claims: Record<string, unknown>) => Record<string, unknown>): void
+  alterNextIdToken(edit: JsonEdit): void
+  /** The next UserInfo answer reaches the client with its claims edited by `edit`. */
+  alterNextUserInfo(edit: JsonEdit): void
   close(): Promise<void>
 }
 
@@ -156,7 +161,8 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
     grants.push(ctx.oidc.params.grant_type)
   }) as never)
   let deny = false
-  let alter: ((claims: Record<string, unknown>) => Record<string, unknown>) | undefined
+  /** The edit of the next JSON answer of a path of the provider, each used once. */
+  const nextEdits = new Map<string, JsonEdit>()
   const seenTokens: string[] = []
   const callback = provider.callback()
 
@@ -174,36 +180,38 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
       })
       return
     }
-    if (path === '/token' && alter !== undefined) {
-      alterIdToken(res, alter)
-      alter = undefined
+    const edit = nextEdits.get(path)
+    if (edit !== undefined) {
+      nextEdits.delete(path)
+      rewriteJson(res, edit)
     }
     callback(req, res)
   }
 
-  /** Rewrites the payload of the ID token in the JSON body `res` is about to end with. */
-  function alterIdToken(
-    res: ServerResponse,
-    edit: (claims: Record<string, unknown>) => Record<string, unknown>,
-  ) {
+  /** Rewrites the JSON body `res` is about to end with. */
+  function rewriteJson(res: ServerResponse, edit: JsonEdit) {
     const end = res.end.bind(res) as (body?: unknown) => ServerResponse
     res.end = ((body?: unknown) => {
       if (body === undefined || body === null || typeof body === 'function') return end(body)
-      const answer = JSON.parse(String(body)) as { id_token?: string }
-      if (answer.id_token !== undefined) {
-        const [header, payload, signature] = answer.id_token.split('.')
-        const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<
-          string,
-          unknown
-        >
-        const edited = Buffer.from(JSON.stringify(edit(claims))).toString('base64url')
-        answer.id_token = `${header}.${edited}.${signature}`
-      }
-      const text = JSON.stringify(answer)
+      const text = JSON.stringify(edit(JSON.parse(String(body)) as Record<string, unknown>))
       res.setHeader('content-length', Buffer.byteLength(text))
       return end(text)
     }) as typeof res.end
   }
+
+  /** A token answer's edit: the ID token's payload by `edit`, its signature left as it was. */
+  const idTokenEdit =
+    (edit: JsonEdit): JsonEdit =>
+    (answer) => {
+      if (typeof answer.id_token !== 'string') return answer
+      const [header, payload, signature] = answer.id_token.split('.')
+      const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<
+        string,
+        unknown
+      >
+      const edited = Buffer.from(JSON.stringify(edit(claims))).toString('base64url')
+      return { ...answer, id_token: `${header}.${edited}.${signature}` }
+    }
 
   async function finishInteraction(req: IncomingMessage, res: ServerResponse) {
     const details = await provider.interactionDetails(req, res)
@@ -256,7 +264,11 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
       deny = true
     },
     alterNextIdToken: (edit) => {
-      alter = edit
+      nextEdits.set('/token', idTokenEdit(edit))
+    },
+    // oidc-provider's default userinfo route (the config above sets no `routes`)
+    alterNextUserInfo: (edit) => {
+      nextEdits.set('/me', edit)
     },
     close: () => running.close(),
   }
