@@ -166,7 +166,10 @@ export function sessionMiddleware<Data extends SessionData>(
           const methods: Record<string, (cb?: Callback) => CompatSession> = {
             regenerate(cb) {
               sync()
-              detached = data() // passport's keepSessionInfo merges the old session's data back
+              // passport's keepSessionInfo merges the old session's data back. Without a
+              // prototype, a key such as `toString` is the snapshot's only if it was stored,
+              // and `old.__proto__ = x` makes a key instead of changing what the view reads
+              detached = Object.assign(Object.create(null) as Record<string, unknown>, data())
               current.ts.regenerate()
               current.ts.clear()
               current.ts.setUser(undefined)
@@ -212,11 +215,16 @@ export function sessionMiddleware<Data extends SessionData>(
           const cookie = cookieOf(() => current.ts, sessions.idleTimeout)
           const own = (key: string) => key === 'cookie' || (!detached && current.ts.has(key))
           const proxy = new Proxy({} as CompatSession, {
-            get: (_, key) => {
+            get: (_, key, receiver) => {
               if (typeof key !== 'string') return undefined
               if (key === 'id') return current.ts.idHash
               if (key === 'cookie') return cookie
               if (METHODS.has(key)) return methods[key]
+              // `req.session.hasOwnProperty(k)`, `String(req.session)`: as on express-session's
+              // Session, an object like any other. Taken from Object.prototype itself, before
+              // the data, so a stored key named `hasOwnProperty` shadows no method (the core
+              // refuses `__proto__`, `constructor` and `prototype` as keys)
+              if (key in Object.prototype) return Reflect.get(Object.prototype, key, receiver)
               return get(key)
             },
             set: (_, key, value) => {
@@ -245,7 +253,11 @@ export function sessionMiddleware<Data extends SessionData>(
             },
             has: (_, key) =>
               typeof key === 'string' &&
-              (own(key) || key === 'id' || METHODS.has(key) || !!detached?.[key]),
+              (own(key) ||
+                key === 'id' ||
+                METHODS.has(key) ||
+                !!detached?.[key] ||
+                key in Object.prototype),
             ownKeys: () => ['cookie', ...(detached ? Object.keys(detached) : current.ts.keys())],
             getOwnPropertyDescriptor: (_, key) => {
               if (typeof key !== 'string' || !(own(key) || (detached && key in detached)))
@@ -273,13 +285,16 @@ export function sessionMiddleware<Data extends SessionData>(
 
 function cookieOf(session: () => Session, idleTimeout: number): CompatCookie {
   const meta = () => session()[STATE].meta
+  // the manager's clock (its `clock` option), which it keeps to itself: a fresh meta is stamped
+  // with it, so its `createdAt` is the manager's now
+  const now = () => session()[STATE].freshMeta().createdAt
   return {
     get maxAge() {
-      return session().expiresAt - Date.now()
+      return session().expiresAt - now()
     },
     set maxAge(ms: number) {
       const m = meta()
-      const elapsed = Date.now() - m.createdAt
+      const elapsed = now() - m.createdAt
       session().setLifetime({
         idleTimeout: ms,
         absoluteTimeout: Math.max(m.absoluteExpiresAt - m.createdAt, elapsed + ms),
@@ -289,7 +304,7 @@ function cookieOf(session: () => Session, idleTimeout: number): CompatCookie {
       return new Date(session().expiresAt)
     },
     set expires(date: Date | null | false) {
-      if (date) this.maxAge = date.getTime() - Date.now()
+      if (date) this.maxAge = date.getTime() - now()
       else session().setLifetime({ persistent: false })
     },
     get originalMaxAge() {

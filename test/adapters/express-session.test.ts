@@ -23,9 +23,14 @@ describe('express-session shape', () => {
   let close: (() => void) | undefined
   afterEach(() => close?.())
 
-  async function start(routes: (app: express.Express) => void) {
-    const counted = countingStore(memoryStore({ sweepInterval: 0 }))
-    const sessions = createSessions({ secret: SECRET, store: counted.store })
+  async function start(routes: (app: express.Express) => void, clock?: () => number) {
+    const store = memoryStore({ sweepInterval: 0, ...(clock && { clock }) })
+    const counted = countingStore(store)
+    const sessions = createSessions({
+      secret: SECRET,
+      store: counted.store,
+      ...(clock && { clock }),
+    })
     const app = express()
     app.use(sessionMiddleware(sessions))
     routes(app)
@@ -180,6 +185,161 @@ describe('express-session shape', () => {
     expect(remember.body).toBe(14 * 24 * 3600)
     expect(remember.setCookies[0]).toMatch(/Max-Age=\d{7}/)
   })
+
+  it("cookie.maxAge and cookie.expires read and set by the manager's clock", async () => {
+    let now = Date.UTC(2020, 0, 1) // years from Date.now(): a reading of the wrong clock shows
+    const day = 86_400_000
+    const { client, sessions } = await start(
+      (app) => {
+        const cookieOf = (req: express.Request) => {
+          const { maxAge, expires } = compat(req).cookie
+          return { maxAge, expires: expires && expires.toISOString() }
+        }
+        app.get('/fresh', (req, res) => {
+          compat(req).x = 1
+          res.json(cookieOf(req))
+        })
+        app.get('/remember', (req, res) => {
+          compat(req).cookie.maxAge = 14 * day
+          res.json(cookieOf(req))
+        })
+        app.get('/until', (req, res) => {
+          compat(req).cookie.expires = new Date(now + 5 * day)
+          res.json(cookieOf(req))
+        })
+        app.get('/show', (req, res) => res.json(cookieOf(req)))
+      },
+      () => now,
+    )
+    const start0 = now
+    expect((await client.get('/fresh')).body).toEqual({
+      maxAge: sessions.idleTimeout,
+      expires: new Date(start0 + sessions.idleTimeout).toISOString(),
+    })
+    now += 10 * 60_000
+    expect((await client.get('/show')).body).toEqual({
+      maxAge: sessions.idleTimeout - 10 * 60_000,
+      expires: new Date(start0 + sessions.idleTimeout).toISOString(),
+    })
+    const remember = await client.get('/remember')
+    expect(remember.body).toEqual({
+      maxAge: 14 * day,
+      expires: new Date(now + 14 * day).toISOString(),
+    })
+    expect(remember.setCookies[0]).toContain(`Max-Age=${14 * 86_400}`)
+    expect((await client.get('/until')).body).toEqual({
+      maxAge: 5 * day,
+      expires: new Date(now + 5 * day).toISOString(),
+    })
+    // the absolute timeout grew to the time asked for, counted by the manager's clock, not by
+    // Date.now(), which would have added the years between the two
+    now += 5 * day - 1
+    expect((await client.get('/show')).body).toMatchObject({ maxAge: 1 })
+  })
+
+  // what express-session apps write, and what these lint rules warn of, is what this tests
+  // biome-ignore-start lint/suspicious/noPrototypeBuiltins: see above
+  // biome-ignore-start lint/suspicious/noProto: see above
+  it("hasOwnProperty and Object.prototype's methods work as on express-session's Session", async () => {
+    const { client } = await start((app) => {
+      app.get('/set', (req, res) => {
+        compat(req).x = 0
+        getSession(req).set('hasOwnProperty', 'stored') // a key with that name, in the store
+        res.json('ok')
+      })
+      app.get('/show', (req, res) => {
+        const s = compat(req)
+        res.json({
+          x: s.hasOwnProperty('x'),
+          y: s.hasOwnProperty('y'),
+          cookie: s.hasOwnProperty('cookie'),
+          toString: s.hasOwnProperty('toString'),
+          stored: s.hasOwnProperty('hasOwnProperty'),
+          enumerable: s.propertyIsEnumerable('x'),
+          call: Object.prototype.hasOwnProperty.call(s, 'x'),
+          text: String(s),
+          in: 'hasOwnProperty' in s,
+          proto: Object.getPrototypeOf(s) === Object.prototype && s.__proto__ === Object.prototype,
+          constructor: s.constructor === Object,
+          keys: Object.keys(s),
+          data: getSession(req).get('hasOwnProperty'),
+        })
+      })
+      app.get('/pollute', (req, res) => {
+        const s = compat(req)
+        // typed as data, not as Object's own members
+        const raw = s as unknown as { constructor: unknown; hasOwnProperty: unknown }
+        const refused = (f: () => void) => {
+          try {
+            f()
+            return null
+          } catch (error) {
+            return (error as { code?: string }).code ?? String(error)
+          }
+        }
+        res.json({
+          proto: refused(() => {
+            s.__proto__ = { polluted: true }
+          }),
+          constructor: refused(() => {
+            raw.constructor = { polluted: true }
+          }),
+          // assigned through the proxy, `hasOwnProperty` is data: it shadows no method
+          own: (() => {
+            raw.hasOwnProperty = 'assigned'
+            return s.hasOwnProperty('x')
+          })(),
+          polluted: [s.polluted ?? null, ({} as Record<string, unknown>).polluted ?? null],
+        })
+      })
+      app.get('/regenerate', (req, res, next) => {
+        const old = compat(req)
+        old.regenerate((err) => {
+          if (err) return next(err)
+          old.__proto__ = { polluted: true } // the snapshot passport's keepSessionInfo reads
+          res.json({
+            x: old.hasOwnProperty('x'),
+            toString: old.hasOwnProperty('toString'),
+            in: 'hasOwnProperty' in old,
+            polluted: old.polluted ?? null,
+            proto: Object.getPrototypeOf(old) === Object.prototype,
+          })
+        })
+      })
+    })
+    await client.get('/set')
+    expect((await client.get('/show')).body).toEqual({
+      x: true,
+      y: false,
+      cookie: true,
+      toString: false,
+      stored: true,
+      enumerable: true,
+      call: true,
+      text: '[object Object]',
+      in: true,
+      proto: true,
+      constructor: true,
+      keys: ['cookie', 'x', 'hasOwnProperty'],
+      data: 'stored',
+    })
+    expect((await client.get('/pollute')).body).toEqual({
+      proto: 'ERR_SESSION_SERIALIZE', // refused by the core, as before
+      constructor: 'ERR_SESSION_SERIALIZE',
+      own: true,
+      polluted: [null, null],
+    })
+    expect((await client.get('/show')).body).toMatchObject({ data: 'assigned', x: true })
+    expect((await client.get('/regenerate')).body).toEqual({
+      x: true,
+      toString: false,
+      in: true,
+      polluted: null,
+      proto: true,
+    })
+  })
+  // biome-ignore-end lint/suspicious/noProto: see above
+  // biome-ignore-end lint/suspicious/noPrototypeBuiltins: see above
 
   it('req.session.id is the id hash, never the cookie value', async () => {
     const { client } = await start((app) => {
