@@ -256,7 +256,7 @@ export function sessionMiddleware<Data extends SessionData>(
               (own(key) ||
                 key === 'id' ||
                 METHODS.has(key) ||
-                !!detached?.[key] ||
+                (detached !== undefined && key in detached) ||
                 key in Object.prototype),
             ownKeys: () => ['cookie', ...(detached ? Object.keys(detached) : current.ts.keys())],
             getOwnPropertyDescriptor: (_, key) => {

@@ -126,6 +126,24 @@ describe('express-session shape', () => {
     )
   })
 
+  it('after regenerate(cb), the old object still has the keys it had, falsy values included', async () => {
+    const { client } = await start((app) => {
+      app.get('/set', (req, res) => {
+        Object.assign(compat(req), { zero: 0, no: false, empty: '', yes: 1 })
+        res.end()
+      })
+      app.get('/regenerate', (req, res, next) => {
+        const old = compat(req)
+        old.regenerate((err) => {
+          if (err) return next(err)
+          res.json(['zero', 'no', 'empty', 'yes', 'missing'].map((k) => k in old))
+        })
+      })
+    })
+    await client.get('/set')
+    expect((await client.get('/regenerate')).body).toEqual([true, true, true, true, false])
+  })
+
   it('save(cb) has written the session when its callback runs', async () => {
     const { client, counted } = await start((app) => {
       app.get('/save', (req, res, next) => {
