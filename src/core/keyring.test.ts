@@ -29,6 +29,13 @@ describe('Keyring', () => {
     expect(k.verify(signed.slice(1))).toEqual({ rejected: 'malformed' })
     expect(k.verify(`${signed.slice(0, -1)}=`)).toEqual({ rejected: 'malformed' })
     expect(k.verify(signed.replace('.', '!'))).toEqual({ rejected: 'malformed' })
+    // not ASCII, though the low seven bits are a base64url character's ('A', 'z', '-')
+    for (const code of [0xc1, 0x141, 0xfa, 0x17a, 0xad, 0xff2d]) {
+      for (const at of [0, 20, 42, 44, 86]) {
+        const odd = signed.slice(0, at) + String.fromCharCode(code) + signed.slice(at + 1)
+        expect(k.verify(odd)).toEqual({ rejected: 'malformed' })
+      }
+    }
   })
 
   it('refuses every change to the last signature character, spare bits included', () => {
