@@ -33,6 +33,7 @@
  * ```
  * @module
  */
+import { createHash } from 'node:crypto'
 import * as client from 'openid-client'
 import type { Duration } from '../core/duration.js'
 import { toMs } from '../core/duration.js'
@@ -55,7 +56,7 @@ import {
   tokensOf,
 } from './fields.js'
 import { safeReturnTo } from './return-to.js'
-import { sharedRefresh } from './shared-refresh.js'
+import { sharedRefresh, sharedSpend } from './shared-refresh.js'
 
 export { OidcError, type OidcErrorReason } from './errors.js'
 export type { OidcClaims } from './fields.js'
@@ -76,6 +77,10 @@ const OWN_PARAMETERS = new Set([
 const REFRESH_REUSE_MS = 60_000
 /** How long a request waits for another instance's refresh of the same refresh token. */
 const REFRESH_WAIT_MS = 15_000
+/** How long an exchange's outcome is reused for a callback still holding the spent code. */
+const CODE_REUSE_MS = 60_000
+/** How long a callback waits for another instance's exchange of the same code. */
+const CODE_WAIT_MS = 15_000
 
 /** Options of {@link oidc}. */
 export interface OidcOptions<Data extends SessionData = SessionData> {
@@ -202,6 +207,8 @@ export interface Oidc {
    * (signature, issuer, audience, nonce). Then regenerates the session (a new id: session
    * fixation), binds it to the user (`session.setUser`) and keeps the tokens in it. The
    * session's data is kept, unless it was bound to another user: then it is cleared first.
+   * A callback sent twice at once (a double click) exchanges the code once, as refreshes are
+   * shared (see {@link accessToken}): both requests get its tokens, or its error.
    *
    * `callbackUrl` is the request's URL: Node's `req.url` (a path) will do, as will a full URL;
    * its query is what counts. Throws {@link OidcError}: `no-login-in-progress` (replayed, or no
@@ -355,17 +362,15 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
     return flight
   }
 
+  /** The provider and client, in the keys of what is shared with the app's other instances. */
+  const sharedScope = `${configuration.serverMetadata().issuer}\n${clientId}`
   /** Refreshes shared with the app's other instances through the store, when it can. */
-  const acrossInstances = sharedRefresh(
-    sessions.store,
-    `${configuration.serverMetadata().issuer}\n${clientId}`,
-    {
-      keepMs: REFRESH_REUSE_MS,
-      waitMs: REFRESH_WAIT_MS,
-      freshFor: (t) =>
-        t.expiresAt === undefined ? REFRESH_REUSE_MS : t.expiresAt - refreshMargin - clock(),
-    },
-  )
+  const acrossInstances = sharedRefresh(sessions.store, sharedScope, {
+    keepMs: REFRESH_REUSE_MS,
+    waitMs: REFRESH_WAIT_MS,
+    freshFor: (t) =>
+      t.expiresAt === undefined ? REFRESH_REUSE_MS : t.expiresAt - refreshMargin - clock(),
+  })
   /** Spends the refresh token: once between the instances, when the store can share it. */
   const spend = async (tokens: TokenSet, refreshToken: string): Promise<TokenSet> => {
     if (acrossInstances === undefined) return grant(tokens, refreshToken)
@@ -392,6 +397,49 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
       throw new OidcError('refresh-failed', 'the refreshed ID token is of another subject')
     }
     return next
+  }
+
+  /**
+   * Exchanges of authorization codes, shared: a callback the browser sends twice at once (a
+   * double click, a restored tab, a prefetch) finds its login in progress in both requests,
+   * each having loaded the session before the other committed; a provider refuses a code sent
+   * twice and may revoke the tokens it issued for it (RFC 6749 4.1.2). Callbacks with the same
+   * parameters (the code among them) for the same login in progress (state, nonce and PKCE
+   * verifier: so a code injected into another session is still checked by the provider against
+   * that session's verifier) share one exchange and its outcome, tokens or error, for a
+   * minute: in this process in memory, and with the app's other instances through the store.
+   */
+  const exchanges = new Map<string, Promise<TokenSet>>()
+  const codesAcrossInstances = sharedSpend(sessions.store, sharedScope, {
+    spent: 'code',
+    keepMs: CODE_REUSE_MS,
+    waitMs: CODE_WAIT_MS,
+  })
+  const exchanged = (
+    callbackUrl: URL,
+    login: PendingLogin,
+    exchange: () => Promise<TokenSet>,
+  ): Promise<TokenSet> => {
+    const params = new URLSearchParams(callbackUrl.searchParams)
+    params.sort()
+    const key = createHash('sha256')
+      .update(JSON.stringify([params.toString(), login.state, login.nonce, login.verifier]))
+      .digest('base64url')
+    let flight = exchanges.get(key)
+    if (flight === undefined) {
+      const started =
+        codesAcrossInstances === undefined ? exchange() : codesAcrossInstances(key, exchange)
+      const forget = () => {
+        if (exchanges.get(key) === started) exchanges.delete(key)
+      }
+      const later = () => {
+        setTimeout(forget, CODE_REUSE_MS).unref()
+      }
+      started.then(later, later)
+      exchanges.set(key, started)
+      flight = started
+    }
+    return flight
   }
 
   const refreshSession = async <D extends SessionData>(
@@ -491,28 +539,35 @@ export async function oidc<Data extends SessionData>(options: OidcOptions<Data>)
       // redirect_uri it sends from it): an app behind a proxy may see another host
       const current = new URL(redirectUri.href)
       current.search = given.search
-      let response: Awaited<ReturnType<typeof client.authorizationCodeGrant>>
-      try {
-        response = await client.authorizationCodeGrant(configuration, current, {
-          pkceCodeVerifier: login.verifier,
-          expectedState: login.state,
-          expectedNonce: login.nonce,
-          idTokenExpected: true,
-          ...(login.maxAge === undefined ? {} : { maxAge: login.maxAge }),
-        })
-      } catch (err) {
-        throw failure(err, 'the provider did not complete the login')
-      }
-      const tokens = tokenSetOf(response, undefined, now)
-      if (options.userInfo) {
-        let info: client.UserInfoResponse
+      const exchange = async (): Promise<TokenSet> => {
+        let response: Awaited<ReturnType<typeof client.authorizationCodeGrant>>
         try {
-          info = await client.fetchUserInfo(configuration, tokens.accessToken, tokens.claims.sub)
+          response = await client.authorizationCodeGrant(configuration, current, {
+            pkceCodeVerifier: login.verifier,
+            expectedState: login.state,
+            expectedNonce: login.nonce,
+            idTokenExpected: true,
+            ...(login.maxAge === undefined ? {} : { maxAge: login.maxAge }),
+          })
         } catch (err) {
-          throw failure(err, 'the provider did not give the UserInfo claims')
+          throw failure(err, 'the provider did not complete the login')
         }
-        tokens.claims = { ...profileClaims(info), ...tokens.claims }
+        const tokens = tokenSetOf(response, undefined, now)
+        if (options.userInfo) {
+          let info: client.UserInfoResponse
+          try {
+            info = await client.fetchUserInfo(configuration, tokens.accessToken, tokens.claims.sub)
+          } catch (err) {
+            throw failure(err, 'the provider did not give the UserInfo claims')
+          }
+          tokens.claims = { ...profileClaims(info), ...tokens.claims }
+        }
+        return tokens
       }
+      // a callback with no code (the provider's error) has nothing to share
+      const tokens = given.searchParams.has('code')
+        ? await exchanged(current, login, exchange)
+        : await exchange()
       const userId = userIdOf(tokens.claims)
       if (session.userId !== undefined && session.userId !== userId) session.clear()
       session.regenerate()

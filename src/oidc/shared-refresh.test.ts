@@ -6,7 +6,7 @@ import type { SessionStore } from '../core/store.js'
 import { memoryStore } from '../stores/memory.js'
 import { OidcError } from './errors.js'
 import type { TokenSet } from './fields.js'
-import { sharedRefresh } from './shared-refresh.js'
+import { sharedRefresh, sharedSpend } from './shared-refresh.js'
 
 const tokens = (accessToken: string): TokenSet => ({
   claims: { sub: 'u1', iss: 'https://idp.example' },
@@ -122,6 +122,77 @@ describe('sharedRefresh', () => {
     expect(claims).toHaveLength(1)
     expect(claims[0]!.key).toMatch(/^[0-9a-f]{64}$/)
     expect(claims[0]!.meta.userId).toBeUndefined()
+  })
+})
+
+describe('sharedSpend of authorization codes', () => {
+  const twoCallbacks = (store: SessionStore) => {
+    const share = () =>
+      sharedSpend(store, 'idp client', { spent: 'code', keepMs: 60_000, waitMs: 5000 })!
+    return [share(), share()] as const
+  }
+
+  it('exchanges a code once, and hands its tokens to the others', async () => {
+    const store = memoryStore({ sweepInterval: 0 })
+    const [one, two] = twoCallbacks(store)
+    let spent = 0
+    const exchange = async () => {
+      spent++
+      await sleep(50)
+      return tokens('login')
+    }
+    const [a, b] = await Promise.all([one('code', exchange), two('code', exchange)])
+    expect(a).toEqual(tokens('login'))
+    expect(b).toEqual(tokens('login'))
+    expect(spent).toBe(1)
+    // not the claim of a refresh token that happens to be spelled the same
+    expect(
+      await sharedRefresh(store, 'idp client', { keepMs: 60_000, waitMs: 1000, freshFor })!(
+        'code',
+        async () => tokens('refreshed'),
+      ),
+    ).toEqual(tokens('refreshed'))
+  })
+
+  it("gives the others the exchange's failure as theirs, without sending the code again", async () => {
+    const [one, two] = twoCallbacks(memoryStore({ sweepInterval: 0 }))
+    const failing = one('code', async () => {
+      await sleep(50)
+      throw new OidcError('provider-error', 'the provider did not complete the login', {
+        error: 'invalid_grant',
+      })
+    })
+    await sleep(5)
+    let spent = 0
+    const waiting = two('code', async () => {
+      spent++
+      return tokens('second')
+    }).catch((e: unknown) => e)
+    await expect(failing).rejects.toMatchObject({ reason: 'provider-error' })
+    const err = await waiting
+    expect(err).toBeInstanceOf(OidcError)
+    expect(err).toMatchObject({
+      reason: 'provider-error',
+      error: 'invalid_grant',
+      message: expect.stringContaining('another instance'),
+    })
+    expect(spent).toBe(0)
+    // and so does a callback that comes later, while the claim is kept
+    await expect(two('code', async () => tokens('third'))).rejects.toMatchObject({
+      error: 'invalid_grant',
+    })
+  })
+
+  it('lets another instance try after a failure that is not an OidcError', async () => {
+    const [one, two] = twoCallbacks(memoryStore({ sweepInterval: 0 }))
+    const failing = one('code', async () => {
+      await sleep(50)
+      throw new Error('out of memory')
+    })
+    await sleep(5)
+    const waiting = two('code', async () => tokens('second'))
+    await expect(failing).rejects.toThrow('out of memory')
+    expect(await waiting).toEqual(tokens('second'))
   })
 })
 

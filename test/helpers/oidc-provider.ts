@@ -74,6 +74,8 @@ export interface TestProvider {
   seenTokens: string[]
   /** The grant type of every successful token request, in order. */
   grants: string[]
+  /** The grant type of every refused token request (a spent code: `invalid_grant`), in order. */
+  refusedGrants: string[]
   /** The next interaction ends with `access_denied` (the user refused). */
   denyNext(): void
   /**
@@ -159,6 +161,10 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
   const grants: string[] = []
   provider.on('grant.success', ((ctx: { oidc: { params: { grant_type: string } } }) => {
     grants.push(ctx.oidc.params.grant_type)
+  }) as never)
+  const refusedGrants: string[] = []
+  provider.on('grant.error', ((ctx: { oidc?: { params?: { grant_type?: unknown } } }) => {
+    refusedGrants.push(String(ctx.oidc?.params?.grant_type))
   }) as never)
   let deny = false
   /** The edit of the next JSON answer of a path of the provider, each used once. */
@@ -260,6 +266,7 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
     provider,
     seenTokens,
     grants,
+    refusedGrants,
     denyNext: () => {
       deny = true
     },
