@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -431,7 +431,7 @@ describe('tessera command line', () => {
       [['count', '--store', 'postgres://[bad'], '"postgres://[bad": is not a valid URL'],
       [
         ['count', '--store', 'redis://:rd1s/9xq@127.0.0.1:6379/0'],
-        '"redis://:***@127.0.0.1:6379/0": is not a valid URL; percent-encode the password',
+        '"redis://:***@127.0.0.1:6379/0": the password holds a raw /, ? or #',
       ],
       [['count', '--store', 'nope://x'], 'unknown scheme'],
       [['count', '--store', 'sqlite:./x.db?tabel=t'], 'unknown parameter "tabel"'],
@@ -512,6 +512,25 @@ describe('tessera command line', () => {
     expect(from.err).toContain(`there is no directory ${typo}`)
   })
 
+  it('refuses a file: directory that holds other things and is not a store, creating nothing', async () => {
+    const project = join(dir, 'not-a-store')
+    await mkdir(join(project, 'src'), { recursive: true })
+    await writeFile(join(project, 'package.json'), '{}')
+    const source = join(dir, 'empty-store')
+    await mkdir(source, { recursive: true })
+    for (const argv of [
+      ['count', '--store', `file:${project}`],
+      ['migrate', '--store', `file:${source}`, '--to', `file:${project}`],
+    ]) {
+      const result = await tessera(argv)
+      expect(result.code, argv[0]).toBe(2)
+      expect(result.err).toContain(
+        `${project} is not empty and is not a file store (it holds "package.json", "src" and no sessions/ directory)`,
+      )
+    }
+    expect((await readdir(project)).sort()).toEqual(['package.json', 'src'])
+  })
+
   it('says what it cannot do on a client-side or in-process store', async () => {
     for (const [store, message] of [
       ['cookie:', 'the cookie store keeps each session in its browser'],
@@ -572,12 +591,16 @@ describe('tessera command line', () => {
     return `sqlite:${file}`
   }
 
-  /** Runs the program; with `head`, closes its stdout once that many lines have come. */
-  const spawned = (argv: string[], head?: number) =>
+  /**
+   * Runs the program; with `head`, closes its stdout once that many lines have come; with
+   * `closedStderr`, closes its stderr before it starts writing.
+   */
+  const spawned = (argv: string[], head?: number, closedStderr = false) =>
     new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
       const child = spawn(process.execPath, [...bin, ...argv], {
         env: { ...process.env, TESSERA_STORE: '' },
       })
+      if (closedStderr) child.stderr.destroy()
       let out = ''
       let err = ''
       child.stdout.on('data', (chunk) => {
@@ -612,6 +635,18 @@ describe('tessera command line', () => {
       expect(result.err, argv.join(' ')).toBe('')
       expect(result.code, argv.join(' ')).toBe(0)
     }
+  })
+
+  it('a closed stderr (2>&1 | head, 2>&-): the error is lost, not turned into a crash', async () => {
+    // each fails with a message on stderr; a crash on its EPIPE would exit 1, not 2
+    for (const argv of [['count', '--store', 'mongodb://x'], ['no-such-command']]) {
+      const result = await spawned(argv, undefined, true)
+      expect(result, argv.join(' ')).toEqual({ code: 2, out: '', err: '' })
+    }
+    // and a command that succeeds still does
+    const keygen = await spawned(['keygen'], undefined, true)
+    expect(keygen.code).toBe(0)
+    expect(keygen.out).toMatch(/^[A-Za-z0-9_-]{43}\n$/)
   })
 
   it('writes a long list no faster than its reader takes it, and stops when it goes', async () => {

@@ -106,6 +106,22 @@ function lineWriter(stream: NodeJS.WritableStream): Output['line'] {
   }
 }
 
+/**
+ * Writes lines to stderr, quietly doing nothing once its reader has gone (`2>&1 | head`, a
+ * closed stderr): there is nowhere left to report that, and the exit code still says how the
+ * command ended. Without this the pipe's EPIPE would be an unhandled 'error' and a crash.
+ */
+function errorWriter(stream: NodeJS.WritableStream): (text: string) => void {
+  let closed = false
+  // also for the progress bar, which writes to the same stream
+  stream.on('error', () => {
+    closed = true
+  })
+  return (text) => {
+    if (!closed && stream.writable) stream.write(`${text}\n`)
+  }
+}
+
 function positiveInteger(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
@@ -116,8 +132,7 @@ function positiveInteger(name: string, value: string | undefined): number | unde
 
 /** Runs one command; resolves to the exit code. Never throws. */
 export async function main(argv: string[], io: Io): Promise<number> {
-  const write = (stream: NodeJS.WritableStream) => (text: string) => stream.write(`${text}\n`)
-  const err = write(io.stderr)
+  const err = errorWriter(io.stderr)
   try {
     return await run(argv, io)
   } catch (error) {

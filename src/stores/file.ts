@@ -14,6 +14,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync, statSync } from 'node:fs'
 import {
   mkdir,
   open,
@@ -55,7 +56,10 @@ import { checkStoreOptions, MAX_TIMER_MS } from './options.js'
 export interface FileStoreOptions {
   /**
    * The directory sessions live in; created (owner-only, `0o700`) when missing. Give every app
-   * its own. Relative paths resolve against the working directory.
+   * its own. Relative paths resolve against the working directory. An existing directory
+   * must be empty (files starting with `.`, such as `.gitkeep`, aside) or a file store already
+   * (it has the store's `sessions/`): any other is refused with a `SessionConfigError`, so the
+   * store never spreads its subdirectories among someone else's files.
    */
   directory: string
   /**
@@ -124,6 +128,8 @@ const LOCK_FILE = /^[0-9a-f]{64}\.lock$/
 const GUARD_FILE = /^[0-9a-f]{64}\.lock\.break$/
 const HASH_DIR = /^[0-9a-f]{64}$/
 const FORMAT = 1
+/** What the store makes in its directory, as every version has made it. */
+const LAYOUT = ['sessions', 'locks', 'users']
 
 const errnoCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException)?.code
 const hex = (bytes: number) => randomBytes(bytes).toString('hex')
@@ -165,6 +171,37 @@ function parseRecord(text: string): SessionRecord | undefined {
     fields: Object.fromEntries(Object.entries(fields as Record<string, string>)),
     meta: { ...meta },
   }
+}
+
+/**
+ * Refuses a directory that is not the store's to use: one that holds other things and not the
+ * store's layout (`sessions/`, or nothing but the store's own names: a store whose `sessions/`
+ * was deleted to empty it). A missing or empty directory is the store's to make; names that
+ * start with `.` (`.gitkeep`, `.DS_Store`) do not count.
+ */
+function checkDirectory(root: string): void {
+  let names: string[]
+  try {
+    names = readdirSync(root)
+  } catch (err) {
+    if (errnoCode(err) === 'ENOTDIR')
+      throw new SessionConfigError(
+        `[store:file] ${root} is a file, not a directory: give the directory sessions are kept in`,
+      )
+    // missing: made on first use; unreadable: every operation fails with a store error
+    return
+  }
+  const others = names.filter((name) => !name.startsWith('.')).sort()
+  if (others.every((name) => LAYOUT.includes(name))) return
+  const isDir = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory()
+  if (isDir(join(root, 'sessions'))) return
+  const shown = others
+    .slice(0, 3)
+    .map((name) => JSON.stringify(name))
+    .join(', ')
+  throw new SessionConfigError(
+    `[store:file] ${root} is not empty and is not a file store (it holds ${shown}${others.length > 3 ? ', ...' : ''} and no sessions/ directory): give the store a directory of its own, missing or empty`,
+  )
 }
 
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
@@ -214,6 +251,7 @@ export function fileStore(options: FileStoreOptions): FileStore {
   const staleLockAfter = number('staleLockAfter', options.staleLockAfter, 10_000, 1)
   const clock = options.clock ?? Date.now
   const onError = options.onError ?? emitStoreWarning
+  checkDirectory(root)
 
   const report = (error: SessionStoreError, file: string) => {
     try {
@@ -226,6 +264,8 @@ export function fileStore(options: FileStoreOptions): FileStore {
   let ready: Promise<void> | undefined
   const init = () => {
     ready ??= (async () => {
+      // again: a directory missing when the store was made may have been filled since
+      checkDirectory(root)
       await mkdir(root, { recursive: true, mode: 0o700 })
       for (const dir of [sessionsDir, locksDir, usersDir])
         await mkdir(dir, { recursive: true, mode: 0o700 })
@@ -363,6 +403,7 @@ export function fileStore(options: FileStoreOptions): FileStore {
       await init()
       return await fn()
     } catch (err) {
+      if (err instanceof SessionConfigError) throw err
       throw fsError(operation, err)
     }
   }

@@ -123,7 +123,8 @@ const STORE_OF: Record<(typeof STORE_SCHEMES)[number], string> = {
  * ```
  */
 export function maskUrl(url: string): string {
-  return url.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/[^:/?#@]*:)[\s\S]*@/i, '$1***@')
+  // the user part may hold an `@` (a memcached server without a password before one with)
+  return url.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/[^:/?#]*?:)[\s\S]*@/i, '$1***@')
 }
 
 function fail(url: string, problem: string, cause?: unknown): never {
@@ -188,30 +189,121 @@ function pathOf(url: string, rest: string, scheme: string): string {
 const ENCODE_PASSWORD =
   'percent-encode the password (/ as %2F, ? as %3F, # as %23, @ as %40, % as %25)'
 
+/** `user:` then an `@` somewhere after it: what {@link maskUrl} hides as a password. */
+const looksLikePassword = (url: string) => /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:[\s\S]*@/i.test(url)
+
+/** What is between `scheme://` and the first `/`, `?` or `#`: `user:password@host:port`. */
+const authorityOf = (url: string) => /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url)?.[1] ?? ''
+
+/**
+ * Refuses what {@link maskUrl} reads as a password but a driver would not: a raw `@` in it
+ * (a host of its own), or a raw `/`, `?` or `#` before its `@`, which ends the host there.
+ * After digits (`redis://user:1234?x@host`) the password even parses, as a port, with the
+ * real host and the rest of the password in the query or fragment. An `@` meant for the
+ * query after a `host:port` is read the same way, so it must be `%40` too.
+ */
+function checkPassword(url: string, { several = false } = {}): void {
+  const authority = authorityOf(url)
+  if (looksLikePassword(url) && !authority.includes('@'))
+    fail(url, `the password holds a raw /, ? or # (or the query a raw @); ${ENCODE_PASSWORD}`)
+  // several servers (memcached): one `user:password@` each
+  for (const server of several ? authority.split(',') : [authority])
+    if (server.indexOf('@') !== server.lastIndexOf('@'))
+      fail(url, `the password holds a raw character; ${ENCODE_PASSWORD}`)
+}
+
 /**
  * Refuses a server's URL that the driver would misread: one `new URL()` cannot parse (the
  * driver would throw a bare TypeError, or fail every call), and a password holding a raw `/`,
  * `?`, `#` or `@` (read as the end of the host, or a host of its own).
  */
 function checkServerUrl(url: string, rest: string): void {
-  // `user:` then an `@` somewhere after it: a password, maybe with raw characters in it
   // (in `url`: a `?` in the password has made the rest of it a query parameter in `rest`)
-  const password = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:[\s\S]*@/i.test(url)
   let path: string
   try {
     path = new URL(rest).pathname
   } catch (err) {
     fail(
       url,
-      password
+      looksLikePassword(url)
         ? `is not a valid URL; ${ENCODE_PASSWORD}`
         : 'is not a valid URL (scheme://user:password@host:port/database)',
       err,
     )
   }
-  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url)?.[1] ?? ''
-  if (authority.indexOf('@') !== authority.lastIndexOf('@') || path.includes('@'))
-    fail(url, `the password holds a raw character; ${ENCODE_PASSWORD}`)
+  // (its password was checked by checkPassword, before its parameters were read)
+  // a raw `/` in a user name (`user/x@host`) puts its `@` in the path
+  if (path.includes('@')) fail(url, `the password holds a raw character; ${ENCODE_PASSWORD}`)
+}
+
+/** One server of a `memcached://` URL, as `memjs.Server` takes it. */
+interface MemcachedServer {
+  host: string
+  port: number
+  username: string | undefined
+  password: string | undefined
+}
+
+const MEMCACHED_FORM = 'memcached://[user:password@]host[:port][,host2[:port],...]'
+
+/**
+ * The servers a `memcached://` URL names, checked as {@link checkServerUrl} checks a server's
+ * URL: each must parse as `[user:password@]host[:port]` (a port that is not a number, or over
+ * 65535, is refused rather than read as `parseInt` reads it), with a raw character in a
+ * password refused, and no path, fragment or parameter memjs would silently drop. The user and
+ * password are percent-decoded, as for the other servers: memjs's own server string would cut
+ * a password at `:`, `@` or `,` and send `%40` as it is.
+ */
+function memcachedServers(url: string, rest: string, scheme: string): MemcachedServer[] {
+  // memjs takes nothing from the URL but the servers: any other parameter would be ignored
+  const q = rest.indexOf('?')
+  if (q !== -1) {
+    const [name] = new URLSearchParams(rest.slice(q + 1)).keys()
+    const names = Object.keys(PARAMS.memcached ?? {})
+    fail(url, `unknown parameter "${name}" (the memcached store takes ${names.join(', ')})`)
+  }
+  const list = rest.slice(scheme.length + 1).replace(/^\/\//, '')
+  const end = list.search(/[/#]/)
+  if (end !== -1 && list.slice(end) !== '/')
+    fail(url, `Memcached has no database or path; give only its servers: ${MEMCACHED_FORM}`)
+  const servers = end === -1 ? list : list.slice(0, end)
+  if (servers === '') fail(url, 'give the server: memcached://127.0.0.1:11211')
+  const all = servers.split(',')
+  return all.map((server, i) => {
+    // by its place, not its text: the text may hold a password
+    const which = all.length === 1 ? 'the server' : `server ${i + 1} of ${all.length}`
+    let parsed: URL
+    try {
+      parsed = new URL(`memcached://${server}`)
+    } catch (err) {
+      return fail(
+        url,
+        looksLikePassword(url)
+          ? `${which} is not a valid URL; ${ENCODE_PASSWORD}`
+          : `${which} is not a valid host:port (${MEMCACHED_FORM})`,
+        err,
+      )
+    }
+    if (parsed.hostname === '') fail(url, `${which} has no host (${MEMCACHED_FORM})`)
+    const decoded = (text: string) => {
+      try {
+        return text === '' ? undefined : decodeURIComponent(text)
+      } catch (err) {
+        return fail(
+          url,
+          `${which} has a malformed %-escape in its user or password; write % as %25`,
+          err,
+        )
+      }
+    }
+    return {
+      // `[::1]` is a host name to a URL, `::1` to a socket
+      host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: parsed.port === '' ? 11211 : Number(parsed.port),
+      username: decoded(parsed.username),
+      password: decoded(parsed.password),
+    }
+  })
 }
 
 /** Refuses a `file:` directory or `sqlite:` file that is not there. */
@@ -273,6 +365,11 @@ export async function storeFromUrl(
   if (scheme === undefined || !(STORE_SCHEMES as readonly string[]).includes(scheme))
     fail(url, `unknown scheme; use one of ${STORE_SCHEMES.map((s) => `${s}:`).join(', ')}`)
   const kind = STORE_OF[scheme]
+  // before the parameters are read: a password's raw `?` makes its tail one, which a message
+  // about that parameter's value would quote
+  if (kind === 'redis' || kind === 'postgres' || kind === 'mysql' || kind === 'memcached') {
+    checkPassword(url, { several: kind === 'memcached' })
+  }
   const { rest, options } = takeParams(url, kind)
   if (!create) delete options.createTable
   if (kind === 'redis' || kind === 'postgres' || kind === 'mysql') checkServerUrl(url, rest)
@@ -364,14 +461,13 @@ async function open(
       )
     }
     default: {
-      const servers = rest
-        .slice(scheme.length + 1)
-        .replace(/^\/\//, '')
-        .replace(/\/$/, '')
-      if (servers === '') fail(url, 'give the server: memcached://127.0.0.1:11211')
+      const servers = memcachedServers(url, rest, scheme)
       const { default: memjs } = await load(url, 'memjs', () => import('memjs'))
       const { memcachedStore } = await import('./memcached.js')
-      const client = memjs.Client.create(servers)
+      // what `memjs.Client.create('user:password@host:port,...')` makes, from parts decoded
+      const client = new memjs.Client(
+        servers.map((s) => new memjs.Server(s.host, s.port, s.username, s.password)),
+      )
       return over(
         async () => client.close(),
         async () => memcachedStore({ ...options, client }),

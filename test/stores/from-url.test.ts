@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -127,6 +128,32 @@ describe('storeFromUrl', () => {
     expect(await refusal('redis://127.0.0.1?driver=jedis')).toContain(
       '?driver must be ioredis or redis, got "jedis"',
     )
+  })
+
+  it('gives memjs the memcached user and password percent-decoded, whatever they hold', async () => {
+    // a server that offers SASL PLAIN and records what the client sends
+    let received = Buffer.alloc(0)
+    const sockets: Socket[] = []
+    const server = createServer((socket) => {
+      sockets.push(socket)
+      socket.on('data', (chunk) => {
+        received = Buffer.concat([received, chunk])
+        // a request to list the mechanisms (magic 0x80, opcode 0x20): a response, no body
+        if (chunk[0] === 0x80 && chunk[1] === 0x20)
+          socket.write(Buffer.from([0x81, 0x20, ...Array<number>(22).fill(0)]))
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    // user "us:er", password "p@ss,w:/%": each character memjs's own string would misread
+    const opened = await storeFromUrl(`memcached://us%3Aer:p%40ss%2Cw%3A%2F%25@127.0.0.1:${port}`)
+    // the first call connects and authenticates; unanswered, it times out (memjs: ~2 s)
+    await (opened.store as SessionStore).get(newKey()).catch(() => undefined)
+    await opened.close()
+    for (const socket of sockets) socket.destroy()
+    server.close()
+    // the SASL PLAIN request: "PLAIN", then NUL user NUL password
+    expect(received.toString('latin1')).toContain('PLAIN\0us:er\0p@ss,w:/%')
   })
 
   it('a store that refuses its options closes the client its URL opened, so the process can exit', async () => {
