@@ -260,11 +260,21 @@ export function sessionMiddleware<Data extends SessionData>(
                 key in Object.prototype),
             ownKeys: () => ['cookie', ...(detached ? Object.keys(detached) : current.ts.keys())],
             getOwnPropertyDescriptor: (_, key) => {
+              // `id` is an own property of express-session's session, not enumerable
+              if (key === 'id')
+                return {
+                  value: current.ts.idHash,
+                  writable: false,
+                  enumerable: false,
+                  configurable: true,
+                }
               if (typeof key !== 'string' || !(own(key) || (detached && key in detached)))
                 return undefined
               const value = key === 'cookie' ? cookie : get(key)
               return { value, writable: true, enumerable: true, configurable: true }
             },
+            // its prototype is Object.prototype's, as the methods above read it; not another's
+            setPrototypeOf: () => false,
           })
           return proxy
         }

@@ -270,6 +270,8 @@ describe('express-session shape', () => {
         res.json({
           x: s.hasOwnProperty('x'),
           y: s.hasOwnProperty('y'),
+          // own, as on express-session's session, and not enumerable
+          id: [s.hasOwnProperty('id'), s.propertyIsEnumerable('id')],
           cookie: s.hasOwnProperty('cookie'),
           toString: s.hasOwnProperty('toString'),
           stored: s.hasOwnProperty('hasOwnProperty'),
@@ -307,6 +309,7 @@ describe('express-session shape', () => {
             raw.hasOwnProperty = 'assigned'
             return s.hasOwnProperty('x')
           })(),
+          setPrototypeOf: Reflect.setPrototypeOf(s, { polluted: true }),
           polluted: [s.polluted ?? null, ({} as Record<string, unknown>).polluted ?? null],
         })
       })
@@ -329,6 +332,7 @@ describe('express-session shape', () => {
     expect((await client.get('/show')).body).toEqual({
       x: true,
       y: false,
+      id: [true, false],
       cookie: true,
       toString: false,
       stored: true,
@@ -345,6 +349,7 @@ describe('express-session shape', () => {
       proto: 'ERR_SESSION_SERIALIZE', // refused by the core, as before
       constructor: 'ERR_SESSION_SERIALIZE',
       own: true,
+      setPrototypeOf: false,
       polluted: [null, null],
     })
     expect((await client.get('/show')).body).toMatchObject({ data: 'assigned', x: true })
