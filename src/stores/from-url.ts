@@ -367,12 +367,11 @@ export async function storeFromUrl(
   const kind = STORE_OF[scheme]
   // before the parameters are read: a password's raw `?` makes its tail one, which a message
   // about that parameter's value would quote
-  if (kind === 'redis' || kind === 'postgres' || kind === 'mysql' || kind === 'memcached') {
-    checkPassword(url, { several: kind === 'memcached' })
-  }
+  const oneServer = kind === 'redis' || kind === 'postgres' || kind === 'mysql'
+  if (oneServer || kind === 'memcached') checkPassword(url, { several: !oneServer })
   const { rest, options } = takeParams(url, kind)
   if (!create) delete options.createTable
-  if (kind === 'redis' || kind === 'postgres' || kind === 'mysql') checkServerUrl(url, rest)
+  if (oneServer) checkServerUrl(url, rest)
   const opened = await open(url, scheme, kind, rest, options, create)
   let closing: Promise<void> | undefined
   return {
