@@ -40,7 +40,7 @@ export type SessionListener<E extends SessionEventName> = (event: SessionEvents[
 
 /**
  * A tiny typed emitter. Unlike Node's EventEmitter, an `error`-like event with no listener
- * never throws, and a throwing listener never breaks a request.
+ * never throws, and a throwing listener (or an async one that rejects) never breaks a request.
  */
 export class Emitter {
   readonly #listeners: { [E in SessionEventName]?: SessionListener<E>[] } = {}
@@ -67,10 +67,17 @@ export class Emitter {
     if (!list) return
     for (const listener of list) {
       try {
-        listener(payload)
+        // an async listener's answer: its rejection is its failure too, which unhandled would
+        // end the process (Node's default for an unhandled rejection)
+        const answer: unknown = listener(payload)
+        if (typeof (answer as { then?: unknown } | null)?.then === 'function') {
+          ;(answer as PromiseLike<unknown>).then(undefined, ignore)
+        }
       } catch {
         // a listener's failure is its own; it never breaks a request
       }
     }
   }
 }
+
+const ignore = (): void => {}

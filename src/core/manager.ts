@@ -532,14 +532,14 @@ export class SessionManager<Data extends SessionData = SessionData> {
       const stored = await this.#call('get', () => this.store.get(previous!))
       if (stored !== undefined) rebase(s, stored.fields, patchOf(s, c))
     }
-    if (s.fields.size > 0 || s.meta.userId !== undefined) {
+    const keep = s.fields.size > 0 || s.meta.userId !== undefined
+    if (keep) {
       const { key } = ensureId(s)
       const meta = this.#activity(s.meta, now)
       await this.#call('set', () =>
         this.store.set(key, { fields: Object.fromEntries(s.fields), meta }),
       )
       s.meta = meta
-      s.persisted = true
       cookies.push(this.#cookieFor(s, now))
       if (moving) {
         // Requests of this browser already on their way carry the old cookie; one that loads
@@ -553,6 +553,10 @@ export class SessionManager<Data extends SessionData = SessionData> {
       cookies.push(this.cookie.clear(s.secure))
     }
     if (previous !== undefined) await this.#call('destroy', () => this.store.destroy(previous))
+    // persisted only once the old record is gone: a commit that failed after writing the new
+    // record (at the marker or the destroy) is retried whole, not as a patch of the new record,
+    // which would leave the old id valid and send no new cookie
+    if (keep) s.persisted = true
     this.#emitLifecycle(s, c)
     return cookies
   }
@@ -602,6 +606,10 @@ export class SessionManager<Data extends SessionData = SessionData> {
       // new cookie by now (a login's), which a clearing cookie would throw away, and a stale
       // cookie is refused at its next load anyway (no record), which clears it then.
       s.persisted = false
+      // nor bring it back at a later commit of this request (`session.save()`, then the
+      // adapter's): as for a request that loaded it now, see #unknown, its commits write nothing
+      // and send no cookie, unless it logs in itself (regenerate, setUser)
+      s.moved = true
       return []
     }
     if (meta !== undefined) s.meta = meta
@@ -616,6 +624,8 @@ export class SessionManager<Data extends SessionData = SessionData> {
         this.#events.emit('regenerated', { idHash: keyOf(s)!, previousIdHash: previous })
       } else {
         this.#events.emit('destroyed', { idHash: previous })
+        // destroy() then new data (a flash saying "logged out"): a new session was stored too
+        if (s.persisted) this.#events.emit('created', { idHash: keyOf(s)! })
       }
     } else if (s.persisted) {
       this.#events.emit('created', { idHash: keyOf(s)! })

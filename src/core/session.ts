@@ -74,10 +74,11 @@ export interface SessionState {
   /**
    * The request carried the cookie of a session that moved to a new id moments ago (a login):
    * its commits write nothing and send no cookie (see the `moved` rejection), unless it
-   * regenerates (a login of its own), which makes it an ordinary new session. Set on such a
-   * session only, never in the state's literal: one more field there moved V8's collections
-   * so that a hot `/read` cost 1,100 instructions more, 6,400 more with the collector's
-   * (`bench:instructions --route read`).
+   * regenerates (a login of its own), which makes it an ordinary new session. Also set when a
+   * commit finds the record gone (a logout or login elsewhere), so no later commit of the same
+   * request writes it back. Set on such a session only, never in the state's literal: one
+   * more field there moved V8's collections so that a hot `/read` cost 1,100 instructions
+   * more, 6,400 more with the collector's (`bench:instructions --route read`).
    */
   moved?: boolean
 }
