@@ -120,8 +120,32 @@ const replyHeaders = (reply: FastifyReply) => ({
   append: (n: string, v: string) => void reply.header(n, v), // Fastify appends set-cookie
 })
 
+/**
+ * `payload`, or, when it is a fetch `Response` with a `Cache-Control` of its own, one whose
+ * `Cache-Control` is `no-store`: Fastify copies a Response's headers onto the reply after every
+ * `onSend` hook, so its own would replace the `no-store` that goes with the session's cookies.
+ * A Response with immutable headers (`Response.redirect()`, a `fetch()` result) is copied.
+ */
+function noStore(payload: unknown): unknown {
+  if (Object.prototype.toString.call(payload) !== '[object Response]') return payload
+  const response = payload as Response
+  const cacheControl = response.headers.get('cache-control')
+  if (cacheControl === null || cacheControl === 'no-store') return payload
+  try {
+    response.headers.set('cache-control', 'no-store')
+    return response
+  } catch {
+    const copy = new Response(response.body, response)
+    copy.headers.set('cache-control', 'no-store')
+    return copy
+  }
+}
+
 /** `session.save()` on Fastify: one object per request. */
 class ReplySaver implements Saver {
+  /** Whether this request's session put cookies on the reply (see {@link noStore}). */
+  sentCookies = false
+
   constructor(
     readonly sessions: SessionManager,
     readonly session: Session,
@@ -139,11 +163,17 @@ class ReplySaver implements Saver {
       throw new SessionStateError('session.save() was called after the response headers were sent')
     }
     if (cookies.length === 0) return
-    applySetCookies(replyHeaders(this.reply), cookies)
+    this.put(cookies)
     // and on the raw response: one answered through reply.raw after reply.hijack() (server-sent
     // events, say) never sends the reply's headers. A reply sent the usual way gives its
     // headers to writeHead, which replaces these, so the cookies go once either way
     applySetCookies(nodeHeaders(this.reply.raw), cookies)
+  }
+
+  /** Puts the cookies of a commit on the reply. */
+  put(cookies: readonly string[]): void {
+    this.sentCookies = true
+    applySetCookies(replyHeaders(this.reply), cookies)
   }
 }
 
@@ -171,10 +201,19 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
   fastify.addHook('onError', async (request: FastifyRequest) => {
     ;(request as unknown as Bag)[FAILED] = true
   })
-  fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload, done) => {
+  /** Sends `payload` on, `no-store` kept when the session sent cookies (see {@link noStore}). */
+  const pass = (session: Session, payload: unknown, done: (e: null, p: unknown) => void) =>
+    done(
+      null,
+      typeof payload === 'object' && (session[STATE].saver as ReplySaver).sentCookies
+        ? noStore(payload)
+        : payload,
+    )
+  fastify.addHook('onSend', (request: FastifyRequest, _reply: FastifyReply, payload, done) => {
     const session = (request as unknown as Bag)[property] as Session | null
     if (!session || (request as unknown as Bag)[FAILED] || !sessions.needsCommit(session)) {
-      done(null, payload)
+      if (session && typeof payload === 'object') pass(session, payload, done)
+      else done(null, payload)
       return
     }
     // before the headers go out, so the cookies always fit; at once where the store allows
@@ -182,8 +221,8 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
     if (committed instanceof Promise) {
       committed.then(
         (cookies) => {
-          applySetCookies(replyHeaders(reply), cookies)
-          done(null, payload)
+          if (cookies.length > 0) (session[STATE].saver as ReplySaver).put(cookies)
+          pass(session, payload, done)
         },
         (error: unknown) => {
           discardBody(payload)
@@ -192,8 +231,8 @@ const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, option
       )
     } else {
       // most writes of a stored session send no cookie: no header helper for them
-      if (committed.length > 0) applySetCookies(replyHeaders(reply), committed)
-      done(null, payload)
+      if (committed.length > 0) (session[STATE].saver as ReplySaver).put(committed)
+      pass(session, payload, done)
     }
   })
 }

@@ -101,7 +101,16 @@ const defaultOnError = (error: unknown): Response => {
   })
 }
 
-/** Wrap a `(request, session) => Response` handler; the session is committed before the response is returned. */
+/**
+ * The answers `onError` gave: nested wrappers (several sessions per request) see an inner
+ * one's failure only as the response it returns, which must not commit the outer session.
+ */
+const failures = new WeakSet<Response>()
+
+/**
+ * Wrap a `(request, session) => Response` handler; the session is committed before the
+ * response is returned. A failure commits nothing, in this wrapper or in one around it.
+ */
 export function withSession<Data extends SessionData>(
   sessions: SessionManager<Data>,
   handler: FetchSessionHandler<Data>,
@@ -114,11 +123,15 @@ export function withSession<Data extends SessionData>(
     try {
       const session = await getSession(sessions, request)
       response = await handler(request, session)
+      // a nested wrapper's failure answer: what the handler changed before it failed is not kept
+      if (failures.has(response)) return response
       return await commitSession(sessions, session, response)
     } catch (error) {
       // the commit failed: the handler's response (a stream, say) is never sent
       discardBody(response)
-      return onError(error, request)
+      const answer = await onError(error, request)
+      if (typeof answer === 'object' && answer !== null) failures.add(answer)
+      return answer
     }
   }
 }

@@ -17,7 +17,7 @@
  */
 import type { Context, DefaultState, Middleware } from 'koa'
 import { SessionStateError } from '../core/errors.js'
-import { applySetCookies } from '../core/http.js'
+import { applySetCookies, discardBody } from '../core/http.js'
 import type { SessionManager } from '../core/manager.js'
 import { type Session, type SessionData, STATE } from '../core/session.js'
 import { isSecure } from './node.js'
@@ -104,6 +104,10 @@ export function sessionMiddleware<Data extends SessionData, Name extends string 
     try {
       await save()
     } catch (error) {
+      // Koa answers the error instead and never reads the body: it destroys a Node stream when
+      // the response finishes, not a web one (a `ReadableStream`, a `Response`), which is
+      // cancelled here so its producer is told; a response the app writes itself is the app's
+      if (ctx.respond !== false) discardBody(ctx.body)
       // the headers are out (`ctx.flushHeaders()`): Koa can no longer answer the error, nor
       // send the body once it is thrown, and would leave the response open forever. Cut it, so
       // the client sees a failure rather than a hang; a response the app writes itself
