@@ -88,7 +88,8 @@ export interface CsrfRequest {
   token?: unknown
   /**
    * The request's own URL (a Fetch `request.url`): its host is what `Origin` must match.
-   * Without it, the `Host` header.
+   * Without it, the `Host` header (on HTTP/2, which has none, the `:authority` Node's
+   * headers carry in its place).
    */
   url?: string | URL
 }
@@ -177,7 +178,7 @@ export function csrf(options: CsrfOptions = {}): Csrf {
     // request from one that sends none; the token decides)
     if (origin === undefined) return undefined
     if (trusted.has(origin)) return undefined
-    const host = request.url === undefined ? headerOf(request.headers, 'host') : hostOf(request.url)
+    const host = request.url === undefined ? hostHeader(request.headers) : hostOf(request.url)
     // 'null' (a sandboxed or privacy-sensitive context) and the like have no host
     const originHost = hostOf(origin)
     return host !== undefined && originHost !== undefined && originHost === host.toLowerCase()
@@ -248,6 +249,18 @@ function headerOf(headers: CsrfRequest['headers'], name: string): string | undef
   }
   const value = (headers as Record<string, string | readonly string[] | undefined>)[name]
   return typeof value === 'string' ? value : value?.[0]
+}
+
+/**
+ * The request's `Host`, or, on HTTP/2 (which has no `Host`), its `:authority`, which Node's
+ * headers (and so Fastify's and Koa's) carry under that name: without it, no `Origin` of an
+ * HTTP/2 request would match. A Fetch `Headers` cannot hold a pseudo-header (its `get` throws
+ * for one), so it is not asked.
+ */
+function hostHeader(headers: CsrfRequest['headers']): string | undefined {
+  const host = headerOf(headers, 'host')
+  if (host !== undefined || typeof (headers as Headers).get === 'function') return host
+  return headerOf(headers, ':authority')
 }
 
 /** The host (and port) of a URL, lower-cased; undefined for what is not a URL. */
