@@ -13,14 +13,13 @@
  * @module
  */
 import { SessionConfigError } from '../core/errors.js'
-import type { SessionStore, StoredSession } from '../core/store.js'
-import { expiresAt } from '../core/store.js'
+import type { SessionStore } from '../core/store.js'
 import { deadline } from './deadline.js'
 import { checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
-  fromJson,
+  expiresColumn,
   guard,
   type MetaRow,
   PRUNE_BATCH,
@@ -32,6 +31,7 @@ import {
   type SqlStoreOptions,
   scanInPages,
   startPruning,
+  storedSessionOf,
   tableParts,
 } from './sql-common.js'
 
@@ -226,27 +226,25 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
         // `null`, which no encoded value can be (values are strings). MariaDB (10.11 at least)
         // applies a patch that holds a `null` beside other keys wrongly, skipping a set or a
         // delete next to the deleted key, so each delete is a patch of its own, and the sets
-        // one patch without nulls.
-        let data = "CASE WHEN ? THEN '{}' ELSE `data` END"
-        const params: unknown[] = [patch.clear]
+        // one patch without nulls. They are the arguments of one JSON_MERGE_PATCH, which
+        // applies them in turn, left to right: nesting a call per delete overruns MariaDB's
+        // thread stack at a few hundred deletes, failing the commit or crashing the server.
         // after a clear there is nothing to delete
-        if (!patch.clear) {
-          for (const field of patch.delete) {
-            data = `JSON_MERGE_PATCH(${data}, ?)`
-            params.push(JSON.stringify({ [field]: null }))
-          }
-        }
+        const deletes = patch.clear
+          ? []
+          : patch.delete.map((field) => JSON.stringify({ [field]: null }))
         const header = await query<Header>(
           `UPDATE ${t} SET
-             \`data\` = JSON_MERGE_PATCH(${data}, ?),
+             \`data\` = JSON_MERGE_PATCH(CASE WHEN ? THEN '{}' ELSE \`data\` END, ${'?, '.repeat(deletes.length)}?),
              \`meta\` = ?, \`user_id\` = ?, \`expires_at\` = ?
            WHERE \`key\` = ?`,
           [
-            ...params,
+            patch.clear,
+            ...deletes,
             JSON.stringify(patch.set),
             JSON.stringify(meta),
             meta.userId ?? null,
-            expiresAt(meta),
+            expiresColumn(meta),
             key,
           ],
         )
@@ -256,7 +254,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
       guard('mysql', 'touch', async () => {
         await query(
           `UPDATE ${t} SET \`meta\` = ?, \`user_id\` = ?, \`expires_at\` = ? WHERE \`key\` = ?`,
-          [JSON.stringify(meta), meta.userId ?? null, expiresAt(meta), key],
+          [JSON.stringify(meta), meta.userId ?? null, expiresColumn(meta), key],
         )
       }),
     destroy: (key) =>
@@ -269,9 +267,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
           `SELECT \`key\`, \`meta\` FROM ${t} WHERE ${SAME_USER} AND \`expires_at\` > ?`,
           [userId, userId, clock()],
         )
-        return rows.map(
-          (row): StoredSession => ({ key: String(row.key), meta: fromJson(row.meta) }),
-        )
+        return rows.map((row) => storedSessionOf('mysql', 'listByUser', row))
       }),
     destroyByUser: (userId, exceptKey) =>
       guard('mysql', 'destroyByUser', async () => {
@@ -287,7 +283,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
         return Number(rows[0]?.n ?? 0)
       }),
     scan: () =>
-      scanInPages((after) =>
+      scanInPages('mysql', (after) =>
         guard('mysql', 'scan', () =>
           query<MetaRow[]>(
             `SELECT \`key\`, \`meta\` FROM ${t} WHERE \`key\` > ? ORDER BY \`key\` LIMIT ${SCAN_BATCH}`,

@@ -14,14 +14,13 @@
  */
 import { createHash } from 'node:crypto'
 import { SessionConfigError } from '../core/errors.js'
-import type { SessionStore, StoredSession } from '../core/store.js'
-import { expiresAt } from '../core/store.js'
+import type { SessionStore } from '../core/store.js'
 import { deadline } from './deadline.js'
 import { checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
-  fromJson,
+  expiresColumn,
   guard,
   type MetaRow,
   PRUNE_BATCH,
@@ -33,6 +32,7 @@ import {
   type SqlStoreOptions,
   scanInPages,
   startPruning,
+  storedSessionOf,
   tableParts,
 } from './sql-common.js'
 
@@ -166,7 +166,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
   const prune = () =>
     guard('postgres', 'prune', async () => {
-      const now = clock()
+      const now = Math.floor(clock())
       return pruneInBatches(async () => {
         // SKIP LOCKED: rows a request is writing right now wait for the next prune
         const { rowCount } = await query(
@@ -208,7 +208,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         const { rowCount } = await query(`${upsert} WHERE "s"."expires_at" <= $6`, [
           key,
           ...rowValues(record),
-          clock(),
+          Math.floor(clock()),
         ])
         return rowCount > 0
       }),
@@ -228,7 +228,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
             patch.delete,
             JSON.stringify(meta),
             meta.userId ?? null,
-            expiresAt(meta),
+            expiresColumn(meta),
           ],
         )
         return rowCount > 0
@@ -237,7 +237,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       guard('postgres', 'touch', async () => {
         await query(
           `UPDATE ${t} SET "meta" = $2::jsonb, "user_id" = $3, "expires_at" = $4 WHERE "key" = $1`,
-          [key, JSON.stringify(meta), meta.userId ?? null, expiresAt(meta)],
+          [key, JSON.stringify(meta), meta.userId ?? null, expiresColumn(meta)],
         )
       }),
     destroy: (key) =>
@@ -248,9 +248,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       guard('postgres', 'listByUser', async () => {
         const { rows } = await query<MetaRow>(
           `SELECT "key", "meta" FROM ${t} WHERE "user_id" = $1 AND "expires_at" > $2`,
-          [userId, clock()],
+          [userId, Math.floor(clock())],
         )
-        return rows.map((row): StoredSession => ({ key: row.key, meta: fromJson(row.meta) }))
+        return rows.map((row) => storedSessionOf('postgres', 'listByUser', row))
       }),
     destroyByUser: (userId, exceptKey) =>
       guard('postgres', 'destroyByUser', async () => {
@@ -266,7 +266,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         return Number(rows[0]?.n ?? 0)
       }),
     scan: () =>
-      scanInPages(async (after) => {
+      scanInPages('postgres', async (after) => {
         const { rows } = await guard('postgres', 'scan', () =>
           query<MetaRow>(
             `SELECT "key", "meta" FROM ${t} WHERE "key" > $1 ORDER BY "key" LIMIT ${SCAN_BATCH}`,

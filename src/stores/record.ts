@@ -5,7 +5,7 @@
  * `TypeError`. Internal: import a store, not this module.
  * @module
  */
-import { SessionStoreError } from '../core/errors.js'
+import { SessionStoreError, type StoreOperation } from '../core/errors.js'
 import type { SessionMeta, SessionRecord } from '../core/store.js'
 
 /**
@@ -45,4 +45,31 @@ export function corruptRecord(store: string): SessionStoreError {
 export function checkedRecord(store: string, fields: unknown, meta: unknown): SessionRecord {
   if (!isRecord(fields, meta)) throw corruptRecord(store)
   return { fields: fields as Record<string, string>, meta }
+}
+
+/**
+ * The meta `read` gives (it parses it from storage) of a session that `operation` lists
+ * (`listByUser`, `scan`), or a `SessionStoreError` saying the session is corrupt when `read`
+ * throws or gives no JSON object: never the parser's error, which quotes the stored text, nor
+ * a `null` meta for the caller to trip on.
+ */
+export function listedMeta(
+  store: string,
+  operation: StoreOperation,
+  read: () => unknown,
+): SessionMeta {
+  let meta: unknown
+  try {
+    meta = read()
+  } catch {
+    meta = undefined
+  }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw new SessionStoreError(
+      store,
+      operation,
+      'a stored session is corrupt (its meta is not a JSON object); delete it, or let it expire',
+    )
+  }
+  return meta as SessionMeta
 }

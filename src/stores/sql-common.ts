@@ -13,7 +13,7 @@ import {
 import type { SessionMeta, SessionRecord, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { MAX_TIMER_MS } from './options.js'
-import { checkedRecord, corruptRecord } from './record.js'
+import { checkedRecord, corruptRecord, listedMeta } from './record.js'
 
 /** The kinds of the text, flag and function options every SQL store takes. */
 export const SQL_OPTION_KINDS = {
@@ -182,13 +182,22 @@ export function recordOf(store: string, row: DataRow): SessionRecord {
   return checkedRecord(store, fields, meta)
 }
 
+/**
+ * The `expires_at` column of `meta`: its expiry in whole ms, rounded up. The column is an
+ * integer, and PostgreSQL refuses a fraction (a clock with sub-millisecond precision) where
+ * MySQL would round it, down as often as up; rounded up, a prune never removes a live record.
+ */
+export function expiresColumn(meta: SessionMeta): number {
+  return Math.ceil(expiresAt(meta))
+}
+
 /** A record's `data`, `meta`, `user_id` and `expires_at` values, as `set` and `add` write them. */
 export function rowValues(record: SessionRecord): [string, string, string | null, number] {
   return [
     JSON.stringify(record.fields),
     JSON.stringify(record.meta),
     record.meta.userId ?? null,
-    expiresAt(record.meta),
+    expiresColumn(record.meta),
   ]
 }
 
@@ -203,16 +212,29 @@ export async function pruneInBatches(deleteBatch: () => Promise<number>): Promis
 }
 
 /**
+ * The key and meta of a row `store` listed (`listByUser`, `scan`); a `SessionStoreError` for
+ * `operation` when its `meta` is not a JSON object (see {@link listedMeta}).
+ */
+export function storedSessionOf(
+  store: string,
+  operation: StoreOperation,
+  row: MetaRow,
+): StoredSession {
+  return { key: String(row.key), meta: listedMeta(store, operation, () => fromJson(row.meta)) }
+}
+
+/**
  * Every row's key and meta in key order, SCAN_BATCH rows a page, each page the rows after the
  * last key seen (keyset pagination: no cursor held open across a yield, no OFFSET).
  */
 export async function* scanInPages(
+  store: string,
   page: (after: string) => Promise<readonly MetaRow[]>,
 ): AsyncGenerator<StoredSession> {
   let after = ''
   for (;;) {
     const rows = await page(after)
-    for (const row of rows) yield { key: String(row.key), meta: fromJson<SessionMeta>(row.meta) }
+    for (const row of rows) yield storedSessionOf(store, 'scan', row)
     if (rows.length < SCAN_BATCH) return
     after = String(rows[rows.length - 1]!.key)
   }

@@ -16,19 +16,12 @@
  * @module
  */
 import { SessionConfigError, type StoreOperation } from '../core/errors.js'
-import type {
-  SessionMeta,
-  SessionPatch,
-  SessionRecord,
-  SessionStore,
-  StoredSession,
-} from '../core/store.js'
-import { expiresAt } from '../core/store.js'
+import type { SessionMeta, SessionPatch, SessionRecord, SessionStore } from '../core/store.js'
 import { checkStoreOptions } from './options.js'
 import {
   type DataRow,
   DEFAULT_TABLE,
-  fromJson,
+  expiresColumn,
   guard,
   type MetaRow,
   PRUNE_BATCH,
@@ -40,6 +33,7 @@ import {
   type SqlStoreOptions,
   scanInPages,
   startPruning,
+  storedSessionOf,
   storeError,
   tableParts,
 } from './sql-common.js'
@@ -166,13 +160,13 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       JSON.stringify(merge),
       JSON.stringify(meta),
       meta.userId ?? null,
-      expiresAt(meta),
+      expiresColumn(meta),
       key,
     )
     return Number(result.changes) > 0
   }
   const touch = (key: string, meta: SessionMeta): void => {
-    prepared().touch.run(JSON.stringify(meta), meta.userId ?? null, expiresAt(meta), key)
+    prepared().touch.run(JSON.stringify(meta), meta.userId ?? null, expiresColumn(meta), key)
   }
   /** `fn` done now, its failure a store error, as `guard` does for the promise-returning methods. */
   const atOnce = <T>(operation: StoreOperation, fn: () => T): T => {
@@ -219,8 +213,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       }),
     listByUser: (userId) =>
       guard('sqlite', 'listByUser', () =>
-        (prepared().listByUser.all(userId, clock()) as MetaRow[]).map(
-          (row): StoredSession => ({ key: row.key, meta: fromJson(row.meta) }),
+        (prepared().listByUser.all(userId, clock()) as MetaRow[]).map((row) =>
+          storedSessionOf('sqlite', 'listByUser', row),
         ),
       ),
     destroyByUser: (userId, exceptKey) =>
@@ -233,7 +227,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         return Number(row?.n ?? 0)
       }),
     scan: () =>
-      scanInPages((after) =>
+      scanInPages('sqlite', (after) =>
         guard('sqlite', 'scan', () => prepared().scan.all(after) as MetaRow[]),
       ),
     prune,

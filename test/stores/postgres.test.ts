@@ -89,6 +89,33 @@ describe.runIf(available)('postgres store', () => {
     await store.close()
   })
 
+  it('keeps times with a fraction of a millisecond (a sub-millisecond clock) and expires by them', async () => {
+    let now = Date.now() + 0.25
+    const store = postgresStore({
+      pool: pool!,
+      table: tableFor('fraction'),
+      createTable: true,
+      pruneInterval: 0,
+      clock: () => now,
+    })
+    const key = newKey()
+    const m = meta({ userId: 'u', idleExpiresAt: now + 1000.5 }, now)
+    await store.set(key, { fields: { a: '1' }, meta: m })
+    expect(await store.get(key)).toEqual({ fields: { a: '1' }, meta: m })
+    const later = meta({ userId: 'u', idleExpiresAt: now + 2000.5 }, now + 0.5)
+    expect(await store.patch(key, { clear: false, set: { b: '2' }, delete: [] }, later)).toBe(true)
+    await store.touch(key, later)
+    expect(await store.add(key, { fields: {}, meta: m })).toBe(false)
+    expect((await store.listByUser('u')).map((s) => s.meta)).toEqual([later])
+    now += 2000.25 // 0.25 ms before the idle expiry: still live
+    expect(await store.prune()).toBe(0)
+    expect(await store.listByUser('u')).toHaveLength(1)
+    now += 0.5 // past it
+    expect(await store.listByUser('u')).toEqual([])
+    expect(await store.prune()).toBe(1)
+    await store.close()
+  })
+
   it('takes a schema-qualified table name', () => {
     expect(postgresSchema('app.sessions')).toContain('"app"."sessions"')
   })

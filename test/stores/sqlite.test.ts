@@ -126,6 +126,35 @@ describe('sqlite store', () => {
     }
   })
 
+  it('a row whose meta is not a JSON object fails scan and listByUser as corrupt, without quoting it', async () => {
+    const name = tableFor()
+    const store = sqliteStore({ db, table: name, createTable: true, pruneInterval: 0 })
+    const scanAll = async () => {
+      for await (const _ of store.scan());
+    }
+    for (const text of ['secret-data {', 'null', '["secret-data"]']) {
+      const key = newKey()
+      await store.set(key, { fields: {}, meta: meta({ userId: 'u' }) })
+      db.prepare(`UPDATE "${name}" SET "meta" = ? WHERE "key" = ?`).run(text, key)
+      for (const [operation, call] of [
+        ['scan', scanAll],
+        ['listByUser', () => store.listByUser('u')],
+      ] as const) {
+        const error = await call().then(
+          (found) => found,
+          (e: unknown) => e,
+        )
+        expect(error, `${operation}: ${text}`).toBeInstanceOf(SessionStoreError)
+        expect(error).toMatchObject({ store: 'sqlite', operation })
+        expect((error as Error).message).toMatch(/stored session is corrupt/)
+        expect((error as Error).message).not.toContain('secret-data')
+        expect((error as Error).message).not.toContain(key)
+      }
+      await store.destroy(key)
+    }
+    await store.close()
+  })
+
   it('keeps sessions across reopening the file', async () => {
     const name = tableFor()
     const key = newKey()
