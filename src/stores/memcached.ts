@@ -19,7 +19,7 @@ import { SessionConfigError, SessionStoreError, type StoreOperation } from '../c
 import type { SessionMeta, SessionStore, StoredSession } from '../core/store.js'
 import { expiresAt } from '../core/store.js'
 import { checkStoreOptions } from './options.js'
-import { checkedRecord, corruptRecord } from './record.js'
+import { checkedRecord, corruptRecord, listedMeta } from './record.js'
 
 /** The part of a `memjs` `Client` the store calls: its binary-protocol request path. */
 export interface MemjsClientLike {
@@ -149,7 +149,9 @@ export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
 
   function send(key: string, opcode: number, extras = EMPTY, value = EMPTY, cas?: Buffer) {
     client.incrSeq()
-    const seq = client.seq
+    // memjs wraps its counter with `&= 0xffffffff`, which is negative from 2^31 on; memjs
+    // matches a response by its header's unsigned number, so the same unsigned number is sent
+    const seq = client.seq >>> 0
     const k = Buffer.from(key, 'latin1')
     const body = extras.length + k.length + value.length
     const request = Buffer.alloc(24 + body)
@@ -190,12 +192,17 @@ export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
     return { value, cas: response.header.cas }
   }
 
-  /** Seconds from now, or a unix time past 30 days; undefined when `at` has passed. */
+  /**
+   * Seconds from now, or a unix time past 30 days; undefined when `at` has passed. One second
+   * more than `at` needs: Memcached's clock ticks once a second and counts from its last tick,
+   * so an item given N seconds goes up to a second before N seconds have passed, and a live
+   * session must not. The manager checks the meta's expiry on every load.
+   */
   function expiration(at: number) {
     const now = Date.now()
-    const seconds = Math.ceil((at - now) / 1000)
-    if (seconds <= 0) return undefined
-    return seconds > THIRTY_DAYS ? Math.ceil(at / 1000) : seconds
+    if (at <= now) return undefined
+    const seconds = Math.ceil((at - now) / 1000) + 1
+    return seconds > THIRTY_DAYS ? Math.ceil(at / 1000) + 1 : seconds
   }
 
   /**
@@ -361,7 +368,8 @@ export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
       const item = await get<Item>('destroy', k)
       if (item === undefined) return
       await remove('destroy', k)
-      const userId = item.value.m.userId
+      // an item of another shape goes too: deleting it is the remedy for it
+      const userId = item.value?.m?.userId
       if (userId !== undefined)
         await updateIndex('destroy', userId, (idx) => {
           if (!(key in idx.s)) return undefined
@@ -373,9 +381,10 @@ export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
       const now = Date.now()
       const found = await Promise.all(
         (await members('listByUser', userId)).map(async (key) => {
-          const item = await get<Item>('listByUser', sessionKey('listByUser', key))
-          const meta = item?.value.m
-          return meta?.userId === userId && expiresAt(meta) > now ? { key, meta } : undefined
+          const item = await get<Item | null>('listByUser', sessionKey('listByUser', key))
+          if (item === undefined) return undefined
+          const meta = listedMeta('memcached', 'listByUser', () => item.value?.m)
+          return meta.userId === userId && expiresAt(meta) > now ? { key, meta } : undefined
         }),
       )
       return found.filter((s): s is StoredSession => s !== undefined)
@@ -388,8 +397,8 @@ export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
           const k = sessionKey('destroyByUser', key)
           // delete only while it is still this user's, and only the version that was checked
           return retry('destroyByUser', async () => {
-            const item = await get<Item>('destroyByUser', k)
-            if (item?.value.m.userId !== userId) return false
+            const item = await get<Item | null>('destroyByUser', k)
+            if (item?.value?.m?.userId !== userId) return false
             const status = await remove('destroyByUser', k, item.cas)
             if (status === Status.Exists) return LOST
             if (status === Status.Ok) gone.push(key)

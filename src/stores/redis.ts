@@ -12,7 +12,7 @@
  * @module
  */
 import { createHash } from 'node:crypto'
-import { SessionConfigError } from '../core/errors.js'
+import { SessionConfigError, type StoreOperation } from '../core/errors.js'
 import type {
   SessionMeta,
   SessionPatch,
@@ -23,12 +23,15 @@ import type {
 import { expiresAt } from '../core/store.js'
 import { type Deadline, deadline, noDeadline } from './deadline.js'
 import { checkStoreOptions } from './options.js'
-import { checkedRecord, corruptRecord } from './record.js'
+import { checkedRecord, corruptRecord, listedMeta } from './record.js'
 
 /** The part of an `ioredis` client (`Redis` or `Cluster`) the store calls. */
 export interface IoRedisClientLike {
   call(command: string, ...args: (string | number)[]): Promise<unknown>
-  /** `Cluster` only: its nodes, so `count` and `scan` visit every master. */
+  /**
+   * `Cluster` only: its nodes, so `count` and `scan` visit every master (read after a `PING`
+   * through the cluster, which waits until it is ready).
+   */
   nodes?(role: 'master'): IoRedisClientLike[]
 }
 
@@ -127,7 +130,13 @@ function connect(client: RedisClientLike, untimed: boolean): Connection {
     const io = client as IoRedisClientLike
     const conn: Connection = {
       send: ([command, ...args]) => io.call(command!, ...args),
-      masters: async () => (io.nodes ? io.nodes('master').map((n) => connect(n, untimed)) : [conn]),
+      masters: async () => {
+        if (!io.nodes) return [conn]
+        // a Cluster knows its masters once it is ready: until then `nodes` lists none, or only
+        // the nodes it was given. A command waits for ready (or fails, with no offline queue).
+        await io.call('PING')
+        return io.nodes('master').map((n) => connect(n, untimed))
+      },
     }
     return conn
   }
@@ -159,7 +168,7 @@ function withDeadline(conn: Connection, timed: Deadline): Connection {
   const self: Connection = {
     send: (args, key) => timed(conn.send(args, key)),
     masters: async () =>
-      (await conn.masters()).map((m) => (m === conn ? self : withDeadline(m, timed))),
+      (await timed(conn.masters())).map((m) => (m === conn ? self : withDeadline(m, timed))),
   }
   return self
 }
@@ -363,9 +372,13 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     return (Array.isArray(reply) ? reply : []).map((m) => text(m)!)
   }
 
-  async function metaOf(key: string): Promise<SessionMeta | undefined> {
+  /**
+   * The meta of a session `operation` lists, undefined when it is gone; a corrupt one is an
+   * error (see {@link listedMeta}).
+   */
+  async function metaOf(key: string, operation: StoreOperation): Promise<SessionMeta | undefined> {
     const m = text(await redis.send(['HGET', sessionKey(key), 'm'], sessionKey(key)))
-    return m === undefined ? undefined : (JSON.parse(m) as SessionMeta)
+    return m === undefined ? undefined : listedMeta('redis', operation, () => JSON.parse(m))
   }
 
   /**
@@ -459,7 +472,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       const now = Date.now()
       const found = await Promise.all(
         (await members(userId)).map(async (key) => {
-          const meta = await metaOf(key)
+          const meta = await metaOf(key, 'listByUser')
           return meta?.userId === userId && expiresAt(meta) > now ? { key, meta } : undefined
         }),
       )
@@ -483,7 +496,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     },
     async *scan() {
       for await (const batch of keys()) {
-        const metas = await Promise.all(batch.map(metaOf))
+        const metas = await Promise.all(batch.map((key) => metaOf(key, 'scan')))
         for (let i = 0; i < batch.length; i++) {
           const meta = metas[i]
           if (meta !== undefined) yield { key: batch[i]!, meta }

@@ -1,7 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { Client } from 'memjs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createSessions, SessionConfigError, type SessionStore } from '../../src/index.js'
+import {
+  createSessions,
+  SessionConfigError,
+  type SessionStore,
+  SessionStoreError,
+} from '../../src/index.js'
 import {
   type MemcachedStore,
   type MemjsClientLike,
@@ -117,6 +122,24 @@ describe.skipIf(!memcached.available)('memcached store', () => {
       expect(await store.get(key)).toBeDefined()
     })
 
+    it('keeps a record until its expiry, though Memcached expires on its once-a-second tick', async () => {
+      // Memcached counts an expiration of N seconds from its clock's last tick, so an item set
+      // 0.7 s after a tick is gone N - 0.7 s later. Ten records set 100 ms apart meet every
+      // phase of that tick; each is read 100 ms before its expiry.
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
+      const reads: Promise<unknown>[] = []
+      for (let i = 0; i < 10; i++) {
+        const key = newKey()
+        const now = Date.now()
+        const at = now + 1900
+        await store.set(key, { fields: { a: '1' }, meta: meta({ idleExpiresAt: at }, now) })
+        reads.push(sleep(at - 100 - Date.now()).then(() => store.get(key)))
+        await sleep(100)
+      }
+      const found = await Promise.all(reads)
+      expect(found.filter((record) => record === undefined)).toHaveLength(0)
+    })
+
     it('a record set already expired is not kept', async () => {
       const key = newKey()
       const past = Date.now() - 60_000
@@ -146,6 +169,27 @@ describe.skipIf(!memcached.available)('memcached store', () => {
         message: expect.stringMatching(/too large .*item size limit/),
       })
       expect(await store.get(key)).toBeUndefined()
+    })
+
+    it('an item that holds no session: destroy removes it, listByUser fails as corrupt, destroyByUser leaves it', async () => {
+      for (const item of ['null', '{"f":{}}', '{"m":null,"f":{}}', '["secret-data"]']) {
+        const user = `u-${newKey().slice(0, 8)}`
+        const key = newKey()
+        await store.set(key, { fields: {}, meta: meta({ userId: user }) })
+        await client.set(`${prefix}s:${key}`, item, { expires: 60 })
+        const error = await store.listByUser(user).then(
+          (found) => found,
+          (e: unknown) => e,
+        )
+        expect(error, item).toBeInstanceOf(SessionStoreError)
+        expect(error).toMatchObject({ store: 'memcached', operation: 'listByUser' })
+        expect((error as Error).message).toMatch(/stored session is corrupt/)
+        expect((error as Error).message).not.toContain('secret-data')
+        expect(await store.destroyByUser(user), item).toBe(0)
+        expect((await client.get(`${prefix}s:${key}`)).value).not.toBeNull()
+        await expect(store.destroy(key), item).resolves.toBeUndefined()
+        expect((await client.get(`${prefix}s:${key}`)).value).toBeNull()
+      }
     })
 
     it('destroy removes the session from its user index', async () => {
@@ -182,6 +226,29 @@ describe.skipIf(!memcached.available)('memcached store', () => {
         expect((error as Error).message).not.toContain(key)
         expect((error as Error).message).not.toContain('secret-data')
         await client.delete(`${prefix}s:${key}`)
+      }
+    })
+
+    it('keeps working once memjs’s request counter passes 2^31', async () => {
+      // memjs wraps its counter with `&= 0xffffffff`, which makes it negative from 2^31 on:
+      // a request number the binary header cannot carry
+      const own = connect()
+      try {
+        ;(own as { seq: number }).seq = 2 ** 31 - 2
+        const counted = memcachedStore({ client: own, prefix })
+        const key = newKey()
+        const m = meta({ userId: 'u-seq' })
+        await counted.set(key, { fields: { a: '1' }, meta: m })
+        expect(own.seq).toBeLessThan(0)
+        expect(await counted.patch(key, { clear: false, set: { b: '2' }, delete: [] }, m)).toBe(
+          true,
+        )
+        expect(await counted.get(key)).toEqual({ fields: { a: '1', b: '2' }, meta: m })
+        expect((await counted.listByUser('u-seq')).map((s) => s.key)).toEqual([key])
+        await counted.destroy(key)
+        expect(await counted.get(key)).toBeUndefined()
+      } finally {
+        own.close()
       }
     })
 

@@ -72,4 +72,28 @@ describe.skipIf(!binaries.available)('redis store on a three-master Redis Cluste
       await close()
     }
   })
+
+  it('count and scan on an ioredis Cluster not yet connected see every session', async () => {
+    // an admin tool builds its client and counts at once, before the cluster has found its nodes
+    const { client: ready, close } = await clients['ioredis Cluster']()
+    const prefix = testPrefix()
+    const fresh: Cluster[] = []
+    const connecting = () => {
+      const client = new Cluster(cluster.nodes)
+      fresh.push(client)
+      return redisStore({ client: client as RedisClientLike, prefix })
+    }
+    try {
+      const store = redisStore({ client: ready, prefix })
+      const keys = Array.from({ length: 12 }, newKey)
+      await Promise.all(keys.map((key) => store.set(key, { fields: {}, meta: meta() })))
+      expect(await connecting().count()).toBe(12)
+      const seen: string[] = []
+      for await (const s of connecting().scan()) seen.push(s.key)
+      expect(seen.sort()).toEqual(keys.sort())
+    } finally {
+      await Promise.all(fresh.map((client) => client.quit()))
+      await close()
+    }
+  })
 })

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { createSessions, SessionConfigError, type SessionStore } from '../../src/index.js'
+import {
+  createSessions,
+  SessionConfigError,
+  type SessionStore,
+  SessionStoreError,
+} from '../../src/index.js'
 import { type RedisClientLike, redisStore } from '../../src/stores/redis.js'
 import { describeStoreConformance, meta, newKey } from '../conformance/store-suite.js'
 import { SECRET } from '../helpers/http.js'
@@ -217,6 +222,39 @@ describe.skipIf(!redis.available)('redis store', () => {
       await admin.hset(`${prefix}s:${key}`, 'd:role', '"x"')
       await admin.pexpire(`${prefix}s:${key}`, 60_000)
       expect(await store.get(key)).toBeUndefined()
+    })
+
+    it('a session whose meta is not a JSON object fails scan and listByUser as corrupt, without quoting it', async () => {
+      const user = `u-${newKey().slice(0, 8)}`
+      const odd = testPrefix()
+      const own = redisStore({ client, prefix: odd })
+      const scanAll = async () => {
+        for await (const _ of own.scan());
+      }
+      try {
+        for (const text of ['secret-data {', 'null', '["secret-data"]']) {
+          const key = newKey()
+          await own.set(key, { fields: {}, meta: meta({ userId: user }) })
+          await admin.hset(`${odd}s:${key}`, 'm', text)
+          for (const [operation, call] of [
+            ['scan', scanAll],
+            ['listByUser', () => own.listByUser(user)],
+          ] as const) {
+            const error = await call().then(
+              (found) => found,
+              (e: unknown) => e,
+            )
+            expect(error, `${operation}: ${text}`).toBeInstanceOf(SessionStoreError)
+            expect(error).toMatchObject({ store: 'redis', operation })
+            expect((error as Error).message).toMatch(/stored session is corrupt/)
+            expect((error as Error).message).not.toContain('secret-data')
+            expect((error as Error).message).not.toContain(key)
+          }
+          await own.destroy(key)
+        }
+      } finally {
+        await dropPrefix(admin, odd)
+      }
     })
 
     it('listByUser drops expired members from the index and skips members bound elsewhere', async () => {
