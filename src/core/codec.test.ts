@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { jsonCodec, richCodec } from './codec.js'
+import { SessionConfigError } from './errors.js'
 
 class Money {
   constructor(
@@ -115,5 +116,120 @@ describe('richCodec', () => {
     expect(() => codec.decode('[{"a":1},{"constructor":2},1]')).toThrow(/constructor/)
     expect(() => codec.decode('[{"a":1},{"\\u0063onstructor":2},1]')).toThrow(/constructor/)
     expect(() => codec.decode('[{"\\u005f_proto__":1},{"admin":2},true]')).toThrow()
+  })
+})
+
+describe('richCodec: edge values', () => {
+  const codec = richCodec()
+
+  it('keeps a circular value whose text holds a "<" or a word like constructor', () => {
+    // devalue writes "<" as \u003C, which makes decode (and encode) walk the value for keys
+    const value: Record<string, unknown> = { note: '<b>the constructor</b>' }
+    value.self = value
+    const back = codec.decode(codec.encode(value)) as typeof value
+    expect(back.self).toBe(back)
+    expect(back.note).toBe('<b>the constructor</b>')
+  })
+
+  it('walks a value of many repeated references once per object, not once per path', () => {
+    // 25 levels of [x, x]: 2^25 paths through 26 objects, in a text of 200 bytes (hostile
+    // text of this shape, a few levels more, would hold a load for hours)
+    let value: unknown = { note: '<' }
+    for (let i = 0; i < 25; i++) value = [value, value]
+    const started = performance.now()
+    const back = codec.decode(codec.encode(value)) as unknown[]
+    expect(performance.now() - started).toBeLessThan(500)
+    expect(back[0]).toBe(back[1])
+  })
+
+  it('keeps -0, negative and huge BigInts, and invalid Dates', () => {
+    const value = [-0, -5n, -(2n ** 200n), new Date(Number.NaN)]
+    const back = codec.decode(codec.encode(value)) as typeof value
+    expect(Object.is(back[0], -0)).toBe(true)
+    expect(back[1]).toBe(-5n)
+    expect(back[2]).toBe(-(2n ** 200n))
+    expect(Number.isNaN((back[3] as Date).getTime())).toBe(true)
+  })
+
+  it('keeps a plain object or array that looks like a tagged value as plain data', () => {
+    const value = { $t: 'Date', v: 1, list: ['Date', '2026-01-01'], map: ['Map', 1, 2] }
+    expect(codec.decode(codec.encode(value))).toEqual(value)
+  })
+
+  it('revives a registered subclass as itself, not as the base class registered before it', () => {
+    class Animal {
+      name = 'rex'
+    }
+    class Dog extends Animal {
+      bark() {
+        return 'woof'
+      }
+    }
+    const c = richCodec({ classes: { Animal, Dog } })
+    const back = c.decode(c.encode({ pet: new Dog(), other: new Animal() })) as {
+      pet: Dog
+      other: Animal
+    }
+    expect(back.pet).toBeInstanceOf(Dog)
+    expect(back.pet.bark()).toBe('woof')
+    expect(back.other).toBeInstanceOf(Animal)
+    expect(back.other).not.toBeInstanceOf(Dog)
+  })
+
+  it('refuses an unregistered subclass of a registered class, as any unregistered class', () => {
+    class Animal {
+      name = 'rex'
+    }
+    class Cat extends Animal {}
+    const c = richCodec({ classes: { Animal } })
+    expect(() => c.encode(new Cat())).toThrow(/register/)
+  })
+
+  it('refuses a subclass of URL, Map, Date or Array that would come back as its base class', () => {
+    class Link extends URL {}
+    class Registry extends Map<string, number> {}
+    class Day extends Date {}
+    class List extends Array<number> {}
+    for (const value of [
+      new Link('https://example.com/'),
+      new Registry([['a', 1]]),
+      new Day(0),
+      List.from([1]),
+    ]) {
+      expect(() => codec.encode({ nested: [value] }), value.constructor.name).toThrow(
+        new RegExp(`${value.constructor.name}.*richCodec\\(\\{ types \\}\\)`),
+      )
+    }
+    // the base classes themselves, and a registered subclass, are kept
+    class Link2 extends URL {}
+    const c = richCodec({
+      types: {
+        Link2: {
+          test: (v): v is Link2 => v instanceof Link2,
+          encode: (v: Link2) => v.href,
+          decode: (href: string) => new Link2(href),
+        },
+      },
+    })
+    expect(c.decode(c.encode(new Link2('https://example.com/')))).toBeInstanceOf(Link2)
+    expect(codec.decode(codec.encode(new URL('https://example.com/')))).toBeInstanceOf(URL)
+  })
+
+  it('refuses a name given twice, or one of the built-in types, when the codec is made', () => {
+    class Point {
+      x = 1
+    }
+    const type = {
+      test: (v: unknown): v is Point => v instanceof Point,
+      encode: (p: Point) => p.x,
+      decode: () => new Point(),
+    }
+    expect(() => richCodec({ classes: { Point }, types: { Point: type } })).toThrow(/Point.*both/)
+    expect(() => richCodec({ classes: { Date: Point } })).toThrow(/"Date".*built-in/)
+    expect(() => richCodec({ types: { Map: type } })).toThrow(/"Map".*built-in/)
+    // a Map's entries are no fields: it would come back as an empty object with Map's methods
+    class Registry extends Map<string, number> {}
+    expect(() => richCodec({ classes: { Registry } })).toThrow(/Registry.*extends Map.*types/)
+    expect(() => richCodec({ classes: { Date: Point } })).toThrow(SessionConfigError)
   })
 })

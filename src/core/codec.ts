@@ -1,4 +1,5 @@
 import { parse as devalueParse, stringify as devalueStringify } from 'devalue'
+import { SessionConfigError } from './errors.js'
 
 /**
  * Turns one top-level session value into text and back. Stores keep the text as it is and
@@ -27,7 +28,10 @@ export interface RichCodecOptions {
   /**
    * Classes rebuilt from their own enumerable fields, by name:
    * `{ Money }` stores a `Money` as its fields and revives it with `Money.prototype`.
-   * Its constructor is not called.
+   * Its constructor is not called. Only instances of the class itself: a subclass is registered
+   * on its own. A class that extends a built-in type (`Map`, `Date`, `URL`, ...) keeps no
+   * fields to rebuild it from and goes in `types`; a name is given once, and none is a
+   * built-in type's (`Date`, `Map`, `URL`, ...).
    */
   classes?: Record<string, abstract new (...args: never[]) => unknown>
   /** Types with their own encoding, by name. */
@@ -36,28 +40,117 @@ export interface RichCodecOptions {
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
-/** Throws if any object inside `value` has an own `__proto__`, `constructor` or `prototype` key. */
-function rejectDangerousKeys(value: unknown, depth = 0): void {
+/** The tags devalue writes for the types it keeps itself (and `Temporal.*`). */
+const BUILT_IN_NAMES = new Set([
+  'Date',
+  'Set',
+  'Map',
+  'RegExp',
+  'Object',
+  'BigInt',
+  'null',
+  'ArrayBuffer',
+  'DataView',
+  'URL',
+  'URLSearchParams',
+  'Int8Array',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int16Array',
+  'Uint16Array',
+  'Float16Array',
+  'Int32Array',
+  'Uint32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+])
+
+/** The built-in types the rich codec keeps, whose subclasses it would turn into them. */
+const BUILT_INS: readonly (abstract new (...args: never[]) => unknown)[] = [
+  Array,
+  Date,
+  Map,
+  Set,
+  RegExp,
+  URL,
+  URLSearchParams,
+  ArrayBuffer,
+  DataView,
+  Object.getPrototypeOf(Int8Array) as abstract new (...args: never[]) => unknown,
+]
+const BUILT_IN_PROTOTYPES = new Set<unknown>([
+  Object.prototype,
+  null,
+  ...BUILT_INS.map((type) => type.prototype),
+  ...[
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array,
+  ].map((type) => type.prototype),
+  (globalThis as { Float16Array?: { prototype: unknown } }).Float16Array?.prototype,
+])
+/** The reducer of {@link refuseBuiltInSubclass}; it never reduces, so its name is never written. */
+const SUBCLASS_CHECK = ' built-in subclass'
+
+/**
+ * A reducer that throws for an instance of a subclass of a built-in type the codec keeps
+ * (`class Link extends URL`), which devalue would write as the base type: it would come back
+ * without its class. Anything else it leaves to the next reducer.
+ */
+function refuseBuiltInSubclass(value: unknown): false {
+  if (typeof value !== 'object' || value === null) return false
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (BUILT_IN_PROTOTYPES.has(proto)) return false
+  const base = BUILT_INS.find((type) => value instanceof type)
+  if (base === undefined) return false
+  const kind = (proto as { constructor?: { name?: string } }).constructor?.name || 'object'
+  const baseName = base === BUILT_INS[BUILT_INS.length - 1] ? 'typed array' : base.name
+  throw new Error(
+    `a ${kind} is a subclass of ${baseName}, which would come back as a plain ${baseName}; give it an encoding of its own with richCodec({ types })`,
+  )
+}
+
+/**
+ * Throws if any object inside `value` has an own `__proto__`, `constructor` or `prototype` key.
+ * Each object is visited once, so a circular value, or one that holds the same object many
+ * times (which the rich codec keeps), costs its number of objects, not its number of paths.
+ */
+function rejectDangerousKeys(value: unknown): void {
   if (typeof value !== 'object' || value === null) return
-  if (depth > 64) throw new Error('value is nested more than 64 levels deep')
-  if (Array.isArray(value)) {
-    for (const item of value) rejectDangerousKeys(item, depth + 1)
-    return
-  }
-  if (value instanceof Map) {
-    for (const [k, v] of value) {
-      rejectDangerousKeys(k, depth + 1)
-      rejectDangerousKeys(v, depth + 1)
+  const seen = new Set<object>([value])
+  const pending: object[] = [value]
+  const visit = (item: unknown) => {
+    if (typeof item === 'object' && item !== null && !seen.has(item)) {
+      seen.add(item)
+      pending.push(item)
     }
-    return
   }
-  if (value instanceof Set) {
-    for (const v of value) rejectDangerousKeys(v, depth + 1)
-    return
-  }
-  for (const key of Object.keys(value)) {
-    if (FORBIDDEN_KEYS.has(key)) throw new Error(`object key "${key}" is not allowed`)
-    rejectDangerousKeys((value as Record<string, unknown>)[key], depth + 1)
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (Array.isArray(next)) {
+      for (const item of next) visit(item)
+    } else if (next instanceof Map) {
+      for (const [k, v] of next) {
+        visit(k)
+        visit(v)
+      }
+    } else if (next instanceof Set) {
+      for (const v of next) visit(v)
+    } else if (!ArrayBuffer.isView(next)) {
+      for (const key of Object.keys(next)) {
+        if (FORBIDDEN_KEYS.has(key)) throw new Error(`object key "${key}" is not allowed`)
+        visit((next as Record<string, unknown>)[key])
+      }
+    }
   }
 }
 
@@ -173,14 +266,38 @@ export const jsonCodec: Codec = {
 export function richCodec(options: RichCodecOptions = {}): Codec {
   const reducers: Record<string, (value: unknown) => unknown> = {}
   const revivers: Record<string, (value: unknown) => unknown> = {}
-  for (const [name, type] of Object.entries(options.types ?? {})) {
-    reducers[name] = (value) => type.test(value) && [type.encode(value)]
-    revivers[name] = (value) => type.decode((value as unknown[])[0] as never)
+  const name = (key: string, kind: string) => {
+    if (BUILT_IN_NAMES.has(key) || key.startsWith('Temporal.'))
+      throw new SessionConfigError(
+        `richCodec ${kind} "${key}" is the name of a built-in type the codec keeps itself; register it under another name`,
+      )
+    if (Object.hasOwn(reducers, key))
+      throw new SessionConfigError(
+        `richCodec name "${key}" is given both in classes and in types; keep one, or rename one`,
+      )
+    return key
   }
-  for (const [name, cls] of Object.entries(options.classes ?? {})) {
-    reducers[name] = (value) => value instanceof cls && { ...(value as object) }
-    revivers[name] = (fields) => Object.assign(Object.create(cls.prototype), fields)
+  for (const [key, type] of Object.entries(options.types ?? {})) {
+    reducers[name(key, 'type')] = (value) => type.test(value) && [type.encode(value)]
+    revivers[key] = (value) => type.decode((value as unknown[])[0] as never)
   }
+  for (const [key, cls] of Object.entries(options.classes ?? {})) {
+    const proto: unknown = cls.prototype
+    const base = BUILT_INS.find((type) => proto instanceof type)
+    if (base !== undefined)
+      throw new SessionConfigError(
+        `richCodec class "${key}" extends ${base.name}, whose contents are not fields it could be rebuilt from; register it in types, with an encode and a decode of its own`,
+      )
+    // its own instances only: an instance of a subclass revived with this prototype would
+    // lose its class (the subclass is registered itself, or refused as any unknown class)
+    reducers[name(key, 'class')] = (value) =>
+      typeof value === 'object' &&
+      value !== null &&
+      Object.getPrototypeOf(value) === proto && { ...(value as object) }
+    revivers[key] = (fields) => Object.assign(Object.create(cls.prototype), fields)
+  }
+  // last, after the app's own: a subclass of a built-in type would come back as the base type
+  reducers[SUBCLASS_CHECK] = refuseBuiltInSubclass
   return {
     name: 'rich',
     encode(value) {
@@ -189,6 +306,8 @@ export function richCodec(options: RichCodecOptions = {}): Codec {
       try {
         text = devalueStringify(value, reducers)
       } catch (err) {
+        // a reducer's own error (a type's encode, a built-in's subclass) says what to do
+        if ((err as Error).name !== 'DevalueError') throw err
         const path = (err as { path?: string }).path
         throw new Error(
           `${(err as Error).message}${path ? ` at value${path}` : ''}; register its class with richCodec({ classes })`,

@@ -86,3 +86,22 @@ describe('resolveCookie', () => {
     }
   })
 })
+
+describe('resolveCookie: prefixes, as browsers match them (RFC 6265bis 5.7: case-insensitively)', () => {
+  it('applies the __Host- rules to a name that has the prefix in another case', () => {
+    for (const name of ['__host-sid', '__HOST-sid']) {
+      // 'auto' on a plain-HTTP request would send no Secure, and the browser would drop it
+      expect(resolveCookie({ name }).serialize('v', false)).toMatch(/; Secure/)
+      expect(() => resolveCookie({ name, domain: 'example.com' })).toThrow(/must not have a Domain/)
+      expect(() => resolveCookie({ name, path: '/app' })).toThrow(/Path=\//)
+      expect(() => resolveCookie({ name, secure: false })).toThrow(/must be Secure/)
+    }
+  })
+
+  it('applies the __Secure- rules to a name that has the prefix in another case', () => {
+    expect(resolveCookie({ name: '__secure-sid' }).serialize('v', false)).toMatch(/; Secure/)
+    expect(() => resolveCookie({ name: '__SECURE-sid', secure: false })).toThrow(/must be Secure/)
+    // no prefix: nothing forced
+    expect(resolveCookie({ name: '_host-sid' }).serialize('v', false)).not.toMatch(/Secure/)
+  })
+})

@@ -6,7 +6,8 @@ import { checkKinds, checkObject, checkOneOf } from './options.js'
 export interface CookieOptions {
   /**
    * Cookie name. A name starting with `__Host-` gets that prefix's rules checked (Secure,
-   * `Path=/`, no Domain); one starting with `__Secure-` is always Secure.
+   * `Path=/`, no Domain); one starting with `__Secure-` is always Secure. Prefixes are matched
+   * in any case, as browsers match them (`__host-sid` too).
    * @default 'sid'
    */
   name?: string
@@ -89,7 +90,8 @@ export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
   let secure = options.secure ?? 'auto'
   const partitioned = options.partitioned ?? false
 
-  if (name.startsWith('__Host-')) {
+  // browsers match the prefixes in any case (RFC 6265bis 5.7): `__host-sid` is held to them too
+  if (/^__host-/i.test(name)) {
     if (secure === false)
       throw new SessionConfigError(
         'a "__Host-" cookie must be Secure (RFC 6265bis 4.1.3.2); remove cookie.secure: false or rename the cookie',
@@ -103,7 +105,7 @@ export function resolveCookie(options: CookieOptions = {}): ResolvedCookie {
         'a "__Host-" cookie must have Path=/ (RFC 6265bis 4.1.3.2); remove cookie.path or rename the cookie',
       )
     secure = true
-  } else if (name.startsWith('__Secure-')) {
+  } else if (/^__secure-/i.test(name)) {
     if (secure === false)
       throw new SessionConfigError(
         'a "__Secure-" cookie must be Secure (RFC 6265bis 4.1.3.1); remove cookie.secure: false or rename the cookie',
