@@ -30,6 +30,7 @@ import {
   cookieString,
   duration,
   fail,
+  kindOf,
   oneOf,
   type Parse,
   secret,
@@ -301,23 +302,50 @@ async function readYaml(
     const hint =
       problem.code === 'BLOCK_AS_IMPLICIT_KEY'
         ? `; a value ending in ":" must be quoted, as in store: "memory:" or store: "redis://host:6379?prefix=app:"`
-        : ''
-    throw new SessionConfigError(`${where} ${problem.message} (not valid YAML${hint})`)
+        : (SOURCE_HINTS[problem.code] ?? '')
+    throw new SessionConfigError(
+      `${where} ${withoutSource(problem.message)} (not valid YAML${hint})`,
+    )
   }
   try {
     return doc.toJS({ maxAliasCount: 100 })
   } catch (err) {
-    throw new SessionConfigError(`[config] ${file}: ${(err as Error).message} (not valid YAML)`, {
-      cause: err,
-    })
+    // an alias that names no anchor: `secret: *abc...` (the message ends with the name)
+    const message = withoutSource((err as Error).message)
+    throw new SessionConfigError(
+      `[config] ${file}: ${message} (not valid YAML${err instanceof ReferenceError ? '; a value that starts with "*" must be quoted' : ''})`,
+      { cause: err },
+    )
   }
 }
 
+/**
+ * What to add to the message of a parser's problem that quoted text of the file: a value that
+ * starts with `!`, `*`, `|` or `%` is read as YAML syntax, and that value may be a secret.
+ */
+const SOURCE_HINTS: Readonly<Record<string, string>> = {
+  TAG_RESOLVE_FAILED: '; a value that starts with "!" must be quoted',
+  BAD_DIRECTIVE: '; a line that starts with "%" is a directive',
+  BAD_DQ_ESCAPE: '; in double quotes a backslash is written \\\\, or use single quotes',
+}
+
+/**
+ * The start of the parser's messages that go on with text of the file (a tag, an alias, a
+ * directive, an escape, a block scalar header): only that start is shown.
+ */
+const QUOTES_SOURCE =
+  /^(Unresolved tag|Could not resolve tag|Not a valid tag|Verbatim tags aren't resolved|A tag has no suffix|Unknown directive|Unsupported YAML version|Invalid escape sequence|Block scalar header includes extra characters|Unresolved alias \(the anchor must be set before the alias\)|Ordered maps must not include duplicate keys)/
+
+/** A parser's message without the text of the file it may quote (see {@link QUOTES_SOURCE}). */
+function withoutSource(message: string): string {
+  // "The !abc tag has no suffix"
+  const text = /^The .* tag has no suffix/s.test(message) ? 'A tag has no suffix' : message
+  return QUOTES_SOURCE.exec(text)?.[1] ?? text
+}
+
+/** A plain mapping: not a list, binary data, or the `Map` and `Set` of `!!omap` and `!!set`. */
 const isMapping = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' &&
-  value !== null &&
-  !Array.isArray(value) &&
-  !(value instanceof Uint8Array)
+  typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype
 
 /** `secret` and `secrets` are one setting. */
 const storedKey = (key: string): string => (key === 'secret' ? 'secrets' : key)
@@ -335,7 +363,8 @@ function fromFile(
   if (!isMapping(doc))
     fail(
       `${file}:`,
-      `must be a mapping of keys (secrets:, store:, cookie:, ...); got ${shown(doc)}`,
+      // by its kind only: a file that is one line of text may be a secret file named by mistake
+      `must be a mapping of keys (secrets:, store:, cookie:, ...); got ${kindOf(doc)}`,
     )
   for (const key of Object.keys(doc)) if (!TOP_KEYS.includes(key)) unknownKey(file, key, 'top')
   const cookie = doc.cookie ?? {}

@@ -527,7 +527,7 @@ describe('loadConfig: every mistake names the file or variable and the key', () 
       '[tessera] [config] tessera.yaml: line 2, column 8: Nested mappings are not allowed in compact mappings (not valid YAML; a value ending in ":" must be quoted, as in store: "memory:" or store: "redis://host:6379?prefix=app:")',
     )
     expect(await message('idleTimeout: !duration 30m\n')).toBe(
-      '[tessera] [config] tessera.yaml: line 1, column 14: Unresolved tag: !duration (not valid YAML)',
+      '[tessera] [config] tessera.yaml: line 1, column 14: Unresolved tag (not valid YAML; a value that starts with "!" must be quoted)',
     )
     expect(await message('store: *nowhere\n')).toContain('tessera.yaml: Unresolved alias')
   })

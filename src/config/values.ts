@@ -39,6 +39,9 @@ export function shown(value: unknown): string {
 export function kindOf(value: unknown): string {
   if (Array.isArray(value)) return 'a list'
   if (value instanceof Uint8Array) return 'binary data'
+  // what YAML's !!omap and !!set give
+  if (value instanceof Map) return 'an ordered map (!!omap)'
+  if (value instanceof Set) return 'a set (!!set)'
   if (value === null) return 'null'
   if (typeof value === 'object') return 'a mapping'
   return `a ${typeof value}`

@@ -47,6 +47,17 @@ describe('maskUrl', () => {
     )
     expect(maskUrl('memcached://x@h1:11211,h2:11211')).toBe('memcached://x@h1:11211,h2:11211')
   })
+
+  it('hides a password in a URL without the // after its scheme, or without a scheme', async () => {
+    expect(maskUrl('admin:hunter2@127.0.0.1:6379')).toBe('admin:***@127.0.0.1:6379')
+    expect(maskUrl('redis:admin:hunter2@127.0.0.1:6379')).toBe('redis:***@127.0.0.1:6379')
+    expect(maskUrl('memory:')).toBe('memory:')
+    for (const url of ['admin:hunter2@127.0.0.1:6379', 'redis:admin:hunter2@127.0.0.1:6379']) {
+      const err = await storeFromUrl(url).catch((e: unknown) => e)
+      expect(err, url).toBeInstanceOf(SessionConfigError)
+      expect((err as Error).message, url).not.toContain('hunter2')
+    }
+  })
 })
 
 describe('storeFromUrl: a raw ? in a password', () => {

@@ -115,7 +115,8 @@ const STORE_OF: Record<(typeof STORE_SCHEMES)[number], string> = {
 /**
  * `url` with its password, if any, replaced by `***` (also in a URL missing its scheme): from
  * the `:` after the user to the last `@`, so a password holding a raw `/`, `?`, `#` or `@`
- * (which {@link storeFromUrl} refuses) is hidden whole.
+ * (which {@link storeFromUrl} refuses) is hidden whole. Without `//` after the scheme
+ * (`app:s3cret@host`, `redis:app:s3cret@host`), from the first `:` to the last `@`.
  *
  * @example
  * ```ts
@@ -124,7 +125,11 @@ const STORE_OF: Record<(typeof STORE_SCHEMES)[number], string> = {
  */
 export function maskUrl(url: string): string {
   // the user part may hold an `@` (a memcached server without a password before one with)
-  return url.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/[^:/?#]*?:)[\s\S]*@/i, '$1***@')
+  if (/^(?:[a-z][a-z0-9+.-]*:)?\/\//i.test(url))
+    return url.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/[^:/?#]*?:)[\s\S]*@/i, '$1***@')
+  // no `//`: a scheme forgotten (`app:s3cret@host`) or its slashes (`redis:app:s3cret@host`),
+  // whose parts cannot be told apart; everything from the first `:` to the last `@` goes
+  return url.replace(/^([^:/?#@]*:)[\s\S]*@/, '$1***@')
 }
 
 function fail(url: string, problem: string, cause?: unknown): never {
