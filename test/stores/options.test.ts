@@ -141,9 +141,18 @@ const CASES: Record<string, Case> = {
   },
 }
 
+const SQL = ['postgres', 'mysql', 'sqlite']
+
 describe.each(Object.keys(CASES))('%s store options of any kind', (name) => {
   const { available, options, build } = CASES[name]!
   it.runIf(available)('give a working store or a SessionConfigError', async () => {
+    if (SQL.includes(name)) {
+      // the table exists from the start: a case with createTable false may come before any
+      // case that creates it, and a missing table is the app's to create, not a defect
+      const store = build({ table: `tessera_options_${tag}`, createTable: true, pruneInterval: 0 })
+      await store.get(newKey())
+      await store.close?.()
+    }
     await fc.assert(
       fc.asyncProperty(options, async (o) => {
         let store: SessionStore
