@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { withSession } from '../../src/adapters/fetch.js'
 import { createSessions } from '../../src/index.js'
 import { memoryStore } from '../../src/stores/memory.js'
-import { Client, listen, SECRET } from '../helpers/http.js'
+import { Client, cancellableRows, listen, SECRET } from '../helpers/http.js'
 import { failingStore } from '../helpers/stores.js'
 import { adapterSuite } from './suite.js'
 
@@ -18,19 +18,7 @@ describe('fetch specifics', () => {
       store: failingStore(memoryStore({ sweepInterval: 0 }), (op) => op === 'set'),
     })
     // a file, a database cursor: a row every few milliseconds until it is told to stop
-    const producer = { cancelled: false }
-    const body = new ReadableStream<Uint8Array>({
-      pull: (controller) =>
-        new Promise<void>((resolve) =>
-          setTimeout(() => {
-            if (!producer.cancelled) controller.enqueue(new TextEncoder().encode('row\n'))
-            resolve()
-          }, 5),
-        ),
-      cancel: () => {
-        producer.cancelled = true
-      },
-    })
+    const { producer, body } = cancellableRows()
     const running = await listen(
       createServer(
         getRequestListener(

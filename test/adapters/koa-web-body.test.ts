@@ -10,26 +10,8 @@ import { describe, expect, it } from 'vitest'
 import { type SessionContext, sessionMiddleware } from '../../src/adapters/koa.js'
 import { createSessions } from '../../src/index.js'
 import { memoryStore } from '../../src/stores/memory.js'
-import { listen, SECRET } from '../helpers/http.js'
+import { cancellableRows, listen, SECRET } from '../helpers/http.js'
 import { failingStore } from '../helpers/stores.js'
-
-/** A body that yields a row every few milliseconds until it is cancelled. */
-function rows() {
-  const producer = { cancelled: false }
-  const body = new ReadableStream<Uint8Array>({
-    pull: (controller) =>
-      new Promise<void>((resolve) =>
-        setTimeout(() => {
-          if (!producer.cancelled) controller.enqueue(new TextEncoder().encode('row\n'))
-          resolve()
-        }, 5),
-      ),
-    cancel: () => {
-      producer.cancelled = true
-    },
-  })
-  return { producer, body }
-}
 
 describe('koa: a web stream body whose commit failed', () => {
   for (const kind of ['ReadableStream', 'Response'] as const) {
@@ -38,7 +20,7 @@ describe('koa: a web stream body whose commit failed', () => {
         secret: SECRET,
         store: failingStore(memoryStore({ sweepInterval: 0 }), (op) => op === 'set'),
       })
-      const { producer, body } = rows()
+      const { producer, body } = cancellableRows()
       const app = new Koa<Koa.DefaultState, SessionContext<{ n: number }>>()
       app.silent = true
       app.use(sessionMiddleware(sessions))

@@ -147,3 +147,27 @@ export class Client {
 /** A 32-byte-or-longer secret for tests. */
 export const SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz'
 export const OTHER_SECRET = 'other-secret-0123456789abcdefghijklmnopqrstuvwxyz'
+
+/**
+ * A streamed body, as from a file or a database cursor: a row every few milliseconds until it
+ * is cancelled, which `producer.cancelled` then tells.
+ */
+export function cancellableRows(): {
+  producer: { cancelled: boolean }
+  body: ReadableStream<Uint8Array>
+} {
+  const producer = { cancelled: false }
+  const body = new ReadableStream<Uint8Array>({
+    pull: (controller) =>
+      new Promise<void>((resolve) =>
+        setTimeout(() => {
+          if (!producer.cancelled) controller.enqueue(new TextEncoder().encode('row\n'))
+          resolve()
+        }, 5),
+      ),
+    cancel: () => {
+      producer.cancelled = true
+    },
+  })
+  return { producer, body }
+}
