@@ -40,6 +40,27 @@ export interface RichCodecOptions {
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
+type AnyClass = abstract new (...args: never[]) => unknown
+
+/** The typed arrays the rich codec keeps (`Float16Array` where the runtime has it). */
+const TYPED_ARRAYS: readonly AnyClass[] = (
+  [
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array,
+  ] as AnyClass[]
+).concat((globalThis as { Float16Array?: AnyClass }).Float16Array ?? [])
+/** The class every typed array extends. */
+const TypedArray = Object.getPrototypeOf(Int8Array) as AnyClass
+
 /** The tags devalue writes for the types it keeps itself (and `Temporal.*`). */
 const BUILT_IN_NAMES = new Set([
   'Date',
@@ -53,22 +74,12 @@ const BUILT_IN_NAMES = new Set([
   'DataView',
   'URL',
   'URLSearchParams',
-  'Int8Array',
-  'Uint8Array',
-  'Uint8ClampedArray',
-  'Int16Array',
-  'Uint16Array',
   'Float16Array',
-  'Int32Array',
-  'Uint32Array',
-  'Float32Array',
-  'Float64Array',
-  'BigInt64Array',
-  'BigUint64Array',
+  ...TYPED_ARRAYS.map((type) => type.name),
 ])
 
 /** The built-in types the rich codec keeps, whose subclasses it would turn into them. */
-const BUILT_INS: readonly (abstract new (...args: never[]) => unknown)[] = [
+const BUILT_INS: readonly AnyClass[] = [
   Array,
   Date,
   Map,
@@ -78,26 +89,12 @@ const BUILT_INS: readonly (abstract new (...args: never[]) => unknown)[] = [
   URLSearchParams,
   ArrayBuffer,
   DataView,
-  Object.getPrototypeOf(Int8Array) as abstract new (...args: never[]) => unknown,
+  TypedArray,
 ]
 const BUILT_IN_PROTOTYPES = new Set<unknown>([
   Object.prototype,
   null,
-  ...BUILT_INS.map((type) => type.prototype),
-  ...[
-    Int8Array,
-    Uint8Array,
-    Uint8ClampedArray,
-    Int16Array,
-    Uint16Array,
-    Int32Array,
-    Uint32Array,
-    Float32Array,
-    Float64Array,
-    BigInt64Array,
-    BigUint64Array,
-  ].map((type) => type.prototype),
-  (globalThis as { Float16Array?: { prototype: unknown } }).Float16Array?.prototype,
+  ...[...BUILT_INS, ...TYPED_ARRAYS].map((type) => type.prototype),
 ])
 /** The reducer of {@link refuseBuiltInSubclass}; it never reduces, so its name is never written. */
 const SUBCLASS_CHECK = ' built-in subclass'
@@ -114,7 +111,7 @@ function refuseBuiltInSubclass(value: unknown): false {
   const base = BUILT_INS.find((type) => value instanceof type)
   if (base === undefined) return false
   const kind = (proto as { constructor?: { name?: string } }).constructor?.name || 'object'
-  const baseName = base === BUILT_INS[BUILT_INS.length - 1] ? 'typed array' : base.name
+  const baseName = base === TypedArray ? 'typed array' : base.name
   throw new Error(
     `a ${kind} is a subclass of ${baseName}, which would come back as a plain ${baseName}; give it an encoding of its own with richCodec({ types })`,
   )
